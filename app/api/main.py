@@ -1,0 +1,29 @@
+"""The FastAPI application: services are built once in the lifespan from settings."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api import routes_search
+from app.composition import Services, build_services
+from app.config import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        owned = services is None
+        app.state.services = services or build_services(settings or get_settings())
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.services.close()
+
+    app = FastAPI(title="京策助手 API", version="0.1.0", lifespan=lifespan,
+                  description="Search Beijing policy documents. Every hit carries its document's 文号, "
+                              "validity and the character offsets of the matching clause.")
+    app.include_router(routes_search.router)
+    return app

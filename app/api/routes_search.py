@@ -1,0 +1,63 @@
+"""Health and search routes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.concurrency import run_in_threadpool
+
+from app.api.deps import ServicesDep
+from app.api.schemas import Health, SearchHitOut, SearchResponse
+from app.domain import LEVELS, SearchFilters
+
+router = APIRouter()
+
+
+@router.get("/healthz", response_model=Health, tags=["ops"])
+def health(services: ServicesDep) -> Health:
+    return Health(status="ok", documents=len(services.store.doc_states()), chunks=services.store.count(),
+                  store=services.settings.qdrant.url or "qdrant-edge", embedder=services.embedder.model_id)
+
+
+def _date(name: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise HTTPException(422, detail=f"{name}: not a date (YYYY-MM-DD): {value!r}") from None
+
+
+@router.get("/v1/search", response_model=SearchResponse, tags=["search"])
+async def search(
+    services: ServicesDep,
+    q: str = Query(..., min_length=1, description="The question or keywords."),
+    top_k: int = Query(5, ge=1, le=50),
+    include_expired: bool = Query(False, description="Also return documents known to be expired, repealed or amended."),
+    issuer: str | None = None,
+    district: str | None = None,
+    level: str | None = Query(None, description="国家 | 市级 | 区级"),
+    published_from: str | None = Query(None, description="YYYY-MM-DD"),
+    published_to: str | None = Query(None, description="YYYY-MM-DD"),
+    doc_id: list[str] | None = Query(None),
+) -> SearchResponse:
+    if len(q) > services.settings.server.max_query_chars:
+        raise HTTPException(422, detail=f"q: longer than {services.settings.server.max_query_chars} characters")
+    if not q.strip():
+        raise HTTPException(422, detail="q: empty")
+    if level is not None and level not in LEVELS:
+        raise HTTPException(422, detail=f"level: must be one of {', '.join(LEVELS)}")
+    filters = SearchFilters(include_not_in_force=include_expired, issuer=issuer, district=district, level=level,
+                            published_from=_date("published_from", published_from),
+                            published_to=_date("published_to", published_to), doc_ids=doc_id)
+    retriever = services.retriever
+
+    def run():
+        return retriever.search(q, top_k=min(top_k, services.settings.retrieval.max_top_k), filters=filters), \
+            retriever.last_timings
+
+    hits, timings = await run_in_threadpool(run)
+    return SearchResponse(query=q, hits=[SearchHitOut.from_hit(h) for h in hits],
+                          timings_ms={"embed": round(timings.embed_ms, 2), "sparse": round(timings.sparse_ms, 2),
+                                      "search": round(timings.search_ms, 2)})

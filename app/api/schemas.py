@@ -1,0 +1,62 @@
+"""Request and response models of the HTTP API."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from app.domain import SearchHit
+
+
+class DocumentMeta(BaseModel):
+    doc_id: str
+    title: str | None = None
+    doc_number: str | None = Field(None, description="文号, e.g. 京民社救发〔2024〕80号")
+    issuer: str | None = Field(None, description="发文机关")
+    level: str | None = Field(None, description="国家 | 市级 | 区级")
+    district: str | None = None
+    published: str | None = None
+    effective: str | None = None
+    expires: str | None = None
+    status: str = Field("未知", description="现行有效 | 已修订 | 已失效 | 已废止 | 未知")
+    topics: list[str] = []
+    source_url: str | None = None
+
+
+class SearchHitOut(BaseModel):
+    chunk_id: str
+    doc_id: str
+    score: float
+    text: str
+    start: int = Field(description="Offset of the chunk in the document body (characters).")
+    end: int
+    heading_path: list[str]
+    document: DocumentMeta
+
+    @classmethod
+    def from_hit(cls, hit: SearchHit) -> "SearchHitOut":
+        doc = {k: v for k, v in hit.document.items() if v is not None}
+        return cls(chunk_id=hit.chunk_id, doc_id=hit.doc_id, score=hit.score, text=hit.text, start=hit.start,
+                   end=hit.end, heading_path=hit.heading_path, document=DocumentMeta(**doc))
+
+
+class SearchResponse(BaseModel):
+    query: str
+    hits: list[SearchHitOut]
+    timings_ms: dict[str, float]
+
+    model_config = {"json_schema_extra": {"examples": [{
+        "query": "低保标准是多少",
+        "hits": [{"chunk_id": "5b0c…", "doc_id": "bj-2024-minimum-living-allowance", "score": 0.031,
+                  "text": "一、本市低保标准从每人每月1395元调整为1450元。", "start": 180, "end": 204,
+                  "heading_path": ["一"], "document": {"doc_id": "bj-2024-minimum-living-allowance",
+                                                        "title": "北京市民政局 北京市财政局关于调整本市最低生活保障标准的通知",
+                                                        "doc_number": "京民社救发〔2024〕80号", "status": "现行有效"}}],
+        "timings_ms": {"embed": 14.0, "sparse": 0.4, "search": 1.2}}]}}
+
+
+class Health(BaseModel):
+    status: str
+    documents: int
+    chunks: int
+    store: str
+    embedder: str

@@ -1,0 +1,225 @@
+"""`jingce`: ingest, search, stats, serve, eval. Settings come from the environment / `.env`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from app.config import Settings, get_settings
+from app.domain import SearchFilters
+
+app = typer.Typer(help="京策助手 — Beijing policy retrieval.", no_args_is_help=True, add_completion=False)
+eval_app = typer.Typer(help="Measure retrieval quality on a question set.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValueError as exc:
+        console.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _services(settings: Settings):
+    from app.composition import build_services
+
+    try:
+        return build_services(settings)
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+class _ChunkRateColumn(ProgressColumn):
+    def render(self, task) -> Text:
+        elapsed = task.elapsed or 0
+        rate = task.fields.get("chunks", 0) / elapsed if elapsed > 0 else 0.0
+        return Text(f"{rate:.1f} chunks/s")
+
+
+class _RichProgress:
+    """Documents, chunks and rate on one bar."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress, self.task, self.chunks = progress, None, 0
+
+    def start(self, total_documents: int) -> None:
+        self.task = self.progress.add_task("ingest", total=total_documents, chunks=0)
+
+    def advance(self, documents: int, chunks: int) -> None:
+        self.chunks += chunks
+        self.progress.update(self.task, advance=documents, chunks=self.chunks)
+
+
+@app.command()
+def ingest(paths: list[Path] = typer.Argument(None, help="Files or folders; default: the bundled corpus."),
+           prune: bool = typer.Option(True, help="Remove documents that disappeared from the given paths."),
+           as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON.")) -> None:
+    """Sync documents into the index: unchanged ones are skipped, changed ones rewritten, deleted ones removed."""
+    settings = _settings()
+    targets = [str(p) for p in paths] if paths else settings.ingest.corpus_paths
+    missing = [p for p in targets if not Path(p).exists()]
+    if missing:
+        console.print(f"[red]no such file or folder:[/red] {', '.join(missing)}")
+        raise typer.Exit(2)
+    services = _services(settings)
+    try:
+        columns = [TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("docs"),
+                   TextColumn("{task.fields[chunks]} chunks"), _ChunkRateColumn(), TimeElapsedColumn()]
+        with Progress(*columns, console=console, transient=not sys.stderr.isatty()) as bar:
+            report = services.indexer.sync(targets, prune=prune, progress=_RichProgress(bar))
+    finally:
+        services.close()
+    summary = report.as_dict()
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        _print_report(summary)
+    if report.interrupted:
+        console.print("[yellow]interrupted: the index is consistent; run the same command again to finish.[/yellow]")
+        raise typer.Exit(130)
+
+
+def _print_report(summary: dict) -> None:
+    table = Table(title="ingest summary", show_header=False)
+    for key in ("added", "updated", "removed", "skipped"):
+        table.add_row(key, str(summary[key]))
+    table.add_row("failed", str(len(summary["failed"])))
+    table.add_row("chunks written", str(summary["chunks_written"]))
+    table.add_row("chunks embedded (not cached)", str(summary["chunks_embedded"]))
+    secs = summary["seconds"]
+    written = summary["chunks_written"]
+    busy = sum(secs.values())
+    table.add_row("time", ", ".join(f"{k} {v:.1f}s" for k, v in secs.items()))
+    if written and busy:
+        table.add_row("rate", f"{written / busy:.1f} chunks/s")
+    console.print(table)
+    for item in summary["failed"]:
+        console.print(f"[red]failed[/red] {item['source']}: {item['reason']}")
+
+
+def _filters(include_expired: bool, issuer: Optional[str], district: Optional[str], level: Optional[str],
+             published_from: Optional[str], published_to: Optional[str], doc_id: Optional[list[str]]) -> SearchFilters:
+    from ingestion.metadata import parse_date
+
+    for label, value in (("--from", published_from), ("--to", published_to)):
+        if value and not parse_date(value):
+            console.print(f"[red]{label}: not a date:[/red] {value} (use YYYY-MM-DD)")
+            raise typer.Exit(2)
+    return SearchFilters(include_not_in_force=include_expired, issuer=issuer, district=district, level=level,
+                         published_from=parse_date(published_from), published_to=parse_date(published_to),
+                         doc_ids=doc_id or None)
+
+
+@app.command()
+def search(question: str,
+           top_k: int = typer.Option(5, "--top-k", "-k", min=1, max=50),
+           as_json: bool = typer.Option(False, "--json"),
+           include_expired: bool = typer.Option(False, "--include-expired",
+                                                help="Also return documents known to be expired, repealed or amended."),
+           issuer: Optional[str] = typer.Option(None, help="发文机关, e.g. 北京市民政局"),
+           district: Optional[str] = typer.Option(None, help="e.g. 朝阳区"),
+           level: Optional[str] = typer.Option(None, help="国家 | 市级 | 区级"),
+           published_from: Optional[str] = typer.Option(None, "--from", help="published on or after, YYYY-MM-DD"),
+           published_to: Optional[str] = typer.Option(None, "--to", help="published on or before, YYYY-MM-DD"),
+           doc_id: Optional[list[str]] = typer.Option(None, "--doc-id")) -> None:
+    """Hybrid search over the index."""
+    settings = _settings()
+    filters = _filters(include_expired, issuer, district, level, published_from, published_to, doc_id)
+    services = _services(settings)
+    try:
+        hits = services.retriever.search(question, top_k=top_k, filters=filters)
+    finally:
+        services.close()
+    if as_json:
+        from app.api.schemas import SearchHitOut
+
+        print(json.dumps([SearchHitOut.from_hit(h).model_dump() for h in hits], ensure_ascii=False))
+        return
+    if not hits:
+        console.print("no results")
+    for rank, hit in enumerate(hits, start=1):
+        doc = hit.document
+        status = doc.get("status") or "未知"
+        console.print(f"[bold]{rank}. {doc.get('title')}[/bold]  {doc.get('doc_number') or ''}  [{status}]  "
+                      f"score {hit.score:.4f}")
+        console.print(f"   {' > '.join(hit.heading_path)}  chars {hit.start}–{hit.end}  {doc.get('source_url') or ''}")
+        console.print(f"   {hit.text[:160]}")
+
+
+@app.command()
+def stats() -> None:
+    """What the index holds: documents, chunks, by status and issuer level."""
+    settings = _settings()
+    services = _services(settings)
+    try:
+        states = services.store.doc_states()
+        by_status: dict[str, int] = {}
+        by_level: dict[str, int] = {}
+        seen: set[str] = set()
+        for _, payload in services.store.scroll_payloads(fields=["doc_id", "status", "level"]):
+            if payload["doc_id"] in seen:
+                continue
+            seen.add(payload["doc_id"])
+            by_status[payload.get("status") or "未知"] = by_status.get(payload.get("status") or "未知", 0) + 1
+            by_level[payload.get("level") or "未知"] = by_level.get(payload.get("level") or "未知", 0) + 1
+        result = {"documents": len(states), "chunks": services.store.count(),
+                  "incomplete_documents": sorted(d for d, s in states.items() if not s.complete),
+                  "by_status": by_status, "by_level": by_level,
+                  "store": settings.qdrant.url or str(settings.store_path),
+                  "embedder": services.embedder.model_id}
+    finally:
+        services.close()
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+@app.command()
+def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.Option(None)) -> None:
+    """Run the HTTP API (one worker: the embedded store belongs to one process)."""
+    import uvicorn
+
+    settings = _settings()
+    uvicorn.run("app.api.main:create_app", factory=True, host=host or settings.server.host,
+                port=port or settings.server.port, workers=1)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(corpus: Path = typer.Option(..., exists=True, dir_okay=False, help="JSONL {docid, text}"),
+                   questions: Path = typer.Option(..., exists=True, dir_okay=False,
+                                                  help="JSONL {qid, question, gold_docid}"),
+                   index_dir: Optional[Path] = typer.Option(None, help="Where evaluation indexes are kept."),
+                   as_json: bool = typer.Option(False, "--json")) -> None:
+    """Recall@1/5/10, MRR@10, nDCG@10 at document level: hybrid, BM25-only and dense-only in one run."""
+    from app.evaluation import run_retrieval_eval
+
+    settings = _settings()
+    result = run_retrieval_eval(corpus, questions, settings, index_dir, progress=lambda m: console.print(m))
+    table = Table(title=f"retrieval: {result['questions']} questions, {result['chunks']} chunks")
+    table.add_column("method")
+    keys = ["recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"]
+    for key in keys:
+        table.add_column(key, justify="right")
+    for mode in ("hybrid", "bm25", "dense"):
+        table.add_row(mode, *[f"{result[mode][k]:.3f}" for k in keys])
+    Console().print(table)
+    Console().print(f"hybrid latency p50 {result['latency_ms']['p50']:.1f} ms, p95 {result['latency_ms']['p95']:.1f} ms")
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

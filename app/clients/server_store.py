@@ -1,0 +1,132 @@
+"""Qdrant server (or cluster) through qdrant-client: the scale-out adapter.
+
+`QDRANT_URL` selects it. The same class runs against qdrant-client's local mode (`:memory:` or a
+path), which implements the server API; the test suite uses that, since no server binary can be
+installed from the package registries here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from qdrant_client import QdrantClient, models
+
+from app.clients.vector_store import (
+    DENSE,
+    INTEGER_FIELDS,
+    KEYWORD_FIELDS,
+    SPARSE,
+    STATE_FIELDS,
+    ChunkPoint,
+    Condition,
+    DocState,
+    FilterSpec,
+    ScoredChunk,
+    collect_doc_states,
+)
+
+
+class ServerVectorStore:
+    def __init__(self, client: QdrantClient, collection: str, dim: int) -> None:
+        self.client, self.collection, self.dim = client, collection, dim
+        if not client.collection_exists(collection):
+            client.create_collection(
+                collection,
+                vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
+                sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            )
+        else:
+            existing = client.get_collection(collection).config.params.vectors
+            size = existing[DENSE].size if isinstance(existing, dict) else getattr(existing, "size", dim)
+            if size != dim:
+                raise ValueError(f"collection '{collection}' holds {size}-d vectors; the embedder gives {dim}-d. "
+                                 "Use another QDRANT__COLLECTION or re-create it.")
+        for name in KEYWORD_FIELDS:
+            client.create_payload_index(collection, name, models.PayloadSchemaType.KEYWORD)
+        for name in INTEGER_FIELDS:
+            client.create_payload_index(collection, name, models.PayloadSchemaType.INTEGER)
+
+    def upsert(self, points: list[ChunkPoint]) -> None:
+        if not points:
+            return
+        self.client.upsert(self.collection, wait=True, points=[
+            models.PointStruct(id=p.id, payload=p.payload, vector={
+                DENSE: list(map(float, p.dense)),
+                SPARSE: models.SparseVector(indices=p.sparse_indices, values=p.sparse_values)})
+            for p in points
+        ])
+
+    def delete_doc_chunks(self, doc_id: str, keep_ids: list[str]) -> None:
+        must_not = [models.HasIdCondition(has_id=list(keep_ids))] if keep_ids else None
+        self.client.delete(self.collection, wait=True, points_selector=models.FilterSelector(filter=models.Filter(
+            must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))], must_not=must_not)))
+
+    def doc_states(self) -> dict[str, DocState]:
+        states: dict[str, DocState] = {}
+        collect_doc_states(list(self.scroll_payloads(fields=STATE_FIELDS)), states)
+        return states
+
+    def scroll_payloads(self, spec: FilterSpec | None = None, fields: list[str] | None = None):
+        offset = None
+        while True:
+            records, offset = self.client.scroll(self.collection, scroll_filter=_filter(spec), limit=1024,
+                                                 offset=offset, with_payload=fields or True)
+            for r in records:
+                yield str(r.id), r.payload or {}
+            if offset is None:
+                return
+
+    def query(self, dense, sparse, spec: FilterSpec, limit: int, prefetch_limit: int, rrf_k: int,
+              weights: tuple[float, float]) -> list[ScoredChunk]:
+        flt = _filter(spec)
+        signals: list[tuple[Any, str]] = []
+        if dense is not None:
+            signals.append((list(map(float, dense)), DENSE))
+        if sparse is not None and sparse[0]:
+            signals.append((models.SparseVector(indices=list(sparse[0]), values=list(sparse[1])), SPARSE))
+        if not signals:
+            return []
+        if len(signals) == 1:
+            response = self.client.query_points(self.collection, query=signals[0][0], using=signals[0][1],
+                                                query_filter=flt, limit=limit, with_payload=True)
+        else:
+            response = self.client.query_points(
+                self.collection,
+                prefetch=[models.Prefetch(query=v, using=name, limit=prefetch_limit, filter=flt) for v, name in signals],
+                query=models.RrfQuery(rrf=models.Rrf(k=rrf_k, weights=list(weights))),
+                query_filter=flt, limit=limit, with_payload=True)
+        return [ScoredChunk(str(p.id), float(p.score), p.payload or {}) for p in response.points]
+
+    def retrieve(self, ids: list[str]) -> list[ScoredChunk]:
+        records = self.client.retrieve(self.collection, ids=[str(uuid.UUID(i)) for i in ids], with_payload=True)
+        return [ScoredChunk(str(r.id), 0.0, r.payload or {}) for r in records]
+
+    def count(self, spec: FilterSpec | None = None) -> int:
+        return self.client.count(self.collection, count_filter=_filter(spec), exact=True).count
+
+    def optimize(self) -> None:
+        """The server builds its indexes in the background."""
+
+    def flush(self) -> None:
+        """Writes are acknowledged with wait=True; nothing to flush."""
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _condition(c: Condition) -> Any:
+    if c.kind == "match":
+        return models.FieldCondition(key=c.key, match=models.MatchValue(value=c.value))
+    if c.kind == "any":
+        return models.FieldCondition(key=c.key, match=models.MatchAny(any=list(c.value)))
+    if c.kind == "range":
+        return models.FieldCondition(key=c.key, range=models.Range(gte=c.gte, lte=c.lte, lt=c.lt))
+    raise ValueError(f"unknown condition kind {c.kind}")
+
+
+def _filter(spec: FilterSpec | None) -> models.Filter | None:
+    if not spec:
+        return None
+    return models.Filter(must=[_condition(c) for c in spec.must] or None,
+                         must_not=[_condition(c) for c in spec.must_not] or None)

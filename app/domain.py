@@ -1,0 +1,104 @@
+"""The nouns of the system: documents, chunks, search filters and hits.
+
+Plain dataclasses shared by ingestion, the vector-store clients and the API, so that no layer has
+to import another layer's internals to talk about a document.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Validity statuses, stored as keyword strings (a bool filter misbehaves in Qdrant Edge).
+STATUS_CURRENT = "现行有效"
+STATUS_AMENDED = "已修订"
+STATUS_EXPIRED = "已失效"
+STATUS_REPEALED = "已废止"
+STATUS_UNKNOWN = "未知"
+STATUSES = (STATUS_CURRENT, STATUS_AMENDED, STATUS_EXPIRED, STATUS_REPEALED, STATUS_UNKNOWN)
+NOT_IN_FORCE = (STATUS_AMENDED, STATUS_EXPIRED, STATUS_REPEALED)
+
+LEVELS = ("国家", "市级", "区级")
+
+# Namespace for chunk point ids: uuid5(namespace, f"{doc_id}#{position}") is stable across runs.
+_CHUNK_NAMESPACE = uuid.UUID("6f1c2a7e-5b1d-4c1e-9a57-1f3d2b8c9e01")
+
+
+def chunk_point_id(doc_id: str, position: int) -> str:
+    """chunk_id = f(doc_id, position): re-ingesting a document overwrites its chunks in place."""
+    return str(uuid.uuid5(_CHUNK_NAMESPACE, f"{doc_id}#{position}"))
+
+
+@dataclass
+class Document:
+    doc_id: str
+    title: str
+    body: str
+    doc_number: str | None = None
+    issuer: str | None = None
+    level: str | None = None
+    district: str | None = None
+    written: str | None = None  # 成文日期, ISO date
+    published: str | None = None
+    effective: str | None = None
+    expires: str | None = None
+    status: str = STATUS_UNKNOWN
+    topics: list[str] = field(default_factory=list)
+    source_url: str | None = None
+    source_path: str | None = None  # the file it came from; used to notice deletions
+    replaces: list[str] = field(default_factory=list)
+    kind: str = "policy"  # policy | faq | news
+
+    def metadata(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("body")
+        return data
+
+
+@dataclass
+class Chunk:
+    doc_id: str
+    position: int
+    text: str
+    start: int  # character offsets into Document.body, so a citation can highlight the span
+    end: int
+    heading_path: list[str]
+
+    @property
+    def chunk_id(self) -> str:
+        return chunk_point_id(self.doc_id, self.position)
+
+
+@dataclass
+class SearchFilters:
+    """What a caller may narrow a search by. Empty fields do not filter."""
+
+    include_not_in_force: bool = False
+    statuses: list[str] | None = None
+    issuer: str | None = None
+    district: str | None = None
+    level: str | None = None
+    doc_ids: list[str] | None = None
+    published_from: str | None = None
+    published_to: str | None = None
+    kind: str | None = None
+    today: str = field(default_factory=lambda: dt.date.today().isoformat())
+
+
+@dataclass
+class SearchHit:
+    chunk_id: str
+    doc_id: str
+    score: float
+    text: str
+    start: int
+    end: int
+    heading_path: list[str]
+    document: dict[str, Any]
+    scores: dict[str, float] = field(default_factory=dict)  # per-signal rank/score for diagnostics
+
+    @property
+    def in_force_label(self) -> str:
+        return self.document.get("status") or STATUS_UNKNOWN

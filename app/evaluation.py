@@ -1,0 +1,104 @@
+"""Retrieval evaluation at document level: recall@1/5/10, MRR@10 and nDCG@10 for the hybrid search
+and, in the same run over the same index, for BM25 alone and dense alone.
+
+The index of an evaluation corpus is built once and reused, keyed by the corpus content, the
+chunker version, the embedder and the chunk settings: a rerun only re-reads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from app.composition import build_embedder, build_services
+from app.config import QdrantSettings, Settings
+from app.domain import SearchFilters
+from ingestion.chunking import CHUNKER_VERSION
+
+MODES = ("hybrid", "bm25", "dense")
+_COMPLETE = "index-complete.json"
+
+
+def index_key(corpus: Path, settings: Settings, model_id: str) -> str:
+    h = hashlib.sha256(corpus.read_bytes())
+    h.update(json.dumps([CHUNKER_VERSION, model_id, settings.ingest.chunk_max_chars,
+                         settings.ingest.chunk_min_chars, settings.sparse.k1, settings.sparse.b,
+                         settings.sparse.avg_len, _file_digest(settings.sparse.user_dict),
+                         _file_digest(settings.sparse.stopwords)]).encode())
+    return h.hexdigest()[:16]
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.exists() else "-"
+
+
+def metrics_for(ranked: list[list[str]], gold: list[str]) -> dict[str, float]:
+    recall = {1: 0, 5: 0, 10: 0}
+    mrr = ndcg = 0.0
+    for docs, answer in zip(ranked, gold):
+        rank = docs.index(answer) + 1 if answer in docs else None
+        for k in recall:
+            if rank is not None and rank <= k:
+                recall[k] += 1
+        if rank is not None and rank <= 10:
+            mrr += 1 / rank
+            ndcg += 1 / math.log2(rank + 1)  # one relevant document: ideal DCG is 1
+    n = max(len(gold), 1)
+    return {"recall@1": recall[1] / n, "recall@5": recall[5] / n, "recall@10": recall[10] / n,
+            "mrr@10": mrr / n, "ndcg@10": ndcg / n}
+
+
+def load_questions(path: Path) -> list[dict[str, Any]]:
+    questions = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        missing = [k for k in ("question", "gold_docid") if k not in record]
+        if missing:
+            raise ValueError(f"{path}:{number}: missing field(s) {', '.join(missing)}")
+        questions.append(record)
+    return questions
+
+
+def run_retrieval_eval(corpus: Path, questions_file: Path, settings: Settings, index_dir: Path | None,
+                       progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    questions = load_questions(questions_file)
+    base = index_dir or settings.embedding.cache_dir / "eval-indexes"
+    embedder = build_embedder(settings)
+    data_dir = base / index_key(corpus, settings, embedder.model_id)
+    # an evaluation index is always the embedded store in its own folder, whatever QDRANT_URL says
+    eval_settings = settings.model_copy(update={"data_dir": data_dir, "qdrant": QdrantSettings(url=None, local_path=None)})
+    services = build_services(eval_settings, embedder=embedder)
+    try:
+        marker = data_dir / _COMPLETE
+        if not marker.exists():
+            progress(f"building the index of {corpus} in {data_dir} (embedding is cached by content hash)")
+            report = services.indexer.sync([corpus], prune=True)
+            if report.interrupted:
+                raise KeyboardInterrupt
+            marker.write_text(json.dumps(report.as_dict(), ensure_ascii=False))
+        chunks = services.store.count()
+        filters = SearchFilters(include_not_in_force=True)
+        results: dict[str, Any] = {"questions": len(questions), "chunks": chunks}
+        latencies: list[float] = []
+        for mode in MODES:
+            ranked = []
+            for q in questions:
+                clock = time.perf_counter()
+                docs = services.retriever.search_documents(q["question"], top_k=10, filters=filters, mode=mode,
+                                                           candidates=services.settings.retrieval.prefetch_limit)
+                if mode == "hybrid":
+                    latencies.append((time.perf_counter() - clock) * 1000)
+                ranked.append([d.doc_id for d in docs])
+            results[mode] = metrics_for(ranked, [q["gold_docid"] for q in questions])
+        results["latency_ms"] = {"p50": statistics.median(latencies),
+                                 "p95": sorted(latencies)[int(0.95 * (len(latencies) - 1))]}
+        return results
+    finally:
+        services.close()

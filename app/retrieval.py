@@ -1,0 +1,121 @@
+"""Hybrid retrieval: a dense and a BM25 prefetch fused by weighted RRF inside Qdrant, filtered by
+validity and metadata; results carry the document metadata, heading path, offsets and scores.
+
+`PolicyRetriever` exposes the same search as a langchain-core `BaseRetriever`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document as LCDocument
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from app.clients.embeddings import ArrayEmbeddings
+from app.clients.sparse import JiebaBm25Encoder
+from app.clients.vector_store import ScoredChunk, VectorStore, build_filter
+from app.domain import SearchFilters, SearchHit
+
+Mode = Literal["hybrid", "dense", "bm25"]
+
+_DOC_FIELDS = ("title", "doc_number", "issuer", "level", "district", "written", "published", "effective",
+               "expires", "status", "topics", "source_url", "kind", "replaces")
+
+
+@dataclass
+class DocumentHit:
+    doc_id: str
+    score: float
+    chunks: list[SearchHit] = field(default_factory=list)
+
+    @property
+    def document(self) -> dict:
+        return self.chunks[0].document if self.chunks else {}
+
+
+@dataclass
+class RetrievalTimings:
+    embed_ms: float = 0.0
+    sparse_ms: float = 0.0
+    search_ms: float = 0.0
+
+
+class HybridRetriever:
+    def __init__(self, store: VectorStore, embedder: ArrayEmbeddings, sparse: JiebaBm25Encoder,
+                 rrf_k: int = 60, weights: tuple[float, float] = (1.0, 1.0), prefetch_limit: int = 100) -> None:
+        self.store, self.embedder, self.sparse = store, embedder, sparse
+        self.rrf_k, self.weights, self.prefetch_limit = rrf_k, weights, prefetch_limit
+        self.last_timings = RetrievalTimings()
+
+    def search(self, question: str, top_k: int = 5, filters: SearchFilters | None = None,
+               mode: Mode = "hybrid") -> list[SearchHit]:
+        timings = RetrievalTimings()
+        dense = sparse = None
+        if mode in ("hybrid", "dense"):
+            clock = time.perf_counter()
+            dense = self.embedder.query_vector(question)
+            timings.embed_ms = (time.perf_counter() - clock) * 1000
+        if mode in ("hybrid", "bm25"):
+            clock = time.perf_counter()
+            vec = self.sparse.encode_query(question)
+            sparse = (vec.indices, vec.values)
+            timings.sparse_ms = (time.perf_counter() - clock) * 1000
+        clock = time.perf_counter()
+        # a few extra so that equal RRF scores (returned in varying order) sort stably below
+        limit = top_k + 5
+        points = self.store.query(dense, sparse, build_filter(filters), limit=limit,
+                                  prefetch_limit=max(self.prefetch_limit, limit), rrf_k=self.rrf_k,
+                                  weights=self.weights)
+        timings.search_ms = (time.perf_counter() - clock) * 1000
+        self.last_timings = timings
+        points.sort(key=lambda p: (-p.score, p.id))
+        return [to_hit(p) for p in points[:top_k]]
+
+    def search_documents(self, question: str, top_k: int = 10, filters: SearchFilters | None = None,
+                         mode: Mode = "hybrid", chunks_per_doc: int = 3, candidates: int = 60) -> list[DocumentHit]:
+        """Documents ranked by their best chunk, each with its best-matching chunks."""
+        hits = self.search(question, top_k=candidates, filters=filters, mode=mode)
+        docs: dict[str, DocumentHit] = {}
+        for hit in hits:
+            doc = docs.get(hit.doc_id)
+            if doc is None:
+                doc = docs[hit.doc_id] = DocumentHit(hit.doc_id, hit.score)
+            if len(doc.chunks) < chunks_per_doc:
+                doc.chunks.append(hit)
+        return list(docs.values())[:top_k]
+
+
+def to_hit(point: ScoredChunk) -> SearchHit:
+    payload = point.payload
+    return SearchHit(
+        chunk_id=point.id,
+        doc_id=payload.get("doc_id", ""),
+        score=point.score,
+        text=payload.get("text", ""),
+        start=int(payload.get("start", 0)),
+        end=int(payload.get("end", 0)),
+        heading_path=list(payload.get("heading_path") or []),
+        document={"doc_id": payload.get("doc_id"), **{k: payload.get(k) for k in _DOC_FIELDS}},
+    )
+
+
+class PolicyRetriever(BaseRetriever):
+    """langchain-core retriever over the hybrid search, for use in LangChain chains."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    retriever: HybridRetriever
+    top_k: int = 5
+    filters: SearchFilters | None = None
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
+        return [
+            LCDocument(page_content=hit.text, id=hit.chunk_id,
+                       metadata={**hit.document, "chunk_id": hit.chunk_id, "score": hit.score, "start": hit.start,
+                                 "end": hit.end, "heading_path": hit.heading_path})
+            for hit in self.retriever.search(query, top_k=self.top_k, filters=self.filters)
+        ]

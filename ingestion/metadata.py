@@ -1,0 +1,154 @@
+"""Document metadata from fields or from the text itself: 文号, dates, validity, level, issuer.
+
+Formats differ by source: the 首都之窗 pages carry a `[发文字号] 京民社救发 〔2024〕 80号` block,
+State Council JSON has `doc_number`, scraped HTML pages have nothing and the 文号 must be found in
+the text. Everything here normalises to one spelling so that an exact 文号 lookup works.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from app.domain import (
+    STATUS_AMENDED,
+    STATUS_CURRENT,
+    STATUS_EXPIRED,
+    STATUS_REPEALED,
+    STATUS_UNKNOWN,
+    STATUSES,
+)
+
+_SPACE = r"[\s\u200b\u3000]*"
+# 京政办发〔2023〕15号 / 国发[2019]5号 / 京民社救发 (2024) 80号 / 京建法〔2015〕19 号
+DOC_NUMBER_RE = re.compile(
+    r"(?P<prefix>[\u4e00-\u9fa5]{1,16}?)" + _SPACE
+    + r"[〔\[［(（【]" + _SPACE + r"(?P<year>(?:19|20)\d{2})" + _SPACE + r"[〕\]］)）】]" + _SPACE
+    + r"(?P<num>\d{1,5})" + _SPACE + r"号"
+)
+# Words that end a sentence and then run into a 文号 ("印发京政发〔2005〕13号") are not part of it.
+_PREFIX_NOISE = re.compile(r"^.*?(?:印发|转发|根据|按照|依据|和|及|与|的|《|》|、|，)")
+_PREFIX_STOP_CHARS = set("的和及与、，。《》“”：:（）()")
+
+
+def normalize_doc_number(raw: str | None) -> str | None:
+    """Canonical 文号: prefix〔year〕number号, no spaces. None when nothing usable is found."""
+    if not raw:
+        return None
+    match = DOC_NUMBER_RE.search(raw)
+    if not match:
+        return None
+    prefix = _clean_prefix(match.group("prefix"))
+    if not prefix:
+        return None
+    return f"{prefix}〔{match.group('year')}〕{int(match.group('num'))}号"
+
+
+def find_doc_number(text: str, window: int = 600) -> str | None:
+    """The document's own 文号: the first one in the head of the text that stands on its own line,
+    else the first one at all. Cited 文号 further down ("根据…（京政发〔2005〕13号）") are not it."""
+    head = text[:window]
+    for line in head.splitlines():
+        stripped = line.strip()
+        match = DOC_NUMBER_RE.search(stripped)
+        if match and len(stripped) <= 40 and match.start() <= 2:
+            return normalize_doc_number(stripped)
+    return None
+
+
+def _clean_prefix(prefix: str) -> str:
+    prefix = _PREFIX_NOISE.sub("", prefix)
+    while prefix and prefix[0] in _PREFIX_STOP_CHARS:
+        prefix = prefix[1:]
+    return prefix
+
+
+_DATE_RE = re.compile(r"((?:19|20)\d{2})\s*[-年./]\s*(\d{1,2})\s*[-月./]\s*(\d{1,2})\s*日?")
+
+
+def parse_date(raw: str | None) -> str | None:
+    """ISO date from 2024-08-21, 2024年8月21日, 2024/8/21, 2024.8.21; None when absent or impossible."""
+    if not raw:
+        return None
+    match = _DATE_RE.search(str(raw))
+    if not match:
+        return None
+    try:
+        return dt.date(int(match.group(1)), int(match.group(2)), int(match.group(3))).isoformat()
+    except ValueError:
+        return None
+
+
+_STATUS_WORDS = {
+    "是": STATUS_CURRENT,
+    "有效": STATUS_CURRENT,
+    "现行有效": STATUS_CURRENT,
+    "active": STATUS_CURRENT,
+    "否": STATUS_EXPIRED,
+    "失效": STATUS_EXPIRED,
+    "已失效": STATUS_EXPIRED,
+    "expired": STATUS_EXPIRED,
+    "废止": STATUS_REPEALED,
+    "已废止": STATUS_REPEALED,
+    "repealed": STATUS_REPEALED,
+    "修订": STATUS_AMENDED,
+    "已修订": STATUS_AMENDED,
+    "已修改": STATUS_AMENDED,
+    "superseded": STATUS_AMENDED,
+    "amended": STATUS_AMENDED,
+}
+
+
+def normalize_status(raw: str | None, repealed_on: str | None = None, expires: str | None = None,
+                     today: dt.date | None = None) -> str:
+    """One of STATUSES. A 废止日期 in the past means 已废止; an end of validity in the past, 已失效."""
+    today = today or dt.date.today()
+    status = _STATUS_WORDS.get((raw or "").strip().lower(), None)
+    if status is None and raw and raw.strip() in STATUSES:
+        status = raw.strip()
+    if repealed_on and repealed_on <= today.isoformat():
+        return STATUS_REPEALED
+    if expires and expires < today.isoformat() and status in (None, STATUS_CURRENT):
+        return STATUS_EXPIRED
+    return status or STATUS_UNKNOWN
+
+
+_NATIONAL = re.compile(r"^(国务院|中共中央|全国人大|国家|中华人民共和国|[\u4e00-\u9fa5]{1,8}部$|[\u4e00-\u9fa5]{1,8}部(办公厅)?$|最高人民)")
+_DISTRICT = re.compile(r"(东城|西城|朝阳|海淀|丰台|石景山|门头沟|房山|通州|顺义|昌平|大兴|怀柔|平谷|密云|延庆)区")
+
+
+def infer_level(issuer: str | None, doc_number: str | None = None) -> str | None:
+    text = issuer or ""
+    if _DISTRICT.search(text):
+        return "区级"
+    if text.startswith("北京") or text.startswith("中共北京") or (doc_number or "").startswith("京"):
+        return "市级"
+    if _NATIONAL.search(text) or (doc_number or "").startswith(("国", "国办")):
+        return "国家"
+    return None
+
+
+def infer_district(*texts: str | None) -> str | None:
+    for text in texts:
+        match = _DISTRICT.search(text or "")
+        if match:
+            return match.group(0)
+    return None
+
+
+def title_from_text(text: str, limit: int = 60) -> str:
+    """The first paragraph when it is short enough to be a title, else the first clause of it."""
+    lines = [line.strip() for line in text.strip().split("\n")[:4]]
+    first = re.split(r"(?<=[^\x00-\x7f])\s+(?=[^\x00-\x7f])", lines[0], maxsplit=1)[0]
+    # Printed titles wrap over lines: "…办公厅关于" / "印发《…的" / "若干措施》的通知".
+    for line in lines[1:]:
+        if _TITLE_END.search(first) or not line or len(line) > 30 or re.search(r"[。，；：]", line):
+            break
+        first += line
+    if len(first) <= limit:
+        return first
+    clause = re.split(r"[。！？；]", first, maxsplit=1)[0]
+    return clause[:limit]
+
+
+_TITLE_END = re.compile(r"(通知|意见|办法|决定|规定|措施|方案|细则|批复|复函|函|公告|通告|条例|规则|规划|报告|答复|》)$")

@@ -1,0 +1,210 @@
+"""Sync source folders into the vector store: idempotent, incremental, safe to interrupt.
+
+The index itself is the manifest: every chunk carries its document's content hash and chunk
+count. A document is up to date when exactly `n_chunks` chunks with its current hash are stored.
+A document is written by upserting its new chunks (ids are f(doc_id, position), so they overwrite
+in place) and then deleting its chunks that are no longer wanted. A crash between the two leaves
+chunks with two hashes, which the next run sees as incomplete and rewrites: no duplicates, nothing
+lost, and no separate bookkeeping that could disagree with the index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from app.clients.embeddings import ArrayEmbeddings, CachedEmbeddings
+from app.clients.sparse import JiebaBm25Encoder
+from app.clients.vector_store import ChunkPoint, DocState, VectorStore, date_int
+from app.domain import Chunk, Document
+from ingestion.chunking import CHUNKER_VERSION, chunk_document, embedding_text
+from ingestion.loaders import LoadedFile, discover, load_file
+
+
+class SyncProgress(Protocol):
+    def start(self, total_documents: int) -> None: ...
+
+    def advance(self, documents: int, chunks: int) -> None: ...
+
+
+@dataclass
+class SyncReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (source, reason)
+    chunks_written: int = 0
+    chunks_embedded: int = 0  # cache misses: texts the model actually had to embed
+    seconds: dict[str, float] = field(default_factory=dict)
+    interrupted: bool = False
+
+    def as_dict(self) -> dict:
+        return {
+            "added": len(self.added), "updated": len(self.updated), "removed": len(self.removed),
+            "skipped": len(self.skipped), "failed": [{"source": s, "reason": r} for s, r in self.failed],
+            "chunks_written": self.chunks_written, "chunks_embedded": self.chunks_embedded,
+            "seconds": {k: round(v, 3) for k, v in self.seconds.items()}, "interrupted": self.interrupted,
+        }
+
+
+def document_hash(doc: Document, embedder_id: str, chunk_settings: tuple[int, int]) -> str:
+    """Changes when anything that ends up in the index would change."""
+    h = hashlib.sha256()
+    h.update(json.dumps([CHUNKER_VERSION, embedder_id, chunk_settings, doc.metadata()],
+                        ensure_ascii=False, sort_keys=True, default=str).encode())
+    h.update(doc.body.encode())
+    return h.hexdigest()[:32]
+
+
+def chunk_payload(doc: Document, chunk: Chunk, doc_hash: str, n_chunks: int) -> dict:
+    issuers = [s for s in (doc.issuer or "").replace("，", "、").replace(";", "、").split("、") if s]
+    return {
+        "doc_id": doc.doc_id, "chunk_id": chunk.chunk_id, "position": chunk.position,
+        "text": chunk.text, "start": chunk.start, "end": chunk.end, "heading_path": chunk.heading_path,
+        "doc_hash": doc_hash, "n_chunks": n_chunks, "source_path": doc.source_path,
+        "title": doc.title, "doc_number": doc.doc_number, "issuer": doc.issuer, "issuer_names": issuers,
+        "level": doc.level, "district": doc.district, "written": doc.written, "published": doc.published,
+        "effective": doc.effective, "expires": doc.expires, "status": doc.status, "topics": doc.topics,
+        "source_url": doc.source_url, "kind": doc.kind, "replaces": doc.replaces,
+        "published_int": date_int(doc.published), "expires_int": date_int(doc.expires),
+    }
+
+
+@dataclass
+class _Pending:
+    doc: Document
+    doc_hash: str
+    chunks: list[Chunk]
+    is_new: bool
+
+
+class Indexer:
+    def __init__(self, store: VectorStore, embedder: ArrayEmbeddings, sparse: JiebaBm25Encoder,
+                 max_file_bytes: int, chunk_max_chars: int = 360, chunk_min_chars: int = 60,
+                 batch_chunks: int = 64) -> None:
+        self.store, self.embedder, self.sparse = store, embedder, sparse
+        self.max_file_bytes = max_file_bytes
+        self.chunk_settings = (chunk_max_chars, chunk_min_chars)
+        self.batch_chunks = batch_chunks
+
+    def sync(self, paths: list[str | Path], prune: bool = True, progress: SyncProgress | None = None) -> SyncReport:
+        report = SyncReport()
+        clock = time.perf_counter()
+        states = self.store.doc_states()
+        report.seconds["read_index"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        files = [load_file(p, self.max_file_bytes) for p in discover(paths)]
+        report.seconds["load"] = time.perf_counter() - clock
+        documents = self._collect(files, report)
+
+        if progress:
+            progress.start(len(documents))
+        pending: list[_Pending] = []
+        timings = {"chunk": 0.0, "embed": 0.0, "sparse": 0.0, "write": 0.0}
+        try:
+            for doc in documents:
+                clock = time.perf_counter()
+                doc_hash = document_hash(doc, self.embedder.model_id, self.chunk_settings)
+                state = states.get(doc.doc_id)
+                if state is not None and state.doc_hash == doc_hash and state.complete:
+                    report.skipped.append(doc.doc_id)
+                    if progress:
+                        progress.advance(1, 0)
+                    continue
+                chunks = chunk_document(doc, *self.chunk_settings)
+                timings["chunk"] += time.perf_counter() - clock
+                if not chunks:
+                    report.failed.append((doc.source_path or doc.doc_id, f"{doc.doc_id}: no text to index"))
+                    continue
+                pending.append(_Pending(doc, doc_hash, chunks, is_new=state is None))
+                if sum(len(p.chunks) for p in pending) >= self.batch_chunks:
+                    self._write(pending, report, timings, progress)
+                    pending = []
+            self._write(pending, report, timings, progress)
+            pending = []
+            if prune:
+                clock = time.perf_counter()
+                self._prune(paths, files, documents, states, report)
+                timings["prune"] = time.perf_counter() - clock
+        except KeyboardInterrupt:
+            report.interrupted = True
+        finally:
+            clock = time.perf_counter()
+            if report.chunks_written or report.removed:
+                self.store.optimize()
+            self.store.flush()
+            timings["optimize_flush"] = time.perf_counter() - clock
+            report.seconds.update(timings)
+        return report
+
+    def _collect(self, files: list[LoadedFile], report: SyncReport) -> list[Document]:
+        documents: list[Document] = []
+        origin: dict[str, str] = {}
+        for loaded in files:
+            for reason in loaded.failures:
+                report.failed.append((loaded.path, reason))
+            for doc in loaded.documents:
+                if doc.doc_id in origin:
+                    report.failed.append((loaded.path, f"duplicate doc_id '{doc.doc_id}' (already read from "
+                                                       f"{origin[doc.doc_id]}); skipped"))
+                    continue
+                origin[doc.doc_id] = loaded.path
+                documents.append(doc)
+        return documents
+
+    def _write(self, pending: list[_Pending], report: SyncReport, timings: dict[str, float],
+               progress: SyncProgress | None) -> None:
+        if not pending:
+            return
+        texts = [embedding_text(p.doc, c) for p in pending for c in p.chunks]
+        clock = time.perf_counter()
+        misses_before = getattr(self.embedder, "misses", 0)
+        if isinstance(self.embedder, CachedEmbeddings):
+            vectors = self.embedder.passages(texts)
+            report.chunks_embedded += self.embedder.misses - misses_before
+        else:
+            vectors = self.embedder.passages(texts)
+            report.chunks_embedded += len(texts)
+        timings["embed"] += time.perf_counter() - clock
+        clock = time.perf_counter()
+        sparse = [self.sparse.encode_document(t) for t in texts]
+        timings["sparse"] += time.perf_counter() - clock
+        row = 0
+        for item in pending:
+            clock = time.perf_counter()
+            points = []
+            for chunk in item.chunks:
+                points.append(ChunkPoint(chunk.chunk_id, vectors[row].tolist(), sparse[row].indices,
+                                         sparse[row].values,
+                                         chunk_payload(item.doc, chunk, item.doc_hash, len(item.chunks))))
+                row += 1
+            self.store.upsert(points)
+            self.store.delete_doc_chunks(item.doc.doc_id, [p.id for p in points])
+            timings["write"] += time.perf_counter() - clock
+            (report.added if item.is_new else report.updated).append(item.doc.doc_id)
+            report.chunks_written += len(points)
+            if progress:
+                progress.advance(1, len(points))
+
+    def _prune(self, paths: list[str | Path], files: list[LoadedFile], documents: list[Document],
+               states: dict[str, DocState], report: SyncReport) -> None:
+        """Remove documents whose source is under the synced paths but no longer holds them.
+        A file that could not be read at all keeps its documents: a bad file is not a deletion."""
+        roots = [Path(p).resolve() for p in paths]
+        unreadable = {str(Path(f.path).resolve()) for f in files if not f.ok}
+        present = {d.doc_id for d in documents}
+        for doc_id, state in states.items():
+            if doc_id in present or not state.source_path:
+                continue
+            source = Path(state.source_path).resolve()
+            if str(source) in unreadable:
+                continue
+            if any(source == root or root in source.parents for root in roots):
+                self.store.delete_doc_chunks(doc_id, [])
+                report.removed.append(doc_id)
