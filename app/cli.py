@@ -209,8 +209,10 @@ def eval_retrieval(corpus: Path = typer.Option(..., exists=True, dir_okay=False,
     keys = ["recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"]
     for key in keys:
         table.add_column(key, justify="right")
-    for mode in ("hybrid", "bm25", "dense"):
-        table.add_row(mode, *[f"{result[mode][k]:.3f}" for k in keys])
+    fusion = settings.retrieval.fusion
+    for mode, label in (("hybrid", f"hybrid ({fusion})"), ("bm25", "bm25 only"), ("dense", "dense only"),
+                        ("hybrid_rrf", "hybrid (rrf, for comparison)")):
+        table.add_row(label, *[f"{result[mode][k]:.3f}" for k in keys])
     Console().print(table)
     Console().print(f"hybrid latency p50 {result['latency_ms']['p50']:.1f} ms, p95 {result['latency_ms']['p95']:.1f} ms")
     if as_json:

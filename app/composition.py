@@ -56,7 +56,7 @@ def build_embedder(settings: Settings) -> ArrayEmbeddings:
 def build_sparse(settings: Settings) -> JiebaBm25Encoder:
     cfg = settings.sparse
     return JiebaBm25Encoder(cfg.user_dict, cfg.stopwords, cfg.k1, cfg.b, cfg.avg_len,
-                            cache_dir=settings.embedding.cache_dir / "jieba")
+                            cache_dir=settings.embedding.cache_dir / "jieba", char_bigrams=cfg.char_bigrams)
 
 
 def build_store(settings: Settings, dim: int) -> VectorStore:
@@ -87,8 +87,8 @@ def build_services(settings: Settings, embedder: ArrayEmbeddings | None = None) 
     sparse = build_sparse(settings)
     store = build_store(settings, embedder.dim)
     r = settings.retrieval
-    retriever = HybridRetriever(store, embedder, sparse, rrf_k=r.rrf_k, weights=(r.dense_weight, r.sparse_weight),
-                                prefetch_limit=r.prefetch_limit)
+    retriever = HybridRetriever(store, embedder, sparse, fusion=r.fusion, rrf_k=r.rrf_k,
+                                weights=(r.dense_weight, r.sparse_weight), prefetch_limit=r.prefetch_limit)
     i = settings.ingest
     indexer = Indexer(store, embedder, sparse, max_file_bytes=int(i.max_file_mb * 2**20),
                       chunk_max_chars=i.chunk_max_chars, chunk_min_chars=i.chunk_min_chars,

@@ -56,17 +56,22 @@ class SparseSettings(BaseSettings):
                             description="jieba user dictionary of government terms.")
     stopwords: Path = Field(REPO_ROOT / "policies" / "dictionaries" / "stopwords.txt",
                             description="Words left out of BM25 (question words, particles).")
-    k1: float = Field(1.2, description="BM25 k1.")
-    b: float = Field(0.75, description="BM25 b.")
-    avg_len: float = Field(180.0, description="Assumed average chunk length in tokens for BM25 length normalisation.")
+    k1: float = Field(0.9, description="BM25 k1 (Anserini's default).")
+    b: float = Field(0.4, description="BM25 b (Anserini's default).")
+    avg_len: float = Field(300.0, description="Assumed average chunk length in tokens (words + bigrams) for BM25 "
+                                              "length normalisation; fixed so incremental ingestion never re-weights.")
+    char_bigrams: bool = Field(True, description="Add CJK character bigrams to the jieba tokens.")
 
 
 class RetrievalSettings(BaseSettings):
     model_config = _group("RETRIEVAL_")
 
-    rrf_k: int = Field(60, ge=1, description="RRF constant k.")
-    dense_weight: float = Field(1.0, ge=0, description="RRF weight of the dense prefetch.")
-    sparse_weight: float = Field(1.0, ge=0, description="RRF weight of the BM25 prefetch.")
+    fusion: Literal["dbsf", "rrf"] = Field(
+        "dbsf", description="How the dense and BM25 prefetches are fused: weighted distribution-based score "
+                            "fusion, or reciprocal rank fusion computed by Qdrant (docs/adr/0002).")
+    rrf_k: int = Field(10, ge=1, description="RRF constant k.")
+    dense_weight: float = Field(0.4, ge=0, description="Weight of the dense prefetch in the fusion.")
+    sparse_weight: float = Field(0.6, ge=0, description="Weight of the BM25 prefetch in the fusion.")
     prefetch_limit: int = Field(100, ge=1, description="Candidates each signal contributes before fusion.")
     top_k: int = Field(5, ge=1, description="Results returned when the caller does not say.")
     max_top_k: int = Field(50, ge=1, description="Largest top_k a caller may ask for.")

@@ -20,7 +20,7 @@ from app.config import QdrantSettings, Settings
 from app.domain import SearchFilters
 from ingestion.chunking import CHUNKER_VERSION
 
-MODES = ("hybrid", "bm25", "dense")
+MODES = ("hybrid", "bm25", "dense", "hybrid_rrf")
 _COMPLETE = "index-complete.json"
 
 
@@ -28,7 +28,7 @@ def index_key(corpus: Path, settings: Settings, model_id: str) -> str:
     h = hashlib.sha256(corpus.read_bytes())
     h.update(json.dumps([CHUNKER_VERSION, model_id, settings.ingest.chunk_max_chars,
                          settings.ingest.chunk_min_chars, settings.sparse.k1, settings.sparse.b,
-                         settings.sparse.avg_len, _file_digest(settings.sparse.user_dict),
+                         settings.sparse.avg_len, settings.sparse.char_bigrams, _file_digest(settings.sparse.user_dict),
                          _file_digest(settings.sparse.stopwords)]).encode())
     return h.hexdigest()[:16]
 

@@ -19,8 +19,9 @@ from app.clients.embeddings import ArrayEmbeddings
 from app.clients.sparse import JiebaBm25Encoder
 from app.clients.vector_store import ScoredChunk, VectorStore, build_filter
 from app.domain import SearchFilters, SearchHit
+from app.fusion import dbsf
 
-Mode = Literal["hybrid", "dense", "bm25"]
+Mode = Literal["hybrid", "hybrid_rrf", "dense", "bm25"]
 
 _DOC_FIELDS = ("title", "doc_number", "issuer", "level", "district", "written", "published", "effective",
                "expires", "status", "topics", "source_url", "kind", "replaces")
@@ -46,20 +47,23 @@ class RetrievalTimings:
 
 class HybridRetriever:
     def __init__(self, store: VectorStore, embedder: ArrayEmbeddings, sparse: JiebaBm25Encoder,
-                 rrf_k: int = 60, weights: tuple[float, float] = (1.0, 1.0), prefetch_limit: int = 100) -> None:
+                 fusion: str = "dbsf", rrf_k: int = 10, weights: tuple[float, float] = (0.4, 0.6),
+                 prefetch_limit: int = 100) -> None:
+        """weights: (dense, sparse)."""
         self.store, self.embedder, self.sparse = store, embedder, sparse
-        self.rrf_k, self.weights, self.prefetch_limit = rrf_k, weights, prefetch_limit
+        self.fusion, self.rrf_k, self.weights, self.prefetch_limit = fusion, rrf_k, weights, prefetch_limit
         self.last_timings = RetrievalTimings()
 
     def search(self, question: str, top_k: int = 5, filters: SearchFilters | None = None,
                mode: Mode = "hybrid") -> list[SearchHit]:
+        """mode: "hybrid" uses the configured fusion; "hybrid_rrf" forces Qdrant's RRF."""
         timings = RetrievalTimings()
         dense = sparse = None
-        if mode in ("hybrid", "dense"):
+        if mode != "bm25":
             clock = time.perf_counter()
             dense = self.embedder.query_vector(question)
             timings.embed_ms = (time.perf_counter() - clock) * 1000
-        if mode in ("hybrid", "bm25"):
+        if mode != "dense":
             clock = time.perf_counter()
             vec = self.sparse.encode_query(question)
             sparse = (vec.indices, vec.values)
@@ -67,9 +71,15 @@ class HybridRetriever:
         clock = time.perf_counter()
         # a few extra so that equal RRF scores (returned in varying order) sort stably below
         limit = top_k + 5
-        points = self.store.query(dense, sparse, build_filter(filters), limit=limit,
-                                  prefetch_limit=max(self.prefetch_limit, limit), rrf_k=self.rrf_k,
-                                  weights=self.weights)
+        spec = build_filter(filters)
+        if mode == "hybrid" and self.fusion == "dbsf":
+            lists = self.store.query_each(dense, sparse, spec, limit=max(self.prefetch_limit, limit))
+            weights = self.weights if len(lists) == 2 else (1.0,)
+            points = dbsf(lists, weights)
+        else:
+            points = self.store.query(dense, sparse, spec, limit=limit,
+                                      prefetch_limit=max(self.prefetch_limit, limit), rrf_k=self.rrf_k,
+                                      weights=self.weights)
         timings.search_ms = (time.perf_counter() - clock) * 1000
         self.last_timings = timings
         points.sort(key=lambda p: (-p.score, p.id))

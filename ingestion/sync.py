@@ -52,10 +52,11 @@ class SyncReport:
         }
 
 
-def document_hash(doc: Document, embedder_id: str, chunk_settings: tuple[int, int]) -> str:
-    """Changes when anything that ends up in the index would change."""
+def document_hash(doc: Document, index_signature: str, chunk_settings: tuple[int, int]) -> str:
+    """Changes when anything that ends up in the index would change: the text, the metadata, the
+    chunker, the embedder or the sparse encoder."""
     h = hashlib.sha256()
-    h.update(json.dumps([CHUNKER_VERSION, embedder_id, chunk_settings, doc.metadata()],
+    h.update(json.dumps([CHUNKER_VERSION, index_signature, chunk_settings, doc.metadata()],
                         ensure_ascii=False, sort_keys=True, default=str).encode())
     h.update(doc.body.encode())
     return h.hexdigest()[:32]
@@ -91,6 +92,7 @@ class Indexer:
         self.max_file_bytes = max_file_bytes
         self.chunk_settings = (chunk_max_chars, chunk_min_chars)
         self.batch_chunks = batch_chunks
+        self.index_signature = f"{embedder.model_id}|{sparse.signature}"
 
     def sync(self, paths: list[str | Path], prune: bool = True, progress: SyncProgress | None = None) -> SyncReport:
         report = SyncReport()
@@ -110,7 +112,7 @@ class Indexer:
         try:
             for doc in documents:
                 clock = time.perf_counter()
-                doc_hash = document_hash(doc, self.embedder.model_id, self.chunk_settings)
+                doc_hash = document_hash(doc, self.index_signature, self.chunk_settings)
                 state = states.get(doc.doc_id)
                 if state is not None and state.doc_hash == doc_hash and state.complete:
                     report.skipped.append(doc.doc_id)

@@ -81,18 +81,30 @@ class EdgeVectorStore:
             if offset is None:
                 return states
 
-    def query(self, dense, sparse, spec: FilterSpec, limit: int, prefetch_limit: int, rrf_k: int,
-              weights: tuple[float, float]) -> list[ScoredChunk]:
-        flt = _edge_filter(spec)
+    @staticmethod
+    def _signals(dense, sparse) -> list:
         signals = []
         if dense is not None:
             signals.append(q.Query.Nearest(list(map(float, dense)), using=DENSE))
-        if sparse is not None:
-            if not sparse[0]:
-                if dense is None:
-                    return []
-            else:
-                signals.append(q.Query.Nearest(q.SparseVector(list(sparse[0]), list(sparse[1])), using=SPARSE))
+        if sparse is not None and sparse[0]:  # a question of stopwords only has no sparse vector
+            signals.append(q.Query.Nearest(q.SparseVector(list(sparse[0]), list(sparse[1])), using=SPARSE))
+        return signals
+
+    def query_each(self, dense, sparse, spec: FilterSpec, limit: int) -> list[list[ScoredChunk]]:
+        flt = _edge_filter(spec)
+        signals = self._signals(dense, sparse)
+        if not signals:
+            return []
+        batch = q.QueryBatchRequest([q.QueryRequest(limit=limit, query=s, filter=flt, with_payload=True)
+                                     for s in signals])
+        with self._lock:
+            results = self._shard.query_batch(batch)
+        return [[ScoredChunk(str(p.id), float(p.score), p.payload or {}) for p in points] for points in results]
+
+    def query(self, dense, sparse, spec: FilterSpec, limit: int, prefetch_limit: int, rrf_k: int,
+              weights: tuple[float, float]) -> list[ScoredChunk]:
+        flt = _edge_filter(spec)
+        signals = self._signals(dense, sparse)
         if not signals:
             return []
         if len(signals) == 1:

@@ -77,14 +77,28 @@ class ServerVectorStore:
             if offset is None:
                 return
 
-    def query(self, dense, sparse, spec: FilterSpec, limit: int, prefetch_limit: int, rrf_k: int,
-              weights: tuple[float, float]) -> list[ScoredChunk]:
-        flt = _filter(spec)
+    @staticmethod
+    def _signals(dense, sparse) -> list[tuple[Any, str]]:
         signals: list[tuple[Any, str]] = []
         if dense is not None:
             signals.append((list(map(float, dense)), DENSE))
         if sparse is not None and sparse[0]:
             signals.append((models.SparseVector(indices=list(sparse[0]), values=list(sparse[1])), SPARSE))
+        return signals
+
+    def query_each(self, dense, sparse, spec: FilterSpec, limit: int) -> list[list[ScoredChunk]]:
+        flt = _filter(spec)
+        requests = [models.QueryRequest(query=v, using=name, filter=flt, limit=limit, with_payload=True)
+                    for v, name in self._signals(dense, sparse)]
+        if not requests:
+            return []
+        responses = self.client.query_batch_points(self.collection, requests=requests)
+        return [[ScoredChunk(str(p.id), float(p.score), p.payload or {}) for p in r.points] for r in responses]
+
+    def query(self, dense, sparse, spec: FilterSpec, limit: int, prefetch_limit: int, rrf_k: int,
+              weights: tuple[float, float]) -> list[ScoredChunk]:
+        flt = _filter(spec)
+        signals = self._signals(dense, sparse)
         if not signals:
             return []
         if len(signals) == 1:

@@ -125,6 +125,10 @@ class VectorStore(Protocol):
               weights: tuple[float, float]) -> list[ScoredChunk]:
         """Hybrid when both vectors are given (RRF of a dense and a sparse prefetch), else one signal."""
 
+    def query_each(self, dense: list[float] | None, sparse: tuple[list[int], list[float]] | None,
+                   spec: FilterSpec, limit: int) -> list[list[ScoredChunk]]:
+        """One ranked list per given signal, in one round trip, for fusion outside the store."""
+
     def retrieve(self, ids: list[str]) -> list[ScoredChunk]: ...
 
     def scroll_payloads(self, spec: FilterSpec | None = None,
