@@ -99,8 +99,6 @@ class ServerSettings(BaseSettings):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JINGCE_", env_file=".env", extra="ignore")
 
-    environment: Literal["development", "test", "production"] = Field(
-        "development", description="Production refuses an embedded store shared by several workers.")
     data_dir: Path = Field(Path("data"), description="Where the embedded store and local state live.")
     qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
@@ -124,3 +122,22 @@ class Settings(BaseSettings):
 
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_reference() -> list[tuple[str, str, str]]:
+    """(environment variable, default, description) for every setting, for docs/configuration.md."""
+    rows = []
+    groups = {name: field.default_factory for name, field in Settings.model_fields.items()
+              if field.default_factory is not None}
+    for name, field in Settings.model_fields.items():
+        if name not in groups:
+            default = str(field.default) if isinstance(field.default, Path) else field.default
+            rows.append((f"JINGCE_{name.upper()}", repr(default), field.description or ""))
+    for cls in groups.values():
+        prefix = cls.model_config["env_prefix"]
+        for name, field in cls.model_fields.items():
+            default = field.default
+            if isinstance(default, Path):
+                default = str(default).replace(str(Path.home()), "~").replace(str(REPO_ROOT), "<repo>")
+            rows.append((f"{prefix}{name.upper()}", repr(default), field.description or ""))
+    return rows

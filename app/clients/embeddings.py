@@ -193,6 +193,10 @@ class CachedEmbeddings(ArrayEmbeddings):
             return np.empty((0, self.dim), dtype=np.float32)
         return np.stack([known[k] for k in keys]).astype(np.float32, copy=False)
 
+    def forget_queries(self) -> None:
+        """Empty the query LRU (benchmarks measure the embedding of new questions)."""
+        self._queries.clear()
+
     def query_vector(self, text: str) -> np.ndarray:
         vector = self._queries.get(text)
         if vector is None:
