@@ -139,6 +139,7 @@ def search(question: str,
     services = _services(settings)
     try:
         hits = services.retriever.search(question, top_k=top_k, filters=filters)
+        empty_index = not hits and services.store.count() == 0
     finally:
         services.close()
     if as_json:
@@ -147,7 +148,7 @@ def search(question: str,
         print(json.dumps([SearchHitOut.from_hit(h).model_dump() for h in hits], ensure_ascii=False))
         return
     if not hits:
-        console.print("no results")
+        console.print("the index is empty: run `jingce ingest` first" if empty_index else "no results")
     for rank, hit in enumerate(hits, start=1):
         doc = hit.document
         status = doc.get("status") or "未知"

@@ -100,16 +100,15 @@ class Indexer:
         states = self.store.doc_states()
         report.seconds["read_index"] = time.perf_counter() - clock
 
-        clock = time.perf_counter()
-        files = [load_file(p, self.max_file_bytes) for p in discover(paths)]
-        report.seconds["load"] = time.perf_counter() - clock
-        documents = self._collect(files, report)
-
-        if progress:
-            progress.start(len(documents))
         pending: list[_Pending] = []
-        timings = {"chunk": 0.0, "embed": 0.0, "sparse": 0.0, "write": 0.0}
+        timings = {"load": 0.0, "chunk": 0.0, "embed": 0.0, "sparse": 0.0, "write": 0.0}
         try:
+            clock = time.perf_counter()
+            files = [load_file(p, self.max_file_bytes) for p in discover(paths)]
+            timings["load"] = time.perf_counter() - clock
+            documents = self._collect(files, report)
+            if progress:
+                progress.start(len(documents))
             for doc in documents:
                 clock = time.perf_counter()
                 doc_hash = document_hash(doc, self.index_signature, self.chunk_settings)

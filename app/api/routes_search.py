@@ -16,7 +16,8 @@ router = APIRouter()
 
 @router.get("/healthz", response_model=Health, tags=["ops"])
 def health(services: ServicesDep) -> Health:
-    return Health(status="ok", documents=len(services.store.doc_states()), chunks=services.store.count(),
+    chunks = services.store.count()
+    return Health(status="ok" if chunks else "empty: run `jingce ingest`", chunks=chunks,
                   store=services.settings.qdrant.url or "qdrant-edge", embedder=services.embedder.model_id)
 
 

@@ -56,7 +56,6 @@ class SearchResponse(BaseModel):
 
 class Health(BaseModel):
     status: str
-    documents: int
     chunks: int
     store: str
     embedder: str
