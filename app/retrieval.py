@@ -75,7 +75,9 @@ class HybridRetriever:
         if mode == "hybrid" and self.fusion == "dbsf":
             lists = self.store.query_each(dense, sparse, spec, limit=max(self.prefetch_limit, limit))
             weights = self.weights if len(lists) == 2 else (1.0,)
-            points = dbsf(lists, weights)
+            points = dbsf(lists, weights)[:limit]
+            payloads = {p.id: p.payload for p in self.store.retrieve([p.id for p in points])}
+            points = [ScoredChunk(p.id, p.score, payloads.get(p.id, {})) for p in points if p.id in payloads]
         else:
             points = self.store.query(dense, sparse, spec, limit=limit,
                                       prefetch_limit=max(self.prefetch_limit, limit), rrf_k=self.rrf_k,

@@ -95,7 +95,7 @@ class EdgeVectorStore:
         signals = self._signals(dense, sparse)
         if not signals:
             return []
-        batch = q.QueryBatchRequest([q.QueryRequest(limit=limit, query=s, filter=flt, with_payload=True)
+        batch = q.QueryBatchRequest([q.QueryRequest(limit=limit, query=s, filter=flt, with_payload=False)
                                      for s in signals])
         with self._lock:
             results = self._shard.query_batch(batch)
@@ -123,7 +123,7 @@ class EdgeVectorStore:
 
     def retrieve(self, ids: list[str]) -> list[ScoredChunk]:
         with self._lock:
-            records = self._shard.retrieve([uuid.UUID(i) for i in ids], with_payload=True)
+            records = self._shard.retrieve([uuid.UUID(i) for i in ids], with_payload=True, with_vector=False)
         return [ScoredChunk(str(r.id), 0.0, r.payload or {}) for r in records]
 
     def scroll_payloads(self, spec: FilterSpec | None = None, fields: list[str] | None = None):

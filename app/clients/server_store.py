@@ -88,7 +88,7 @@ class ServerVectorStore:
 
     def query_each(self, dense, sparse, spec: FilterSpec, limit: int) -> list[list[ScoredChunk]]:
         flt = _filter(spec)
-        requests = [models.QueryRequest(query=v, using=name, filter=flt, limit=limit, with_payload=True)
+        requests = [models.QueryRequest(query=v, using=name, filter=flt, limit=limit, with_payload=False)
                     for v, name in self._signals(dense, sparse)]
         if not requests:
             return []
