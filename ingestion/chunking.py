@@ -1,6 +1,6 @@
 """Split a document body into chunks along the structure of Chinese official documents.
 
-Units are paragraphs; a paragraph that opens with 第X章 / 第X条 / 一、 / （一） / 1. / （1） sets the
+Units are paragraphs (a table row, `cell | cell`, is one); a paragraph that opens with 第X章 / 第X条 / 一、 / （一） / 1. / （1） sets the
 heading path for what follows. Consecutive units of one section are packed up to `max_chars`;
 a unit longer than that is split only at sentence ends (。！？；, then ，as a last resort), so no
 chunk cuts a clause mid-sentence. Every chunk's text is exactly body[start:end].
@@ -39,7 +39,6 @@ class _Unit:
     end: int
     path: list[str]
     is_heading: bool = False
-    is_table_row: bool = False
 
 
 def heading_level(line: str) -> int | None:
@@ -95,7 +94,7 @@ def _units(body: str) -> list[_Unit]:
             # a plain paragraph belongs to the enclosing article or section, not to a list item
             while stack and stack[-1][0] >= 4:
                 stack.pop()
-            units.append(_Unit(start, end, [t for _, t in stack], is_table_row=" | " in line))
+            units.append(_Unit(start, end, [t for _, t in stack]))
             continue
         while stack and stack[-1][0] >= level:
             stack.pop()
