@@ -33,6 +33,12 @@ class Services:
     retriever: HybridRetriever
     indexer: Indexer
 
+    def warm_up(self) -> None:
+        """Load jieba's dictionary (≈ 0.4 s) and run the embedder once, so the first question a
+        server receives is not the one that pays for it."""
+        self.sparse.encode_query("预热")
+        self.embedder.query_vector("预热")
+
     def close(self) -> None:
         self.store.close()
 

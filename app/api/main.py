@@ -16,6 +16,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI):
         owned = services is None
         app.state.services = services or build_services(settings or get_settings())
+        app.state.services.warm_up()
         try:
             yield
         finally:

@@ -80,7 +80,9 @@ class SentenceTransformerEmbeddings(ArrayEmbeddings):
             raise FileNotFoundError(f"sentence-transformers model directory not found: {model_path}")
         self._model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
         self.query_prefix, self.passage_prefix, self.batch_size = query_prefix, passage_prefix, batch_size
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        dimension = getattr(self._model, "get_embedding_dimension", None) or \
+            self._model.get_sentence_embedding_dimension  # renamed in sentence-transformers 5
+        self.dim = int(dimension())
         self.model_id = f"st/{Path(model_path).name}"
 
     def passages(self, texts: Sequence[str]) -> np.ndarray:
