@@ -159,6 +159,32 @@ def search(question: str,
 
 
 @app.command()
+def ask(question: str, as_json: bool = typer.Option(False, "--json"),
+        include_expired: bool = typer.Option(False, "--include-expired")) -> None:
+    """Answer a question from the index, with a citation on every sentence (or a refusal)."""
+    from app.api.schemas import ChatResponse
+    from app.pipeline.context import AnswerContext
+
+    settings = _settings()
+    services = _services(settings)
+    try:
+        ctx = services.pipeline.run(AnswerContext(question, channel="cli",
+                                                  filters=SearchFilters(include_not_in_force=include_expired)))
+    finally:
+        services.close()
+    response = ChatResponse.from_context(ctx)
+    if as_json:
+        print(response.model_dump_json())
+        return
+    Console().print(response.answer)
+    for source in response.sources:
+        doc = source.document
+        Console().print(f"[{source.number}] {doc.title}  {doc.doc_number or ''}  {doc.issuer or ''}  "
+                        f"{doc.published or ''}  [{doc.status}]  {doc.source_url or ''}")
+    console.print(f"status {response.status} · audit {response.audit_id}")
+
+
+@app.command()
 def stats() -> None:
     """What the index holds: documents, chunks, by status and issuer level."""
     settings = _settings()
@@ -218,6 +244,33 @@ def eval_retrieval(corpus: Path = typer.Option(..., exists=True, dir_okay=False,
     Console().print(f"hybrid latency p50 {result['latency_ms']['p50']:.1f} ms, p95 {result['latency_ms']['p95']:.1f} ms")
     if as_json:
         print(json.dumps(result, ensure_ascii=False))
+
+
+@eval_app.command("answers")
+def eval_answers(corpus: Path = typer.Option(..., exists=True, dir_okay=False, help="JSONL {docid, text}"),
+                 questions: Path = typer.Option(..., exists=True, dir_okay=False,
+                                                help="JSONL {qid, question, gold_docid, answer}"),
+                 unanswerable: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
+                                                             help="Questions the corpus cannot answer, one per line."),
+                 index_dir: Optional[Path] = typer.Option(None),
+                 as_json: bool = typer.Option(False, "--json")) -> None:
+    """Answer recall, citation precision, sentence support, refusal rates and latency."""
+    from app.evaluation import run_answer_eval
+
+    settings = _settings()
+    result = run_answer_eval(corpus, questions, settings, index_dir, unanswerable,
+                             progress=lambda m: console.print(m))
+    table = Table(title=f"answers: {result['questions']} questions", show_header=False)
+    for key in ("answer_recall", "citation_precision", "sentence_support", "refusal_rate", "unanswerable_refusal_rate"):
+        value = result[key]
+        table.add_row(key, "—" if value is None else f"{value:.3f}")
+    table.add_row("latency p50 / p95", f"{result['latency_ms']['p50']:.1f} / {result['latency_ms']['p95']:.1f} ms")
+    table.add_row("statuses", ", ".join(f"{k} {v}" for k, v in sorted(result["statuses"].items())))
+    Console().print(table)
+    if as_json:
+        keys = ("questions", "answer_recall", "citation_precision", "sentence_support", "refusal_rate",
+                "unanswerable_refusal_rate", "latency_ms")
+        print(json.dumps({k: result[k] for k in keys}, ensure_ascii=False))
 
 
 def main() -> None:

@@ -17,9 +17,13 @@ from app.clients.embeddings import (
     OpenAIEndpointEmbeddings,
     SentenceTransformerEmbeddings,
 )
+from app.answering.extractive import ExtractiveComposer
+from app.audit.store import AuditStore
 from app.clients.sparse import JiebaBm25Encoder
 from app.clients.vector_store import VectorStore
 from app.config import Settings
+from app.pipeline.runner import AnswerPipeline
+from app.pipeline.steps import CheckAnswer, CheckQuestion, ComposeAnswer, Record, Retrieve, RewriteQuestion
 from app.retrieval import HybridRetriever
 from ingestion.sync import Indexer
 
@@ -32,6 +36,8 @@ class Services:
     store: VectorStore
     retriever: HybridRetriever
     indexer: Indexer
+    audit: AuditStore
+    pipeline: AnswerPipeline
 
     def warm_up(self) -> None:
         """Load jieba's dictionary (≈ 0.4 s) and run the embedder once, so the first question a
@@ -41,6 +47,7 @@ class Services:
 
     def close(self) -> None:
         self.store.close()
+        self.audit.close()
 
 
 def build_embedder(settings: Settings) -> ArrayEmbeddings:
@@ -99,4 +106,21 @@ def build_services(settings: Settings, embedder: ArrayEmbeddings | None = None) 
     indexer = Indexer(store, embedder, sparse, max_file_bytes=int(i.max_file_mb * 2**20),
                       chunk_max_chars=i.chunk_max_chars, chunk_min_chars=i.chunk_min_chars,
                       batch_chunks=i.batch_chunks)
-    return Services(settings, embedder, sparse, store, retriever, indexer)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    audit = AuditStore(settings.database_url)
+    return Services(settings, embedder, sparse, store, retriever, indexer, audit,
+                    build_pipeline(settings, retriever, sparse, audit))
+
+
+def build_pipeline(settings: Settings, retriever: HybridRetriever, sparse: JiebaBm25Encoder,
+                   audit: AuditStore) -> AnswerPipeline:
+    a = settings.answer
+    return AnswerPipeline([
+        CheckQuestion(max_chars=a.max_question_chars),
+        RewriteQuestion(),
+        Retrieve(retriever, top_k=a.top_k),
+        ComposeAnswer(ExtractiveComposer(sparse, budget_chars=a.budget_chars), min_coverage=a.min_coverage,
+                      min_dense=a.min_dense),
+        CheckAnswer(),
+        Record(audit),
+    ])

@@ -88,6 +88,26 @@ class IngestSettings(BaseSettings):
                                     description="What `make run` ingests: the bundled corpus.")
 
 
+class AnswerSettings(BaseSettings):
+    model_config = _group("ANSWER_")
+
+    top_k: int = Field(5, ge=1, le=20, description="Sources retrieved for an answer.")
+    max_question_chars: int = Field(500, ge=1, description="Longer questions get the invalid_question status.")
+    budget_chars: int = Field(400, ge=50, description="Most characters the extractive composer quotes.")
+    min_coverage: float = Field(0.3, ge=0, le=1, description="Share of the question's word weight the chosen "
+                                "passage must contain; below it the answer is refused for lack of evidence.")
+    min_dense: float = Field(0.885, ge=-1, le=1, description="Least cosine between the question and its closest "
+                             "chunk; below it the corpus is off-topic and the answer is refused. Calibrated for "
+                             "e5-small: 3% of the COVID dev questions fall below, no off-topic question reaches it.")
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = _group("DATABASE_")
+
+    url: str | None = Field(None, description="SQLAlchemy URL of the audit store (PostgreSQL in production); "
+                                              "unset means a SQLite file in the data directory.")
+
+
 class ServerSettings(BaseSettings):
     model_config = _group("SERVER_")
 
@@ -106,6 +126,8 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":
@@ -118,6 +140,10 @@ class Settings(BaseSettings):
     @property
     def store_path(self) -> Path:
         return self.data_dir / "qdrant-edge"
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{(self.data_dir / 'audit.sqlite3').resolve()}"
 
 
 def get_settings() -> Settings:

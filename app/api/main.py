@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import routes_search
+from app.api import routes_chat, routes_search
 from app.composition import Services, build_services
 from app.config import Settings, get_settings
 
@@ -27,4 +27,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                   description="Search Beijing policy documents. Every hit carries its document's 文号, "
                               "validity and the character offsets of the matching clause.")
     app.include_router(routes_search.router)
+    app.include_router(routes_chat.router)
     return app

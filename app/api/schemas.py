@@ -59,3 +59,68 @@ class Health(BaseModel):
     chunks: int
     store: str
     embedder: str
+
+
+class ChatRequest(BaseModel):
+    question: str = Field(..., description="The question, in plain Chinese.", max_length=20000)
+    session_id: str | None = Field(None, max_length=64)
+    channel: str = Field("api", pattern=r"^[a-z_]{1,32}$", description="Who asks: web | hotline | api | cli")
+    include_expired: bool = Field(False, description="Also use documents known to be out of force.")
+    district: str | None = None
+    issuer: str | None = None
+
+    model_config = {"json_schema_extra": {"examples": [{"question": "北京市养老服务补贴怎么申请？"}]}}
+
+    def search_filters(self):
+        from app.domain import SearchFilters
+
+        return SearchFilters(include_not_in_force=self.include_expired, district=self.district, issuer=self.issuer)
+
+
+class CitationOut(BaseModel):
+    number: int
+    doc_id: str
+    chunk_id: str
+    quote: str
+    start: int = Field(description="Offset of the quote in the document body (characters).")
+    end: int
+
+
+class SentenceOut(BaseModel):
+    text: str
+    citations: list[CitationOut]
+
+
+class SourceOut(BaseModel):
+    number: int
+    document: DocumentMeta
+    chunk_id: str
+    heading_path: list[str]
+
+
+class ChatResponse(BaseModel):
+    status: str
+    refusal: bool
+    answer: str = Field(description="The answer with [n] markers, or the canned reply of a refusal.")
+    notice: str | None = None
+    sentences: list[SentenceOut]
+    sources: list[SourceOut]
+    degraded: bool = False
+    composer: str | None = None
+    timings_ms: dict[str, float]
+    audit_id: str | None
+
+    @classmethod
+    def from_context(cls, ctx) -> "ChatResponse":
+        from app.policy_data import status as answer_status
+
+        info = answer_status(ctx.status or "error")
+        sources = [SourceOut(number=n, chunk_id=hit.chunk_id, heading_path=hit.heading_path,
+                             document=DocumentMeta(**{k: v for k, v in hit.document.items() if v is not None}))
+                   for n, hit in ctx.cited_sources()]
+        return cls(status=info.name, refusal=info.refusal, answer=info.reply if info.refusal else ctx.answer_text,
+                   notice=ctx.notice, composer=ctx.composer, degraded=ctx.degraded,
+                   sentences=[] if info.refusal else [
+                       SentenceOut(text=s.text, citations=[CitationOut(**vars(c)) for c in s.citations])
+                       for s in ctx.sentences],
+                   sources=[] if info.refusal else sources, timings_ms=ctx.timings_ms, audit_id=ctx.audit_id)

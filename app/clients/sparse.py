@@ -80,13 +80,19 @@ class JiebaBm25Encoder:
         return f"jieba-search+bigrams={self.char_bigrams};k1={self.k1};b={self.b};avg={self.avg_len};" \
                f"dict={digest.hexdigest()[:12]}"
 
-    def tokens(self, text: str) -> list[str]:
+    def words(self, text: str) -> list[str]:
+        """jieba search-mode words, lower-cased, without stop words and punctuation."""
         self._ensure_ready()
         out = []
         for token in self._tokenizer.cut_for_search(text):
             token = token.strip().lower()
             if token and _TOKEN_OK.search(token) and token not in self.stopwords:
                 out.append(token)
+        return out
+
+    def tokens(self, text: str) -> list[str]:
+        """What the BM25 index holds: words, plus CJK character bigrams when enabled."""
+        out = self.words(text)
         if self.char_bigrams:
             out.extend(self._bigrams(text))
         return out

@@ -1,0 +1,58 @@
+"""Audit events in SQL: a SQLite file under the data directory by default, PostgreSQL via
+DATABASE_URL. One row per event; the details that differ by kind live in a JSON column.
+
+The review page, filters and the tamper-evident hash chain come with the audit issue; the record
+written here is already complete (question as masked, rewrite, filters, retrieved chunks with
+scores and text hashes, composer and prompt version, answer, citations, status, step timings).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, Text, create_engine, insert, select
+from sqlalchemy.engine import Engine
+
+metadata = MetaData()
+
+audit_events = Table(
+    "audit_events", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("kind", String(32), nullable=False, index=True),  # answer | lookup | suggestion | decision
+    Column("channel", String(32), nullable=False, index=True),
+    Column("status", String(40), nullable=False, index=True),
+    Column("session_id", String(64), index=True),
+    Column("question", Text),  # masked
+    Column("answer", Text),
+    Column("details", JSON, nullable=False),
+)
+
+
+class AuditStore:
+    def __init__(self, url: str) -> None:
+        self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True)
+        metadata.create_all(self.engine)
+
+    def record(self, kind: str, channel: str, status: str, question: str | None, answer: str | None,
+               details: dict[str, Any], session_id: str | None = None) -> str:
+        event_id = str(uuid.uuid4())
+        with self.engine.begin() as conn:
+            conn.execute(insert(audit_events).values(
+                id=event_id, created_at=dt.datetime.now(dt.timezone.utc), kind=kind, channel=channel,
+                status=status, session_id=session_id, question=question, answer=answer, details=details))
+        return event_id
+
+    def get(self, event_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(audit_events).where(audit_events.c.id == event_id)).mappings().first()
+        return dict(row) if row else None
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return len(conn.execute(select(audit_events.c.id)).all())
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,77 @@
+"""The one object the answer pipeline's steps read and write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.domain import SearchFilters, SearchHit
+
+
+@dataclass
+class Citation:
+    number: int  # [n] in the answer text; 1-based index into the sources
+    doc_id: str
+    chunk_id: str
+    quote: str  # the exact span of the source the sentence rests on
+    start: int  # offsets of the quote in the document body, for highlighting
+    end: int
+
+
+@dataclass
+class AnswerSentence:
+    text: str
+    citations: list[Citation]
+
+
+@dataclass
+class AnswerContext:
+    question_raw: str
+    session_id: str | None = None
+    channel: str = "api"
+    filters: SearchFilters = field(default_factory=SearchFilters)
+    # check_question
+    question: str = ""  # cleaned and masked: the only form stored or sent on
+    personal_data: dict[str, int] = field(default_factory=dict)
+    guardrail: str | None = None
+    # rewrite_question
+    history: list[dict[str, str]] = field(default_factory=list)
+    rewritten: str | None = None
+    # retrieve
+    sources: list[SearchHit] = field(default_factory=list)
+    best_dense: float = 0.0  # cosine of the question to the closest chunk: how on-topic the corpus is
+    coverage: float = 0.0  # share of the question's words the chosen passage contains
+    # compose_answer
+    sentences: list[AnswerSentence] = field(default_factory=list)
+    composer: str | None = None
+    model: str | None = None
+    prompt_version: str | None = None
+    degraded: bool = False
+    notice: str | None = None  # e.g. the validity warning put before the answer
+    # check_answer
+    dropped: list[dict[str, Any]] = field(default_factory=list)
+    # outcome
+    status: str | None = None
+    error: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    audit_id: str | None = None
+
+    @property
+    def stopped(self) -> bool:
+        return self.status is not None
+
+    def stop(self, status: str) -> None:
+        self.status = status
+
+    @property
+    def search_question(self) -> str:
+        return self.rewritten or self.question
+
+    @property
+    def answer_text(self) -> str:
+        body = "".join(s.text + "".join(f"[{c.number}]" for c in s.citations) for s in self.sentences)
+        return f"{self.notice}\n{body}" if self.notice and body else body
+
+    def cited_sources(self) -> list[tuple[int, SearchHit]]:
+        numbers = sorted({c.number for s in self.sentences for c in s.citations})
+        return [(n, self.sources[n - 1]) for n in numbers if 0 < n <= len(self.sources)]

@@ -1,0 +1,183 @@
+"""The answer pipeline's steps. Each reads and writes named fields of the AnswerContext and may end
+the flow with a status (listed in policies/answer_statuses.yml); none raises on purpose."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import asdict, replace
+
+from app.answering.extractive import ExtractiveComposer
+from app.audit.store import AuditStore
+from app.domain import NOT_IN_FORCE, STATUS_UNKNOWN
+from app.pipeline.context import AnswerContext
+from app.policy_data import matching_guardrail
+from app.retrieval import HybridRetriever
+from app.security.pii import mask_personal_data
+
+# guardrail list in policies/guardrails/ → the status a match ends with, checked in this order
+GUARDRAIL_STATUSES = {"crisis": "crisis", "injection": "refused_injection", "out_of_scope": "out_of_scope"}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\ufeff]")
+_FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|这个|那个|它|该|此|其|如果是|要是|怎么|呢|吗)|(呢|吗)[？?]?$")
+# numbers, amounts, dates and 文号 in an answer sentence must appear in the chunk it cites
+_CHECKED_FACTS = re.compile(r"[\u4e00-\u9fa5]{1,10}〔\d{4}〕\d+号|\d+(?:\.\d+)?")
+
+
+class CheckQuestion:
+    """Reads question_raw. Writes question (cleaned, personal data masked), personal_data,
+    guardrail. Stops with invalid_question, crisis, refused_injection or out_of_scope."""
+
+    name = "check_question"
+
+    def __init__(self, max_chars: int = 500) -> None:
+        self.max_chars = max_chars
+
+    def __call__(self, ctx: AnswerContext) -> None:
+        text = unicodedata.normalize("NFKC", ctx.question_raw or "")
+        text = _CONTROL.sub("", text)
+        text = re.sub(r"\s+", " ", text).strip()
+        masked = mask_personal_data(text)
+        ctx.question, ctx.personal_data = masked.text, masked.found
+        if not text or len(text) > self.max_chars or not re.search(r"[\w\u4e00-\u9fff]", text):
+            ctx.stop("invalid_question")
+            return
+        for guardrail, status in GUARDRAIL_STATUSES.items():
+            pattern = matching_guardrail(guardrail, text)
+            if pattern:
+                ctx.guardrail = f"{guardrail}: {pattern}"
+                ctx.stop(status)
+                return
+
+
+class RewriteQuestion:
+    """Reads question, history. Writes rewritten: a follow-up ("那退休的呢？") becomes a standalone
+    question by carrying the previous question's subject along (rule-based; the LLM rewrite comes
+    with the LLM composer)."""
+
+    name = "rewrite_question"
+
+    def __call__(self, ctx: AnswerContext) -> None:
+        previous = [turn["question"] for turn in ctx.history if turn.get("question")]
+        if previous and (len(ctx.question) <= 12 or _FOLLOW_UP.search(ctx.question)):
+            ctx.rewritten = f"{previous[-1]} {ctx.question}"
+
+
+class Retrieve:
+    """Reads search_question, filters. Writes sources. Stops with refused_no_evidence when nothing
+    is found, even among documents no longer in force."""
+
+    name = "retrieve"
+
+    def __init__(self, retriever: HybridRetriever, top_k: int = 5) -> None:
+        self.retriever, self.top_k = retriever, top_k
+
+    def __call__(self, ctx: AnswerContext) -> None:
+        ctx.sources = self.retriever.search(ctx.search_question, top_k=self.top_k, filters=ctx.filters)
+        if not ctx.sources and not ctx.filters.include_not_in_force:
+            ctx.sources = self.retriever.search(ctx.search_question, top_k=self.top_k,
+                                                filters=replace(ctx.filters, include_not_in_force=True))
+        if not ctx.sources:
+            ctx.stop("refused_no_evidence")
+            return
+        closest = self.retriever.search(ctx.search_question, top_k=1, filters=ctx.filters, mode="dense")
+        ctx.best_dense = closest[0].score if closest else 0.0
+
+
+class ComposeAnswer:
+    """Reads question, sources, best_dense. Writes sentences (each with citations), composer,
+    coverage. Stops with refused_no_evidence when the corpus is off-topic for the question (no
+    chunk close enough) or the best passage holds too little of the question's words."""
+
+    name = "compose_answer"
+
+    def __init__(self, composer: ExtractiveComposer, min_coverage: float, min_dense: float) -> None:
+        self.composer, self.min_coverage, self.min_dense = composer, min_coverage, min_dense
+
+    def __call__(self, ctx: AnswerContext) -> None:
+        extract = self.composer.compose(ctx.search_question, ctx.sources)
+        ctx.composer, ctx.coverage = self.composer.name, extract.coverage
+        if not extract.sentences or extract.coverage < self.min_coverage or ctx.best_dense < self.min_dense:
+            ctx.stop("refused_no_evidence")
+            return
+        ctx.sentences = extract.sentences
+
+
+class CheckAnswer:
+    """Reads sentences, sources. Drops a sentence whose citation points at no retrieved source,
+    whose quote is not in the cited chunk, or whose numbers, dates or 文号 are not in the cited
+    chunk (recorded in dropped). Writes notice when a cited document is not in force. Ends with
+    answered / answered_not_in_force, or refused_no_evidence when nothing survives."""
+
+    name = "check_answer"
+
+    def __call__(self, ctx: AnswerContext) -> None:
+        kept = []
+        for sentence in ctx.sentences:
+            reason = self._unsupported(sentence, ctx)
+            if reason:
+                ctx.dropped.append({"sentence": sentence.text, "reason": reason})
+            else:
+                kept.append(sentence)
+        ctx.sentences = kept
+        if not kept:
+            ctx.stop("refused_no_evidence")
+            return
+        stale = [hit for _, hit in ctx.cited_sources() if hit.document.get("status") in NOT_IN_FORCE]
+        if stale:
+            ctx.notice = "；".join(self._validity_notice(hit) for hit in stale) + "。"
+            ctx.stop("answered_not_in_force")
+        else:
+            ctx.stop("answered")
+
+    @staticmethod
+    def _unsupported(sentence, ctx: AnswerContext) -> str | None:
+        if not sentence.citations:
+            return "no citation"
+        for citation in sentence.citations:
+            if not 0 < citation.number <= len(ctx.sources):
+                return f"citation [{citation.number}] points at no retrieved source"
+            chunk = ctx.sources[citation.number - 1].text
+            if citation.quote not in chunk:
+                return f"quote not found in source [{citation.number}]"
+            missing = [f for f in _CHECKED_FACTS.findall(sentence.text)
+                       if all(f not in ctx.sources[c.number - 1].text for c in sentence.citations)]
+            if missing:
+                return f"not in the cited source: {', '.join(missing)}"
+        return None
+
+    @staticmethod
+    def _validity_notice(hit) -> str:
+        doc = hit.document
+        name = f"《{doc.get('title')}》" + (f"（{doc['doc_number']}）" if doc.get("doc_number") else "")
+        return f"注意：{name}的状态为{doc.get('status') or STATUS_UNKNOWN}，以下内容可能已不适用，请以现行规定为准"
+
+
+class Record:
+    """Reads everything. Writes audit_id. Runs even when an earlier step stopped the flow."""
+
+    name = "record"
+    always = True
+
+    def __init__(self, audit: AuditStore) -> None:
+        self.audit = audit
+
+    def __call__(self, ctx: AnswerContext) -> None:
+        details = {
+            "rewritten": ctx.rewritten,
+            "personal_data_masked": ctx.personal_data,
+            "guardrail": ctx.guardrail,
+            "filters": asdict(ctx.filters),
+            "retrieved": [{"chunk_id": h.chunk_id, "doc_id": h.doc_id, "score": round(h.score, 6),
+                           "text_sha256": hashlib.sha256(h.text.encode()).hexdigest(),
+                           "status": h.document.get("status")} for h in ctx.sources],
+            "composer": ctx.composer, "model": ctx.model, "prompt_version": ctx.prompt_version,
+            "degraded": ctx.degraded,
+            "evidence": {"best_dense": round(ctx.best_dense, 4), "coverage": round(ctx.coverage, 4)},
+            "citations": [asdict(c) for s in ctx.sentences for c in s.citations],
+            "dropped": ctx.dropped,
+            "error": ctx.error,
+            "timings_ms": ctx.timings_ms,
+        }
+        ctx.audit_id = self.audit.record("answer", ctx.channel, ctx.status or "error", ctx.question,
+                                         ctx.answer_text or None, details, session_id=ctx.session_id)

@@ -1,0 +1,48 @@
+"""Personal data is masked; policy numbers are not."""
+
+import pytest
+
+from app.security.pii import luhn_ok, mask_personal_data, valid_id_card
+
+VALID_ID = "11010519491231002X"  # the GB 11643 example number
+
+
+def test_id_card_checksum():
+    assert valid_id_card(VALID_ID)
+    assert not valid_id_card("110105194912310021")
+
+
+@pytest.mark.parametrize("text,kind,label", [
+    (f"我的身份证号是{VALID_ID}，能领低保吗", "id_card", "[身份证号]"),
+    ("手机13812345678，请回电", "mobile", "[手机号]"),
+    ("电话 +86 138-1234-5678", "mobile", "[手机号]"),
+    ("座机010-12345678转2", "landline", "[电话]"),
+    ("（010）87654321", "landline", "[电话]"),
+    ("卡号6222 0202 0000 1234 562 补贴没到账", "bank_card", "[银行卡号]"),
+    ("邮箱 zhang.san@example.com.cn", "email", "[邮箱]"),
+    ("车牌京A·12345被贴条", "plate", "[车牌号]"),
+    ("京AD12345 新能源", "plate", "[车牌号]"),
+])
+def test_personal_data_is_masked(text, kind, label):
+    result = mask_personal_data(text)
+    assert result.found.get(kind) == 1, result
+    assert label in result.text
+
+
+def test_numbers_that_are_not_personal_stay():
+    text = ("京民社救发〔2024〕80号规定低保标准为每人每月1450元，自2024年7月起施行，"
+            "咨询请拨12345或110，文件索引号000014349/2019-00007")
+    result = mask_personal_data(text)
+    assert result.text == text and not result.any
+
+
+def test_invalid_id_and_card_numbers_are_left_alone():
+    assert not mask_personal_data("编号110105194912310021").found.get("id_card")
+    assert not luhn_ok("6222020200001234567")
+    assert not mask_personal_data("订单号6222020200001234567").found.get("bank_card")
+
+
+def test_several_kinds_in_one_text():
+    result = mask_personal_data(f"张先生，身份证{VALID_ID}，手机13912345678，邮箱a@b.cn")
+    assert result.found == {"id_card": 1, "mobile": 1, "email": 1}
+    assert "139" not in result.text and VALID_ID not in result.text
