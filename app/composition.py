@@ -18,11 +18,14 @@ from app.clients.embeddings import (
     SentenceTransformerEmbeddings,
 )
 from app.answering.extractive import ExtractiveComposer
+from app.answering.llm_composer import LLMComposer
+from app.clients.llm import CircuitBreaker, LLMClient
 from app.audit.store import AuditStore
 from app.clients.sparse import JiebaBm25Encoder
 from app.clients.vector_store import VectorStore
 from app.config import Settings
 from app.pipeline.runner import AnswerPipeline
+from app.prompts import load_prompt
 from app.pipeline.steps import CheckAnswer, CheckQuestion, ComposeAnswer, Record, Retrieve, RewriteQuestion
 from app.retrieval import HybridRetriever
 from ingestion.sync import Indexer
@@ -112,6 +115,17 @@ def build_services(settings: Settings, embedder: ArrayEmbeddings | None = None) 
                     build_pipeline(settings, retriever, sparse, audit))
 
 
+def build_llm_composer(settings: Settings) -> LLMComposer | None:
+    cfg = settings.llm
+    if not cfg.base_url:
+        return None
+    client = LLMClient(cfg.base_url, cfg.model, cfg.api_key.get_secret_value() if cfg.api_key else None,
+                       connect_timeout_s=cfg.connect_timeout_s, read_timeout_s=cfg.read_timeout_s,
+                       max_retries=cfg.max_retries, backoff_s=cfg.backoff_s, max_tokens=cfg.max_tokens,
+                       breaker=CircuitBreaker(cfg.breaker_failures, cfg.breaker_cooldown_s))
+    return LLMComposer(client, load_prompt("compose_answer"))
+
+
 def build_pipeline(settings: Settings, retriever: HybridRetriever, sparse: JiebaBm25Encoder,
                    audit: AuditStore) -> AnswerPipeline:
     a = settings.answer
@@ -120,7 +134,7 @@ def build_pipeline(settings: Settings, retriever: HybridRetriever, sparse: Jieba
         RewriteQuestion(),
         Retrieve(retriever, top_k=a.top_k),
         ComposeAnswer(ExtractiveComposer(sparse, budget_chars=a.budget_chars), min_coverage=a.min_coverage,
-                      min_dense=a.min_dense),
+                      min_dense=a.min_dense, llm=build_llm_composer(settings)),
         CheckAnswer(),
         Record(audit),
     ])

@@ -88,6 +88,23 @@ class IngestSettings(BaseSettings):
                                     description="What `make run` ingests: the bundled corpus.")
 
 
+class LLMSettings(BaseSettings):
+    model_config = _group("LLM_")
+
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint (vLLM), e.g. http://vllm:8000/v1; "
+                                                   "unset means the extractive composer answers.")
+    model: str = Field("qwen2.5-7b-instruct", description="Model name sent to the endpoint.")
+    api_key: SecretStr | None = Field(None, description="API key for the endpoint, if it wants one.")
+    connect_timeout_s: float = Field(2.0, gt=0, description="Seconds to wait for a connection.")
+    read_timeout_s: float = Field(10.0, gt=0, description="Seconds without a token before the LLM counts as stalled.")
+    max_retries: int = Field(2, ge=0, description="Retries before the first token (with exponential backoff).")
+    backoff_s: float = Field(0.2, ge=0, description="First retry delay; doubles each retry.")
+    breaker_failures: int = Field(3, ge=1, description="Consecutive failures that open the circuit breaker.")
+    breaker_cooldown_s: float = Field(30.0, ge=0, description="Seconds the open breaker sends every question "
+                                                              "straight to the extractive fallback.")
+    max_tokens: int = Field(600, ge=16, description="Longest answer the LLM may write.")
+
+
 class AnswerSettings(BaseSettings):
     model_config = _group("ANSWER_")
 
@@ -127,6 +144,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
 
     @model_validator(mode="after")

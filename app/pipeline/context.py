@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from app.domain import SearchFilters, SearchHit
 
@@ -50,6 +51,10 @@ class AnswerContext:
     notice: str | None = None  # e.g. the validity warning put before the answer
     # check_answer
     dropped: list[dict[str, Any]] = field(default_factory=list)
+    degraded_reason: str | None = None
+    # streaming: the API's listener gets ("sources", …) and ("delta", …) events as they happen
+    listener: Callable[[str, dict[str, Any]], None] | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
     # outcome
     status: str | None = None
     error: str | None = None
@@ -62,6 +67,10 @@ class AnswerContext:
 
     def stop(self, status: str) -> None:
         self.status = status
+
+    def emit(self, event: str, data: dict[str, Any]) -> None:
+        if self.listener is not None:
+            self.listener(event, data)
 
     @property
     def search_question(self) -> str:

@@ -9,6 +9,9 @@ import unicodedata
 from dataclasses import asdict, replace
 
 from app.answering.extractive import ExtractiveComposer
+from app.answering.llm_composer import LLMComposer, LLMComposition
+from app.clients.llm import LLMUnavailable
+from app.answering.support import unsupported_reason
 from app.audit.store import AuditStore
 from app.domain import NOT_IN_FORCE, STATUS_UNKNOWN
 from app.pipeline.context import AnswerContext
@@ -20,8 +23,6 @@ from app.security.pii import mask_personal_data
 GUARDRAIL_STATUSES = {"crisis": "crisis", "injection": "refused_injection", "out_of_scope": "out_of_scope"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\ufeff]")
 _FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|这个|那个|它|该|此|其|如果是|要是|怎么|呢|吗)|(呢|吗)[？?]?$")
-# numbers, amounts, dates and 文号 in an answer sentence must appear in the chunk it cites
-_CHECKED_FACTS = re.compile(r"[\u4e00-\u9fa5]{1,10}〔\d{4}〕\d+号|\d+(?:\.\d+)?")
 
 
 class CheckQuestion:
@@ -82,25 +83,59 @@ class Retrieve:
             return
         closest = self.retriever.search(ctx.search_question, top_k=1, filters=ctx.filters, mode="dense")
         ctx.best_dense = closest[0].score if closest else 0.0
+        ctx.emit("sources", {"sources": [{"number": n, "doc_id": h.doc_id, "chunk_id": h.chunk_id,
+                                          "title": h.document.get("title"), "doc_number": h.document.get("doc_number"),
+                                          "status": h.document.get("status"), "heading_path": h.heading_path}
+                                         for n, h in enumerate(ctx.sources, 1)]})
 
 
 class ComposeAnswer:
-    """Reads question, sources, best_dense. Writes sentences (each with citations), composer,
-    coverage. Stops with refused_no_evidence when the corpus is off-topic for the question (no
-    chunk close enough) or the best passage holds too little of the question's words."""
+    """Reads question, sources, best_dense, cancel. Writes sentences (each with citations),
+    composer, model, prompt_version, coverage, degraded, and emits each accepted sentence as a
+    "delta". Stops with refused_no_evidence when the corpus is off-topic for the question (no chunk
+    close enough) or the best passage holds too little of the question's words; with cancelled
+    when the client went away. With an LLM configured it answers through it and falls back to the
+    extractive answer (degraded) when the LLM is down, slow or failing."""
 
     name = "compose_answer"
 
-    def __init__(self, composer: ExtractiveComposer, min_coverage: float, min_dense: float) -> None:
-        self.composer, self.min_coverage, self.min_dense = composer, min_coverage, min_dense
+    def __init__(self, extractive: ExtractiveComposer, min_coverage: float, min_dense: float,
+                 llm: LLMComposer | None = None) -> None:
+        self.extractive, self.llm = extractive, llm
+        self.min_coverage, self.min_dense = min_coverage, min_dense
 
     def __call__(self, ctx: AnswerContext) -> None:
-        extract = self.composer.compose(ctx.search_question, ctx.sources)
-        ctx.composer, ctx.coverage = self.composer.name, extract.coverage
+        # the extractive pass is cheap (a few ms) and is both the evidence gate and the fallback
+        extract = self.extractive.compose(ctx.search_question, ctx.sources)
+        ctx.coverage = extract.coverage
         if not extract.sentences or extract.coverage < self.min_coverage or ctx.best_dense < self.min_dense:
+            ctx.composer = self.extractive.name
             ctx.stop("refused_no_evidence")
             return
-        ctx.sentences = extract.sentences
+        if self.llm is not None:
+            result = LLMComposition()
+            try:
+                self.llm.compose(ctx.search_question, ctx.sources, on_sentence=lambda s: self._emit(ctx, s),
+                                 cancelled=ctx.cancel.is_set, result=result)
+                ctx.composer, ctx.model, ctx.prompt_version = self.llm.name, self.llm.model, self.llm.prompt.version
+                ctx.sentences, ctx.dropped = result.sentences, ctx.dropped + result.dropped
+                if ctx.cancel.is_set():
+                    ctx.stop("cancelled")
+                return
+            except LLMUnavailable as exc:
+                ctx.degraded, ctx.degraded_reason = True, str(exc)
+                ctx.dropped += result.dropped
+                if result.sentences:  # checked sentences already streamed: keep them, stop there
+                    ctx.composer, ctx.model = self.llm.name, self.llm.model
+                    ctx.prompt_version, ctx.sentences = self.llm.prompt.version, result.sentences
+                    return
+        ctx.composer, ctx.sentences = self.extractive.name, extract.sentences
+        for sentence in extract.sentences:
+            self._emit(ctx, sentence)
+
+    @staticmethod
+    def _emit(ctx: AnswerContext, sentence) -> None:
+        ctx.emit("delta", {"text": sentence.text + "".join(f"[{c.number}]" for c in sentence.citations)})
 
 
 class CheckAnswer:
@@ -114,7 +149,7 @@ class CheckAnswer:
     def __call__(self, ctx: AnswerContext) -> None:
         kept = []
         for sentence in ctx.sentences:
-            reason = self._unsupported(sentence, ctx)
+            reason = unsupported_reason(sentence, ctx.sources)
             if reason:
                 ctx.dropped.append({"sentence": sentence.text, "reason": reason})
             else:
@@ -129,22 +164,6 @@ class CheckAnswer:
             ctx.stop("answered_not_in_force")
         else:
             ctx.stop("answered")
-
-    @staticmethod
-    def _unsupported(sentence, ctx: AnswerContext) -> str | None:
-        if not sentence.citations:
-            return "no citation"
-        for citation in sentence.citations:
-            if not 0 < citation.number <= len(ctx.sources):
-                return f"citation [{citation.number}] points at no retrieved source"
-            chunk = ctx.sources[citation.number - 1].text
-            if citation.quote not in chunk:
-                return f"quote not found in source [{citation.number}]"
-            missing = [f for f in _CHECKED_FACTS.findall(sentence.text)
-                       if all(f not in ctx.sources[c.number - 1].text for c in sentence.citations)]
-            if missing:
-                return f"not in the cited source: {', '.join(missing)}"
-        return None
 
     @staticmethod
     def _validity_notice(hit) -> str:
@@ -172,7 +191,7 @@ class Record:
                            "text_sha256": hashlib.sha256(h.text.encode()).hexdigest(),
                            "status": h.document.get("status")} for h in ctx.sources],
             "composer": ctx.composer, "model": ctx.model, "prompt_version": ctx.prompt_version,
-            "degraded": ctx.degraded,
+            "degraded": ctx.degraded, "degraded_reason": ctx.degraded_reason,
             "evidence": {"best_dense": round(ctx.best_dense, 4), "coverage": round(ctx.coverage, 4)},
             "citations": [asdict(c) for s in ctx.sentences for c in s.citations],
             "dropped": ctx.dropped,

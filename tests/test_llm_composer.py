@@ -1,0 +1,142 @@
+"""The LLM composer against an OpenAI-compatible server on loopback that streams, stalls and fails."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from app.clients.llm import CircuitBreaker, LLMClient, LLMUnavailable
+from app.composition import build_services
+from app.pipeline.context import AnswerContext
+from tests.fake_llm import FakeLLM, source_number
+
+QUESTION = "本市低保标准调整为多少"
+
+
+@pytest.fixture
+def fake():
+    with FakeLLM() as server:
+        yield server
+
+
+@pytest.fixture
+def llm_services(settings, embedder, small_corpus, fake):
+    llm = settings.llm.model_copy(update={"base_url": fake.base_url, "read_timeout_s": 0.5, "backoff_s": 0.01,
+                                          "max_retries": 1, "breaker_failures": 3, "breaker_cooldown_s": 60})
+    services = build_services(settings.model_copy(update={"llm": llm}), embedder=embedder)
+    services.indexer.sync([small_corpus])
+    yield services
+    services.close()
+
+
+def _run(services, question=QUESTION):
+    deltas: list[str] = []
+    ctx = AnswerContext(question, listener=lambda event, data: deltas.append(data["text"]) if event == "delta" else None)
+    return services.pipeline.run(ctx), deltas
+
+
+def test_llm_answer_with_citations(llm_services, fake):
+    fake.reply = lambda m: f"本市低保标准从每人每月1395元调整为1450元。[{source_number(m, '1450元')}]新标准从2024年7月施行。[{source_number(m, '1450元')}]"
+    ctx, deltas = _run(llm_services)
+    assert ctx.status == "answered" and ctx.composer == "llm" and not ctx.degraded
+    assert ctx.prompt_version == "compose_answer/v1" and ctx.model == llm_services.settings.llm.model
+    assert [s.text for s in ctx.sentences] == ["本市低保标准从每人每月1395元调整为1450元。", "新标准从2024年7月施行。"]
+    assert len(deltas) == 2
+    citation = ctx.sentences[0].citations[0]
+    assert "1450元" in citation.quote and citation.doc_id == "bj-2024-minimum-living-allowance"
+    prompt = fake.requests[0]["body"]["messages"]
+    assert "每一句话的末尾都必须" in prompt[0]["content"] and QUESTION in prompt[1]["content"]
+    audit = llm_services.audit.get(ctx.audit_id)["details"]
+    assert audit["prompt_version"] == "compose_answer/v1" and audit["composer"] == "llm"
+
+
+def test_hallucinated_citations_and_uncited_numbers_never_reach_the_user(llm_services, fake):
+    fake.reply = lambda m: (f"本市低保标准调整为1450元。[{source_number(m, '1450元')}]"
+                            "低保金每年还会额外发放3000元过节费。"  # uncited claim with a number
+                            "此外可领取每月200元交通补贴。[9]"  # a source that does not exist
+                            f"补贴标准为每人每月1600元。[{source_number(m, '1450元')}]")  # a number not in the source
+    ctx, deltas = _run(llm_services)
+    streamed = "".join(deltas)
+    for claim in ("3000", "200元", "1600"):
+        assert claim not in streamed and claim not in ctx.answer_text
+    reasons = " ".join(d["reason"] for d in ctx.dropped)
+    assert "no citation" in reasons and "[9]" in reasons and "1600" in reasons
+    assert ctx.status == "answered" and [s.text for s in ctx.sentences] == ["本市低保标准调整为1450元。"]
+
+
+def test_llm_saying_it_has_no_answer_is_a_refusal(llm_services, fake):
+    fake.reply = lambda m: "现有资料中没有找到答案。"
+    ctx, _ = _run(llm_services)
+    assert ctx.status == "refused_no_evidence"
+
+
+@pytest.mark.parametrize("mode", ["error", "stall"])
+def test_llm_down_or_stalled_falls_back_to_extractive(llm_services, fake, mode):
+    fake.mode = mode
+    clock = time.perf_counter()
+    ctx, deltas = _run(llm_services)
+    assert ctx.status == "answered" and ctx.degraded and ctx.composer == "extractive"
+    assert deltas and "1450" in ctx.answer_text
+    assert len(fake.requests) == 2, "one retry, then the fallback"
+    assert time.perf_counter() - clock < 5
+    assert llm_services.audit.get(ctx.audit_id)["details"]["degraded_reason"]
+
+
+def test_unreachable_llm_falls_back(settings, embedder, small_corpus):
+    llm = settings.llm.model_copy(update={"base_url": "http://127.0.0.1:9/v1", "backoff_s": 0.01})
+    services = build_services(settings.model_copy(update={"llm": llm}), embedder=embedder)
+    try:
+        services.indexer.sync([small_corpus])
+        ctx, _ = _run(services)
+        assert ctx.status == "answered" and ctx.degraded and "ConnectError" in ctx.degraded_reason
+    finally:
+        services.close()
+
+
+def test_circuit_breaker_stops_calling_a_failing_llm(llm_services, fake):
+    fake.mode = "error"
+    for _ in range(3):
+        assert _run(llm_services)[0].degraded
+    calls = len(fake.requests)
+    ctx, _ = _run(llm_services)
+    assert ctx.degraded and "circuit breaker open" in ctx.degraded_reason
+    assert len(fake.requests) == calls, "an open breaker does not call the LLM"
+
+
+def test_failure_mid_stream_keeps_only_checked_sentences(llm_services, fake):
+    fake.mode = "stream_error"
+    fake.reply = lambda m: f"调整为1450元。[{source_number(m, '1450元')}]这句不会说完因为引擎会出错。"
+    ctx, deltas = _run(llm_services)
+    assert ctx.degraded and ctx.composer == "llm" and [s.text for s in ctx.sentences] == ["调整为1450元。"]
+
+
+def test_cancel_stops_generation_and_is_recorded(llm_services, fake):
+    fake.piece_delay_s = 0.05
+    fake.reply = lambda m: "".join(f"第{i}句依据资料说明标准调整。[{source_number(m, '1450元')}]" for i in range(1, 30))
+    ctx = AnswerContext(QUESTION)
+    ctx.listener = lambda event, data: ctx.cancel.set() if event == "delta" else None
+    ctx = llm_services.pipeline.run(ctx)
+    assert ctx.status == "cancelled"
+    time.sleep(0.3)
+    assert fake.pieces_sent < 40, "the LLM stopped streaming when the client went away"
+    assert llm_services.audit.get(ctx.audit_id)["status"] == "cancelled"
+
+
+def test_breaker_half_opens_after_cooldown():
+    now = [0.0]
+    breaker = CircuitBreaker(failure_threshold=2, cooldown_s=10, clock=lambda: now[0])
+    breaker.failure()
+    breaker.failure()
+    assert breaker.open
+    now[0] = 11
+    assert not breaker.open
+    breaker.failure()
+    assert breaker.open
+
+
+def test_client_reports_http_errors(fake):
+    fake.mode = "error"
+    client = LLMClient(fake.base_url, "m", max_retries=0)
+    with pytest.raises(LLMUnavailable, match="HTTP 500"):
+        list(client.stream_chat([{"role": "user", "content": "hi"}]))
