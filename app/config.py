@@ -185,3 +185,17 @@ def settings_reference() -> list[tuple[str, str, str]]:
                 default = str(default).replace(str(Path.home()), "~").replace(str(REPO_ROOT), "<repo>")
             rows.append((f"{prefix}{name.upper()}", repr(default), field.description or ""))
     return rows
+
+
+def configuration_markdown() -> str:
+    lines = ["# Configuration reference", "",
+             "Every setting is an environment variable (or a line in `.env`); each component reads its own",
+             "prefix. Regenerate this page with `python -m app.config > docs/configuration.md`;",
+             "`tests/test_configuration.py` fails when a setting is missing here.", "",
+             "| variable | default | meaning |", "|---|---|---|"]
+    lines += [f"| `{env}` | `{default}` | {desc} |" for env, default, desc in settings_reference()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(configuration_markdown(), end="")
