@@ -21,6 +21,7 @@ from app.answering.extractive import ExtractiveComposer
 from app.answering.llm_composer import LLMComposer
 from app.clients.llm import CircuitBreaker, LLMClient
 from app.audit.store import AuditStore
+from app.clients.sessions import MemorySessionStore, RedisSessionStore, SessionStore
 from app.clients.sparse import JiebaBm25Encoder
 from app.clients.vector_store import VectorStore
 from app.config import Settings
@@ -41,6 +42,7 @@ class Services:
     indexer: Indexer
     audit: AuditStore
     pipeline: AnswerPipeline
+    sessions: SessionStore
 
     def warm_up(self) -> None:
         """Load jieba's dictionary (≈ 0.4 s) and run the embedder once, so the first question a
@@ -112,7 +114,14 @@ def build_services(settings: Settings, embedder: ArrayEmbeddings | None = None) 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     audit = AuditStore(settings.database_url)
     return Services(settings, embedder, sparse, store, retriever, indexer, audit,
-                    build_pipeline(settings, retriever, sparse, audit))
+                    build_pipeline(settings, retriever, sparse, audit), build_sessions(settings))
+
+
+def build_sessions(settings: Settings) -> SessionStore:
+    cfg = settings.sessions
+    if cfg.redis_url:
+        return RedisSessionStore(cfg.redis_url, cfg.session_ttl_s, cfg.session_max_turns)
+    return MemorySessionStore(cfg.session_ttl_s, cfg.session_max_turns)
 
 
 def build_llm_composer(settings: Settings) -> LLMComposer | None:

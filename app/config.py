@@ -105,6 +105,15 @@ class LLMSettings(BaseSettings):
     max_tokens: int = Field(600, ge=16, description="Longest answer the LLM may write.")
 
 
+class SessionSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", env_file=".env", extra="ignore")
+
+    redis_url: str | None = Field(None, description="Redis for session history shared by replicas "
+                                                    "(REDIS_URL); unset keeps sessions in the process.")
+    session_ttl_s: int = Field(1800, ge=1, description="A session's history expires after this many idle seconds.")
+    session_max_turns: int = Field(10, ge=1, description="Turns of history kept per session.")
+
+
 class AnswerSettings(BaseSettings):
     model_config = _group("ANSWER_")
 
@@ -145,6 +154,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
 
     @model_validator(mode="after")

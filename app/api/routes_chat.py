@@ -1,22 +1,78 @@
-"""POST /v1/chat: a question in, a checked answer with a citation on every sentence out."""
+"""POST /v1/chat: a question in, a checked answer with a citation on every sentence out — as one
+JSON response, or streamed as server-sent events (`stream: true` or `Accept: text/event-stream`):
+`sources`, then `delta` per checked sentence, then `done` with the final answer; `error` with a
+code and message on failure."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import json
+import logging
+
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
+from sse_starlette.sse import EventSourceResponse
 
 from app.api.deps import ServicesDep
 from app.api.schemas import ChatRequest, ChatResponse
+from app.composition import Services
 from app.pipeline.context import AnswerContext
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 
-@router.post("/v1/chat", response_model=ChatResponse, tags=["answers"])
-async def chat(request: ChatRequest, services: ServicesDep) -> ChatResponse:
+def _context(request: ChatRequest, services: Services) -> AnswerContext:
+    history = services.sessions.history(request.session_id) if request.session_id else []
+    return AnswerContext(request.question, session_id=request.session_id, channel=request.channel,
+                         filters=request.search_filters(), history=history)
+
+
+def _remember(ctx: AnswerContext, services: Services) -> None:
+    if ctx.session_id and ctx.question:
+        services.sessions.append(ctx.session_id, {"question": ctx.search_question, "status": ctx.status or ""})
+
+
+def _run(ctx: AnswerContext, services: Services) -> AnswerContext:
+    services.pipeline.run(ctx)
+    _remember(ctx, services)
+    return ctx
+
+
+@router.post("/v1/chat", response_model=ChatResponse, tags=["answers"],
+             responses={200: {"content": {"text/event-stream": {"example": (
+                 'event: sources\ndata: {"sources": [...]}\n\nevent: delta\ndata: {"text": "…[1]"}\n\n'
+                 'event: done\ndata: {"status": "answered", ...}\n\n')}}}})
+async def chat(body: ChatRequest, request: Request, services: ServicesDep):
     """Answers from the indexed policy documents only, or refuses with a status and a canned reply.
-    Streaming (SSE) and multi-turn sessions are not in this release."""
-    ctx = AnswerContext(request.question, session_id=request.session_id, channel=request.channel,
-                        filters=request.search_filters())
-    ctx = await run_in_threadpool(services.pipeline.run, ctx)
+    With a `session_id`, a follow-up is read in the light of the session's earlier questions."""
+    ctx = _context(body, services)
+    if body.stream or "text/event-stream" in request.headers.get("accept", ""):
+        return EventSourceResponse(_events(ctx, services), ping=15)
+    ctx = await run_in_threadpool(_run, ctx, services)
     return ChatResponse.from_context(ctx)
+
+
+async def _events(ctx: AnswerContext, services: Services):
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue()
+    ctx.listener = lambda event, data: loop.call_soon_threadsafe(queue.put_nowait, (event, data))
+    work = loop.run_in_executor(None, _run, ctx, services)
+    work.add_done_callback(lambda _: loop.call_soon_threadsafe(queue.put_nowait, ("_end", None)))
+    try:
+        while True:
+            event, data = await queue.get()
+            if event == "_end":
+                break
+            yield {"event": event, "data": json.dumps(data, ensure_ascii=False)}
+        try:
+            await work
+        except Exception as exc:  # the audit record could not be written: no answer goes out
+            log.exception("answer pipeline failed")
+            yield {"event": "error", "data": json.dumps({"code": "internal", "message": str(exc)}, ensure_ascii=False)}
+            return
+        yield {"event": "done", "data": ChatResponse.from_context(ctx).model_dump_json()}
+    except asyncio.CancelledError:
+        # the client went away: stop generating; the pipeline still finishes and records the event
+        ctx.cancel.set()
+        raise

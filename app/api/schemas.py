@@ -68,6 +68,7 @@ class ChatRequest(BaseModel):
     include_expired: bool = Field(False, description="Also use documents known to be out of force.")
     district: str | None = None
     issuer: str | None = None
+    stream: bool = Field(False, description="Stream server-sent events (same as Accept: text/event-stream).")
 
     model_config = {"json_schema_extra": {"examples": [{"question": "北京市养老服务补贴怎么申请？"}]}}
 
@@ -105,8 +106,9 @@ class ChatResponse(BaseModel):
     notice: str | None = None
     sentences: list[SentenceOut]
     sources: list[SourceOut]
-    degraded: bool = False
+    degraded: bool = Field(False, description="The LLM was unavailable and the extractive composer answered.")
     composer: str | None = None
+    rewritten_question: str | None = None
     timings_ms: dict[str, float]
     audit_id: str | None
 
@@ -120,6 +122,7 @@ class ChatResponse(BaseModel):
                    for n, hit in ctx.cited_sources()]
         return cls(status=info.name, refusal=info.refusal, answer=info.reply if info.refusal else ctx.answer_text,
                    notice=ctx.notice, composer=ctx.composer, degraded=ctx.degraded,
+                   rewritten_question=ctx.rewritten,
                    sentences=[] if info.refusal else [
                        SentenceOut(text=s.text, citations=[CitationOut(**vars(c)) for c in s.citations])
                        for s in ctx.sentences],
