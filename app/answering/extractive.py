@@ -51,6 +51,10 @@ def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return out
 
 
+def _looks_like_heading(text: str) -> bool:
+    return len(text) < 40 and not re.search(r"[。；;！？!?]$", text)
+
+
 @dataclass
 class _Candidate:
     score: float
@@ -70,10 +74,11 @@ class ExtractiveComposer:
     name = "extractive"
 
     def __init__(self, sparse: JiebaBm25Encoder, budget_chars: int = 400, runner_up: float = 0.6,
-                 rank_prior: float = 1.0, same_document: bool = True) -> None:
+                 rank_prior: float = 1.0, same_document: bool = True, heading_damping: float = 0.5) -> None:
         self.sparse = sparse
         self.budget_chars, self.runner_up, self.rank_prior = budget_chars, runner_up, rank_prior
         self.same_document = same_document  # runner-ups only from the best passage's document
+        self.heading_damping = heading_damping
 
     def compose(self, question: str, sources: list[SearchHit]) -> Extract:
         terms = set(self.sparse.tokens(question))
@@ -91,7 +96,9 @@ class ExtractiveComposer:
         candidates = []
         for rank, s, e, tokens in units:
             overlap = sum(weight[t] for t in tokens & terms)
-            score = overlap / (1 + 0.001 * (e - s)) + self.rank_prior * (len(sources) - rank)
+            # a heading or title names the topic the question is about; the answer is the clause under it
+            damp = self.heading_damping if _looks_like_heading(sources[rank].text[s:e]) else 1.0
+            score = damp * overlap / (1 + 0.001 * (e - s)) + self.rank_prior * (len(sources) - rank)
             coverage = sum(weight[w] for w in tokens & words) / word_total
             candidates.append(_Candidate(score, coverage, rank, s, e))
         candidates.sort(key=lambda c: (-c.score, c.rank, c.start))
