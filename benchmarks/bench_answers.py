@@ -1,0 +1,102 @@
+"""Answer latency of the served app on the embedded default (extractive composer), over HTTP on
+loopback: JSON answers p50/p95, and for SSE the time to the first event (`sources`) and to `done`.
+
+    python benchmarks/bench_answers.py [--questions 100] [--json]
+
+It ingests the bundled corpus into a temporary data directory (fast when the embedding cache is
+warm, ~2.5 minutes when cold), starts `jingce serve` in its own process, and asks distinct questions
+(so that no query-embedding cache helps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from benchmarks.bench_embedded import QUESTIONS, percentile  # noqa: E402
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--questions", type=int, default=100)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="jingce-bench-") as tmp:
+        env = {**os.environ, "JINGCE_DATA_DIR": tmp}
+        env.pop("LLM_BASE_URL", None)
+        subprocess.run([sys.executable, "-m", "app.cli", "ingest"], env=env, cwd=REPO, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port = _port()
+        server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env, cwd=REPO,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SystemExit("server did not start")
+                time.sleep(0.2)
+            results = run(base, args.questions)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    print(f"JSON /v1/chat: p50 {results['json_ms']['p50']:.1f} ms, p95 {results['json_ms']['p95']:.1f} ms "
+          f"({results['answered']} answered, {results['refused']} refused of {results['questions']})")
+    print(f"SSE first event (sources): p50 {results['sse_first_event_ms']['p50']:.1f} ms, "
+          f"p95 {results['sse_first_event_ms']['p95']:.1f} ms; done: p50 {results['sse_done_ms']['p50']:.1f} ms, "
+          f"p95 {results['sse_done_ms']['p95']:.1f} ms")
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False))
+
+
+def run(base: str, n: int) -> dict:
+    json_ms, first_ms, done_ms = [], [], []
+    answered = refused = 0
+    with httpx.Client(base_url=base, timeout=30) as client:
+        for i in range(n):
+            question = QUESTIONS[i % len(QUESTIONS)] + ("" if i < len(QUESTIONS) else f"（第{i}问）")
+            clock = time.perf_counter()
+            body = client.post("/v1/chat", json={"question": question}).json()
+            json_ms.append((time.perf_counter() - clock) * 1000)
+            answered += not body["refusal"]
+            refused += body["refusal"]
+            question = question + "？"  # a new text again: no cached query embedding
+            clock = time.perf_counter()
+            first = None
+            with client.stream("POST", "/v1/chat", json={"question": question, "stream": True}) as response:
+                for line in response.iter_lines():
+                    if line.startswith("event:") and first is None:
+                        first = (time.perf_counter() - clock) * 1000
+                    if line.startswith("event: done"):
+                        break
+            done_ms.append((time.perf_counter() - clock) * 1000)
+            first_ms.append(first)
+    stats = lambda xs: {"p50": percentile(xs, 0.5), "p95": percentile(xs, 0.95)}  # noqa: E731
+    return {"questions": n, "answered": answered, "refused": refused, "json_ms": stats(json_ms),
+            "sse_first_event_ms": stats(first_ms), "sse_done_ms": stats(done_ms)}
+
+
+if __name__ == "__main__":
+    main()
