@@ -17,7 +17,7 @@ from pydantic import ConfigDict
 
 from app.clients.embeddings import ArrayEmbeddings
 from app.clients.sparse import JiebaBm25Encoder
-from app.clients.vector_store import ScoredChunk, VectorStore, build_filter
+from app.clients.vector_store import Condition, FilterSpec, ScoredChunk, VectorStore, build_filter
 from app.domain import SearchFilters, SearchHit
 from app.fusion import dbsf
 
@@ -99,6 +99,14 @@ class HybridRetriever:
             if len(doc.chunks) < chunks_per_doc:
                 doc.chunks.append(hit)
         return list(docs.values())[:top_k]
+
+
+    def replacement_of(self, doc_id: str) -> dict | None:
+        """The document that says it replaces `doc_id` (metadata `replaces`), if the corpus has one."""
+        spec = FilterSpec(must=[Condition("match", "replaces", doc_id)])
+        for _, payload in self.store.scroll_payloads(spec, fields=["doc_id", "title", "doc_number", "status"]):
+            return payload
+        return None
 
 
 def to_hit(point: ScoredChunk) -> SearchHit:

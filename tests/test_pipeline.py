@@ -108,6 +108,7 @@ def test_out_of_force_evidence_is_said_to_be_so(answering):
         statuses=["已废止"])))
     assert ctx.status == "answered_not_in_force"
     assert ctx.notice.startswith("注意：") and "已废止" in ctx.notice and "京建法〔2015〕19号" in ctx.notice
+    assert "现行规定见《" in ctx.notice and "京建法〔2020〕6号" in ctx.notice, "the replacement is named"
 
 
 def test_a_failing_step_becomes_an_error_status_and_is_still_recorded(answering, monkeypatch):

@@ -20,7 +20,7 @@ SPARSE = "bm25"
 
 # Payload fields with an index; keyword strings everywhere (a bool filter returned nothing in Edge).
 KEYWORD_FIELDS = ("doc_id", "doc_hash", "status", "issuer_names", "level", "district", "kind",
-                  "source_path", "doc_number", "topics")
+                  "source_path", "doc_number", "topics", "replaces")
 INTEGER_FIELDS = ("published_int", "expires_int")
 
 

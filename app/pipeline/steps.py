@@ -81,6 +81,9 @@ class Retrieve:
         if not ctx.sources:
             ctx.stop("refused_no_evidence")
             return
+        for hit in ctx.sources:
+            if hit.document.get("status") in NOT_IN_FORCE and "replaced_by" not in hit.document:
+                hit.document["replaced_by"] = self.retriever.replacement_of(hit.doc_id)
         closest = self.retriever.search(ctx.search_question, top_k=1, filters=ctx.filters, mode="dense")
         ctx.best_dense = closest[0].score if closest else 0.0
         ctx.emit("sources", {"sources": [{"number": n, "doc_id": h.doc_id, "chunk_id": h.chunk_id,
@@ -168,8 +171,15 @@ class CheckAnswer:
     @staticmethod
     def _validity_notice(hit) -> str:
         doc = hit.document
-        name = f"《{doc.get('title')}》" + (f"（{doc['doc_number']}）" if doc.get("doc_number") else "")
-        return f"注意：{name}的状态为{doc.get('status') or STATUS_UNKNOWN}，以下内容可能已不适用，请以现行规定为准"
+        notice = f"注意：{_name(doc)}的状态为{doc.get('status') or STATUS_UNKNOWN}，以下内容可能已不适用"
+        replacement = doc.get("replaced_by")
+        if replacement:
+            return notice + f"，现行规定见{_name(replacement)}"
+        return notice + "，请以现行规定为准"
+
+
+def _name(doc: dict) -> str:
+    return f"《{doc.get('title')}》" + (f"（{doc['doc_number']}）" if doc.get("doc_number") else "")
 
 
 class Record:
