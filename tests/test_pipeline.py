@@ -16,8 +16,18 @@ from app.policy_data import answer_statuses
 from ingestion.loaders import load_file
 
 REPO = Path(__file__).resolve().parent.parent
-UNANSWERABLE = [line.strip() for line in (REPO / "tests" / "data" / "unanswerable.txt").read_text(
-    encoding="utf-8").splitlines() if line.strip() and not line.startswith("#")]
+def _unanswerable() -> list[tuple[str, str]]:
+    """(question, expected status) from tests/data/unanswerable.txt and its `# status:` headers."""
+    expected, out = None, []
+    for line in (REPO / "tests" / "data" / "unanswerable.txt").read_text(encoding="utf-8").splitlines():
+        if line.startswith("# status:"):
+            expected = line.split(":", 1)[1].strip()
+        elif line.strip() and not line.startswith("#"):
+            out.append((line.strip(), expected))
+    return out
+
+
+UNANSWERABLE = _unanswerable()
 
 
 @pytest.fixture
@@ -82,11 +92,11 @@ def test_refusals_have_their_status_and_reply(answering, question, status):
     assert answer_statuses()[status].reply and ctx.audit_id
 
 
-def test_unanswerable_set_is_refused(answering):
-    assert len(UNANSWERABLE) >= 50
-    refused = [q for q in UNANSWERABLE
-               if answer_statuses()[answering.pipeline.run(AnswerContext(q)).status].refusal]
-    assert len(refused) / len(UNANSWERABLE) >= 0.95, set(UNANSWERABLE) - set(refused)
+def test_unanswerable_set_is_refused_with_the_right_status(answering):
+    assert len(UNANSWERABLE) >= 50 and all(status in answer_statuses() for _, status in UNANSWERABLE)
+    wrong = [(q, expected, status) for q, expected in UNANSWERABLE
+             if (status := answering.pipeline.run(AnswerContext(q)).status) != expected]
+    assert len(wrong) / len(UNANSWERABLE) <= 0.05, wrong
 
 
 def test_check_answer_drops_unsupported_sentences(answering):

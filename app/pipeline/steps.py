@@ -161,9 +161,13 @@ class CheckAnswer:
         if not kept:
             ctx.stop("refused_no_evidence")
             return
-        stale = [hit for _, hit in ctx.cited_sources() if hit.document.get("status") in NOT_IN_FORCE]
+        cited = [hit for _, hit in ctx.cited_sources()]
+        stale = [hit for hit in cited if hit.document.get("status") in NOT_IN_FORCE]
+        unknown = [hit for hit in cited if (hit.document.get("status") or STATUS_UNKNOWN) == STATUS_UNKNOWN]
+        notices = [self._validity_notice(hit) for hit in stale]
+        notices += [f"提示：{_name(hit.document)}的效力状态未知，请向发文机关核实" for hit in unknown]
+        ctx.notice = "；".join(dict.fromkeys(notices)) + "。" if notices else None
         if stale:
-            ctx.notice = "；".join(self._validity_notice(hit) for hit in stale) + "。"
             ctx.stop("answered_not_in_force")
         else:
             ctx.stop("answered")
