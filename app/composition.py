@@ -124,26 +124,26 @@ def build_sessions(settings: Settings) -> SessionStore:
     return MemorySessionStore(cfg.session_ttl_s, cfg.session_max_turns)
 
 
-def build_llm_composer(settings: Settings) -> LLMComposer | None:
+def build_llm_client(settings: Settings) -> LLMClient | None:
     cfg = settings.llm
     if not cfg.base_url:
         return None
-    client = LLMClient(cfg.base_url, cfg.model, cfg.api_key.get_secret_value() if cfg.api_key else None,
-                       connect_timeout_s=cfg.connect_timeout_s, read_timeout_s=cfg.read_timeout_s,
-                       max_retries=cfg.max_retries, backoff_s=cfg.backoff_s, max_tokens=cfg.max_tokens,
-                       breaker=CircuitBreaker(cfg.breaker_failures, cfg.breaker_cooldown_s))
-    return LLMComposer(client, load_prompt("compose_answer"))
+    return LLMClient(cfg.base_url, cfg.model, cfg.api_key.get_secret_value() if cfg.api_key else None,
+                     connect_timeout_s=cfg.connect_timeout_s, read_timeout_s=cfg.read_timeout_s,
+                     max_retries=cfg.max_retries, backoff_s=cfg.backoff_s, max_tokens=cfg.max_tokens,
+                     breaker=CircuitBreaker(cfg.breaker_failures, cfg.breaker_cooldown_s))
 
 
 def build_pipeline(settings: Settings, retriever: HybridRetriever, sparse: JiebaBm25Encoder,
                    audit: AuditStore) -> AnswerPipeline:
     a = settings.answer
+    llm = build_llm_client(settings)
     return AnswerPipeline([
         CheckQuestion(max_chars=a.max_question_chars),
-        RewriteQuestion(),
+        RewriteQuestion(llm, load_prompt("rewrite_question") if llm else None),
         Retrieve(retriever, top_k=a.top_k),
         ComposeAnswer(ExtractiveComposer(sparse, budget_chars=a.budget_chars), min_coverage=a.min_coverage,
-                      min_dense=a.min_dense, llm=build_llm_composer(settings)),
+                      min_dense=a.min_dense, llm=LLMComposer(llm, load_prompt("compose_answer")) if llm else None),
         CheckAnswer(),
         Record(audit),
     ])

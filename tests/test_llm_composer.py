@@ -140,3 +140,22 @@ def test_client_reports_http_errors(fake):
     client = LLMClient(fake.base_url, "m", max_retries=0)
     with pytest.raises(LLMUnavailable, match="HTTP 500"):
         list(client.stream_chat([{"role": "user", "content": "hi"}]))
+
+
+def test_follow_up_is_rewritten_by_the_llm(llm_services, fake):
+    def reply(messages):
+        if "改写" in messages[0]["content"]:
+            return "北京市养老服务补贴津贴的申请流程是什么？"
+        return f"申请人可以登录北京市政务服务网填报申请。[{source_number(messages, '填报申请')}]"
+
+    fake.reply = reply
+    ctx = AnswerContext("那申请流程呢？", history=[{"question": "养老服务补贴津贴有哪些"}])
+    ctx = llm_services.pipeline.run(ctx)
+    assert ctx.rewritten == "北京市养老服务补贴津贴的申请流程是什么？"
+    assert "那申请流程呢" in fake.requests[0]["body"]["messages"][1]["content"]
+
+
+def test_rewrite_falls_back_to_the_rule_when_the_llm_fails(llm_services, fake):
+    fake.mode = "error"
+    ctx = llm_services.pipeline.run(AnswerContext("那申请流程呢？", history=[{"question": "养老服务补贴津贴有哪些"}]))
+    assert ctx.rewritten == "养老服务补贴津贴有哪些 那申请流程呢?" and ctx.degraded

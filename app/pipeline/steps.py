@@ -10,12 +10,13 @@ from dataclasses import asdict, replace
 
 from app.answering.extractive import ExtractiveComposer
 from app.answering.llm_composer import LLMComposer, LLMComposition
-from app.clients.llm import LLMUnavailable
+from app.clients.llm import LLMClient, LLMUnavailable
 from app.answering.support import unsupported_reason
 from app.audit.store import AuditStore
 from app.domain import NOT_IN_FORCE, STATUS_UNKNOWN
 from app.pipeline.context import AnswerContext
 from app.policy_data import matching_guardrail
+from app.prompts import Prompt
 from app.retrieval import HybridRetriever
 from app.security.pii import mask_personal_data
 
@@ -53,15 +54,30 @@ class CheckQuestion:
 
 class RewriteQuestion:
     """Reads question, history. Writes rewritten: a follow-up ("那退休的呢？") becomes a standalone
-    question by carrying the previous question's subject along (rule-based; the LLM rewrite comes
-    with the LLM composer)."""
+    question — by the LLM when one is configured, else (or when it fails) by carrying the previous
+    question along. A question that does not look like a follow-up is left as it is."""
 
     name = "rewrite_question"
 
+    def __init__(self, llm: LLMClient | None = None, prompt: Prompt | None = None) -> None:
+        self.llm, self.prompt = llm, prompt
+
     def __call__(self, ctx: AnswerContext) -> None:
         previous = [turn["question"] for turn in ctx.history if turn.get("question")]
-        if previous and (len(ctx.question) <= 12 or _FOLLOW_UP.search(ctx.question)):
-            ctx.rewritten = f"{previous[-1]} {ctx.question}"
+        if not previous or not (len(ctx.question) <= 12 or _FOLLOW_UP.search(ctx.question)):
+            return
+        if self.llm is not None and self.prompt is not None:
+            messages = [{"role": "system", "content": self.prompt["system"]},
+                        {"role": "user", "content": self.prompt["user"].format(
+                            history="\n".join(previous[-3:]), question=ctx.question)}]
+            try:
+                text = "".join(self.llm.stream_chat(messages)).strip()
+                if 0 < len(text) <= 200:
+                    ctx.rewritten = mask_personal_data(text).text
+                    return
+            except LLMUnavailable as exc:
+                ctx.degraded_reason = f"rewrite: {exc}"
+        ctx.rewritten = f"{previous[-1]} {ctx.question}"
 
 
 class Retrieve:
