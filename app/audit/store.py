@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, Text, create_engine, insert, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 metadata = MetaData()
 
@@ -34,7 +35,11 @@ audit_events = Table(
 class AuditStore:
     def __init__(self, url: str) -> None:
         self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True)
-        metadata.create_all(self.engine)
+        try:
+            metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:  # configured but unreachable: say so at start-up
+            raise RuntimeError(f"audit database {self.engine.url.render_as_string(hide_password=True)} "
+                               f"is not reachable: {exc.__class__.__name__}: {exc}") from exc
 
     def record(self, kind: str, channel: str, status: str, question: str | None, answer: str | None,
                details: dict[str, Any], session_id: str | None = None) -> str:
