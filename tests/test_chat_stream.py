@@ -173,3 +173,29 @@ def test_client_disconnect_stops_the_llm_and_keeps_the_audit_event(tmp_path, sma
         with engine.connect() as conn:
             statuses = [row[0] for row in conn.execute(text("SELECT status FROM audit_events"))]
         assert statuses == ["cancelled"]
+
+
+def test_redis_dying_after_start_up_degrades_to_no_history(tmp_path):
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    port = _free_port()
+    proc = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                store = RedisSessionStore(url)
+                break
+            except RuntimeError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        store.append("s", {"question": "低保"})
+        assert store.history("s")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert store.history("s") == []
+    store.append("s", {"question": "又一个问题"})  # logged, not raised

@@ -5,10 +5,14 @@ questions are kept."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
 from typing import Protocol
+
+
+log = logging.getLogger(__name__)
 
 
 class SessionStore(Protocol):
@@ -51,13 +55,26 @@ class RedisSessionStore:
             raise RuntimeError(f"Redis at {url} is not reachable: {exc}") from exc
         self.ttl_s, self.max_turns, self.prefix = ttl_s, max_turns, prefix
 
+    # Redis going away after start-up degrades to answering without history (each question read on
+    # its own), logged; it never fails a question. Documented in docs/runbook.md.
     def history(self, session_id: str) -> list[dict[str, str]]:
-        return [json.loads(item) for item in self._redis.lrange(self.prefix + session_id, 0, -1)]
+        import redis
+
+        try:
+            return [json.loads(item) for item in self._redis.lrange(self.prefix + session_id, 0, -1)]
+        except redis.RedisError as exc:
+            log.warning("session history unavailable, answering without it: %s", exc)
+            return []
 
     def append(self, session_id: str, turn: dict[str, str]) -> None:
+        import redis
+
         key = self.prefix + session_id
-        with self._redis.pipeline() as pipe:
-            pipe.rpush(key, json.dumps(turn, ensure_ascii=False))
-            pipe.ltrim(key, -self.max_turns, -1)
-            pipe.expire(key, self.ttl_s)
-            pipe.execute()
+        try:
+            with self._redis.pipeline() as pipe:
+                pipe.rpush(key, json.dumps(turn, ensure_ascii=False))
+                pipe.ltrim(key, -self.max_turns, -1)
+                pipe.expire(key, self.ttl_s)
+                pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("session history not saved: %s", exc)
