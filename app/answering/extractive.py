@@ -67,14 +67,14 @@ class _Candidate:
 @dataclass
 class Extract:
     sentences: list[AnswerSentence]
-    coverage: float  # share of the question's term weight found in the chosen text, 0–1
+    coverage: float  # largest share of the question's word weight found in one passage of the sources, 0–1
 
 
 class ExtractiveComposer:
     name = "extractive"
 
-    def __init__(self, sparse: JiebaBm25Encoder, budget_chars: int = 400, runner_up: float = 0.6,
-                 rank_prior: float = 1.0, same_document: bool = True, heading_damping: float = 0.5) -> None:
+    def __init__(self, sparse: JiebaBm25Encoder, budget_chars: int = 450, runner_up: float = 0.3,
+                 rank_prior: float = 5.0, same_document: bool = True, heading_damping: float = 0.5) -> None:
         self.sparse = sparse
         self.budget_chars, self.runner_up, self.rank_prior = budget_chars, runner_up, rank_prior
         self.same_document = same_document  # runner-ups only from the best passage's document
@@ -120,4 +120,6 @@ class ExtractiveComposer:
                 quote = hit.text[s:e]
                 sentences.append(AnswerSentence(quote, [Citation(c.rank + 1, hit.doc_id, hit.chunk_id, quote,
                                                                  hit.start + s, hit.start + e)]))
-        return Extract(sentences, max(c.coverage for c in chosen))
+        # the evidence gate asks whether the sources hold the question's words at all, whichever
+        # passage the ranking preferred to quote
+        return Extract(sentences, max(c.coverage for c in candidates))
