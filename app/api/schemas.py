@@ -112,6 +112,23 @@ class ChatResponse(BaseModel):
     timings_ms: dict[str, float]
     audit_id: str | None
 
+    model_config = {"json_schema_extra": {"examples": [{
+        "status": "answered", "refusal": False,
+        "answer": "一、本市低保标准从每人每月1395元调整为1450元。[1]三、新标准从2024年7月施行。[1]",
+        "notice": None,
+        "sentences": [{"text": "一、本市低保标准从每人每月1395元调整为1450元。", "citations": [{
+            "number": 1, "doc_id": "bj-2024-minimum-living-allowance", "chunk_id": "cdba9378-495c-52ce-bc7f-1ab8b0a2c8be",
+            "quote": "一、本市低保标准从每人每月1395元调整为1450元。", "start": 312, "end": 336}]}],
+        "sources": [{"number": 1, "chunk_id": "cdba9378-495c-52ce-bc7f-1ab8b0a2c8be", "heading_path": [],
+                     "document": {"doc_id": "bj-2024-minimum-living-allowance",
+                                  "title": "北京市民政局 北京市财政局关于调整本市最低生活保障标准的通知",
+                                  "doc_number": "京民社救发〔2024〕80号", "issuer": "北京市民政局、北京市财政局",
+                                  "published": "2024-08-21", "status": "现行有效"}}],
+        "degraded": False, "composer": "extractive", "rewritten_question": None,
+        "timings_ms": {"check_question": 0.2, "rewrite_question": 0.0, "retrieve": 14.1, "compose_answer": 3.2,
+                       "check_answer": 0.1, "record": 2.4},
+        "audit_id": "6a5374f4-90fb-4565-a01a-9b594cef626b"}]}}
+
     @classmethod
     def from_context(cls, ctx) -> "ChatResponse":
         from app.policy_data import status as answer_status
