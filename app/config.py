@@ -117,7 +117,7 @@ class SessionSettings(BaseSettings):
 class AnswerSettings(BaseSettings):
     model_config = _group("ANSWER_")
 
-    top_k: int = Field(5, ge=1, le=20, description="Sources retrieved for an answer.")
+    top_k: int = Field(8, ge=1, le=20, description="Sources retrieved for an answer.")
     max_question_chars: int = Field(500, ge=1, description="Longer questions get the invalid_question status.")
     budget_chars: int = Field(450, ge=50, description="Most characters the extractive composer quotes.")
     min_coverage: float = Field(0.3, ge=0, le=1, description="Share of the question's word weight the chosen "
