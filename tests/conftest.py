@@ -63,3 +63,15 @@ def requires_shared(path: Path):
     it is always laid beside the clone: there a missing file must fail, not hide a regression."""
     return pytest.mark.skipif(not path.exists() and not os.environ.get("CI"),
                               reason=f"shared data not present: {path}")
+
+
+@pytest.fixture
+def client(services, small_corpus):
+    """The real app, in-process, over the small corpus."""
+    from fastapi.testclient import TestClient
+
+    from app.api import create_app
+
+    services.indexer.sync([small_corpus])
+    with TestClient(create_app(services=services)) as test_client:
+        yield test_client

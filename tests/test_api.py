@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from app.api import create_app
-
-
-@pytest.fixture
-def client(services, small_corpus):
-    services.indexer.sync([small_corpus])
-    with TestClient(create_app(services=services)) as test_client:
-        yield test_client
+from tests.servers import free_port
 
 
 def test_health(client):
@@ -66,18 +58,12 @@ def test_openapi_documents_search():
     assert "/v1/search" in schema["paths"] and "/healthz" in schema["paths"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_served_process_answers_over_http(tmp_path, small_corpus):
     env = {**os.environ, "JINGCE_DATA_DIR": str(tmp_path / "data")}
     ingest = subprocess.run([sys.executable, "-m", "app.cli", "ingest", str(small_corpus)], env=env,
                             capture_output=True, text=True, timeout=300)
     assert ingest.returncode == 0, ingest.stderr
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +16,7 @@ from app.api import create_app
 from app.clients.sessions import MemorySessionStore, RedisSessionStore
 from app.composition import build_services
 from tests.fake_llm import FakeLLM, source_number
+from tests.servers import free_port, redis_server
 
 
 def _events(text: str) -> list[tuple[str, dict]]:
@@ -27,13 +26,6 @@ def _events(text: str) -> list[tuple[str, dict]]:
         if "event" in lines:
             out.append((lines["event"], json.loads(lines["data"])))
     return out
-
-
-@pytest.fixture
-def client(services, small_corpus):
-    services.indexer.sync([small_corpus])
-    with TestClient(create_app(services=services)) as test_client:
-        yield test_client
 
 
 def test_sse_events_come_in_order(client):
@@ -74,36 +66,10 @@ def test_memory_sessions_are_bounded_and_expire():
     assert store.history("c") == []
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def redis_url():
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed (.ci/run installs it)")
-        pytest.skip("redis-server is not installed")
-    port = _free_port()
-    proc = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    import redis
-
-    while True:
-        try:
-            redis.Redis.from_url(url).ping()
-            break
-        except redis.ConnectionError:
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with redis_server() as (url, _):
+        yield url
 
 
 def test_redis_sessions(redis_url):
@@ -130,7 +96,7 @@ def test_sessions_shared_through_redis_by_two_apps(redis_url, settings, embedder
 
 def test_unreachable_redis_fails_at_start_up():
     with pytest.raises(RuntimeError, match="not reachable"):
-        RedisSessionStore(f"redis://127.0.0.1:{_free_port()}/0")
+        RedisSessionStore(f"redis://127.0.0.1:{free_port()}/0")
 
 
 def test_client_disconnect_stops_the_llm_and_keeps_the_audit_event(tmp_path, small_corpus):
@@ -141,7 +107,7 @@ def test_client_disconnect_stops_the_llm_and_keeps_the_audit_event(tmp_path, sma
         env = {**os.environ, "JINGCE_DATA_DIR": str(tmp_path / "data"), "LLM_BASE_URL": fake.base_url}
         subprocess.run([sys.executable, "-m", "app.cli", "ingest", str(small_corpus)], env=env, check=True,
                        capture_output=True, timeout=300)
-        port = _free_port()
+        port = free_port()
         server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -175,27 +141,12 @@ def test_client_disconnect_stops_the_llm_and_keeps_the_audit_event(tmp_path, sma
         assert statuses == ["cancelled"]
 
 
-def test_redis_dying_after_start_up_degrades_to_no_history(tmp_path):
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port = _free_port()
-    proc = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        url = f"redis://127.0.0.1:{port}/0"
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                store = RedisSessionStore(url)
-                break
-            except RuntimeError:
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+def test_redis_dying_after_start_up_degrades_to_no_history():
+    with redis_server() as (url, proc):
+        store = RedisSessionStore(url)
         store.append("s", {"question": "低保"})
         assert store.history("s")
-    finally:
         proc.kill()
         proc.wait()
-    assert store.history("s") == []
-    store.append("s", {"question": "又一个问题"})  # logged, not raised
+        assert store.history("s") == []
+        store.append("s", {"question": "又一个问题"})  # logged, not raised
