@@ -97,8 +97,3 @@ class SearchHit:
     end: int
     heading_path: list[str]
     document: dict[str, Any]
-    scores: dict[str, float] = field(default_factory=dict)  # per-signal rank/score for diagnostics
-
-    @property
-    def in_force_label(self) -> str:
-        return self.document.get("status") or STATUS_UNKNOWN

@@ -33,10 +33,6 @@ class DocumentHit:
     score: float
     chunks: list[SearchHit] = field(default_factory=list)
 
-    @property
-    def document(self) -> dict:
-        return self.chunks[0].document if self.chunks else {}
-
 
 @dataclass
 class RetrievalTimings:
