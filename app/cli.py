@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 from rich.text import Text
 
+from app.clients.vector_store import CHUNKS
 from app.config import Settings, get_settings
 from app.domain import SearchFilters
 
@@ -139,7 +140,7 @@ def search(question: str,
     services = _services(settings)
     try:
         hits = services.retriever.search(question, top_k=top_k, filters=filters)
-        empty_index = not hits and services.store.count() == 0
+        empty_index = not hits and services.store.count(CHUNKS) == 0
     finally:
         services.close()
     if as_json:
@@ -194,13 +195,13 @@ def stats() -> None:
         by_status: dict[str, int] = {}
         by_level: dict[str, int] = {}
         seen: set[str] = set()
-        for _, payload in services.store.scroll_payloads(fields=["doc_id", "status", "level"]):
+        for _, payload in services.store.scroll_payloads(CHUNKS, fields=["doc_id", "status", "level"]):
             if payload["doc_id"] in seen:
                 continue
             seen.add(payload["doc_id"])
             by_status[payload.get("status") or "未知"] = by_status.get(payload.get("status") or "未知", 0) + 1
             by_level[payload.get("level") or "未知"] = by_level.get(payload.get("level") or "未知", 0) + 1
-        result = {"documents": len(states), "chunks": services.store.count(),
+        result = {"documents": len(states), "chunks": services.store.count(CHUNKS),
                   "incomplete_documents": sorted(d for d, s in states.items() if not s.complete),
                   "by_status": by_status, "by_level": by_level,
                   "store": settings.qdrant.url or str(settings.store_path),

@@ -106,7 +106,8 @@ def build_services(settings: Settings, embedder: ArrayEmbeddings | None = None) 
     store = build_store(settings, embedder.dim)
     r = settings.retrieval
     retriever = HybridRetriever(store, embedder, sparse, fusion=r.fusion, rrf_k=r.rrf_k,
-                                weights=(r.dense_weight, r.sparse_weight), prefetch_limit=r.prefetch_limit)
+                                weights=(r.dense_weight, r.sparse_weight), prefetch_limit=r.prefetch_limit,
+                                document_weight=r.document_weight)
     i = settings.ingest
     indexer = Indexer(store, embedder, sparse, max_file_bytes=int(i.max_file_mb * 2**20),
                       chunk_max_chars=i.chunk_max_chars, chunk_min_chars=i.chunk_min_chars,

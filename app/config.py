@@ -72,6 +72,8 @@ class RetrievalSettings(BaseSettings):
     rrf_k: int = Field(10, ge=1, description="RRF constant k.")
     dense_weight: float = Field(0.4, ge=0, description="Weight of the dense prefetch in the fusion.")
     sparse_weight: float = Field(0.6, ge=0, description="Weight of the BM25 prefetch in the fusion.")
+    document_weight: float = Field(0.3, ge=0, description="Weight of the whole-document BM25 score added to each "
+                                   "chunk's fused score (dbsf only; 0 turns the document signal off).")
     prefetch_limit: int = Field(100, ge=1, description="Candidates each signal contributes before fusion.")
     top_k: int = Field(5, ge=1, description="Results returned when the caller does not say.")
     max_top_k: int = Field(50, ge=1, description="Largest top_k a caller may ask for.")

@@ -18,16 +18,18 @@ from typing import Any, Callable
 
 from app.composition import build_embedder, build_services
 from app.config import DatabaseSettings, QdrantSettings, Settings
+from app.clients.vector_store import CHUNKS
 from app.domain import SearchFilters
 from ingestion.chunking import CHUNKER_VERSION
 
 MODES = ("hybrid", "bm25", "dense", "hybrid_rrf")
+INDEX_LAYOUT = "chunks+document-points"  # what kinds of points an index holds
 _COMPLETE = "index-complete.json"
 
 
 def index_key(corpus: Path, settings: Settings, model_id: str) -> str:
     h = hashlib.sha256(corpus.read_bytes())
-    h.update(json.dumps([CHUNKER_VERSION, model_id, settings.ingest.chunk_max_chars,
+    h.update(json.dumps([CHUNKER_VERSION, INDEX_LAYOUT, model_id, settings.ingest.chunk_max_chars,
                          settings.ingest.chunk_min_chars, settings.sparse.k1, settings.sparse.b,
                          settings.sparse.avg_len, settings.sparse.char_bigrams, _file_digest(settings.sparse.user_dict),
                          _file_digest(settings.sparse.stopwords)]).encode())
@@ -93,7 +95,7 @@ def run_retrieval_eval(corpus: Path, questions_file: Path, settings: Settings, i
     questions = load_questions(questions_file)
     services = evaluation_services(corpus, settings, index_dir, progress)
     try:
-        chunks = services.store.count()
+        chunks = services.store.count(CHUNKS)
         filters = SearchFilters(include_not_in_force=True)
         results: dict[str, Any] = {"questions": len(questions), "chunks": chunks}
         latencies: list[float] = []

@@ -14,18 +14,33 @@ from collections.abc import Sequence
 from app.clients.vector_store import ScoredChunk
 
 
+def _normalised(points: Sequence[ScoredChunk]) -> dict[str, float]:
+    scores = [p.score for p in points]
+    mean = statistics.fmean(scores)
+    spread = 6 * statistics.pstdev(scores)
+    return {p.id: (p.score - (mean - spread / 2)) / spread if spread > 0 else 1.0 for p in points}
+
+
+def add_document_scores(chunks: list[ScoredChunk], documents: Sequence[ScoredChunk], weight: float) -> list[ScoredChunk]:
+    """Each chunk gains `weight` × its document's normalised whole-document BM25 score: a clause of
+    the document that is about the question as a whole outranks a look-alike clause elsewhere."""
+    if not documents or weight == 0:
+        return chunks
+    normalised = _normalised(documents)
+    by_doc = {d.payload.get("doc_id"): normalised[d.id] for d in documents}
+    out = [ScoredChunk(c.id, c.score + weight * by_doc.get(c.payload.get("doc_id"), 0.0), c.payload) for c in chunks]
+    out.sort(key=lambda p: (-p.score, p.id))
+    return out
+
+
 def dbsf(lists: Sequence[Sequence[ScoredChunk]], weights: Sequence[float]) -> list[ScoredChunk]:
     fused: dict[str, ScoredChunk] = {}
     totals: dict[str, float] = {}
     for points, weight in zip(lists, weights):
         if not points or weight == 0:
             continue
-        scores = [p.score for p in points]
-        mean = statistics.fmean(scores)
-        spread = 6 * statistics.pstdev(scores)
-        for p in points:
-            normalised = (p.score - (mean - spread / 2)) / spread if spread > 0 else 1.0
-            # not clipped at 1: a match far above the rest is exactly the evidence to keep
+        # not clipped at 1: a match far above the rest is exactly the evidence to keep
+        for p, normalised in zip(points, _normalised(points).values()):
             totals[p.id] = totals.get(p.id, 0.0) + weight * normalised
             fused.setdefault(p.id, p)
     out = [ScoredChunk(pid, totals[pid], fused[pid].payload) for pid in fused]

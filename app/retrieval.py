@@ -19,7 +19,7 @@ from app.clients.embeddings import ArrayEmbeddings
 from app.clients.sparse import JiebaBm25Encoder
 from app.clients.vector_store import Condition, FilterSpec, ScoredChunk, VectorStore, build_filter
 from app.domain import SearchFilters, SearchHit
-from app.fusion import dbsf
+from app.fusion import add_document_scores, dbsf
 
 Mode = Literal["hybrid", "hybrid_rrf", "dense", "bm25"]
 
@@ -44,9 +44,10 @@ class RetrievalTimings:
 class HybridRetriever:
     def __init__(self, store: VectorStore, embedder: ArrayEmbeddings, sparse: JiebaBm25Encoder,
                  fusion: str = "dbsf", rrf_k: int = 10, weights: tuple[float, float] = (0.4, 0.6),
-                 prefetch_limit: int = 100) -> None:
-        """weights: (dense, sparse)."""
+                 prefetch_limit: int = 100, document_weight: float = 0.3) -> None:
+        """weights: (dense, sparse); document_weight: of the whole-document BM25 score (dbsf only)."""
         self.store, self.embedder, self.sparse = store, embedder, sparse
+        self.document_weight = document_weight
         self.fusion, self.rrf_k, self.weights, self.prefetch_limit = fusion, rrf_k, weights, prefetch_limit
         self.last_timings = RetrievalTimings()
 
@@ -69,11 +70,16 @@ class HybridRetriever:
         limit = top_k + 5
         spec = build_filter(filters)
         if mode == "hybrid" and self.fusion == "dbsf":
-            lists = self.store.query_each(dense, sparse, spec, limit=max(self.prefetch_limit, limit))
-            weights = self.weights if len(lists) == 2 else (1.0,)
-            points = dbsf(lists, weights)[:limit]
-            payloads = {p.id: p.payload for p in self.store.retrieve([p.id for p in points])}
-            points = [ScoredChunk(p.id, p.score, payloads.get(p.id, {})) for p in points if p.id in payloads]
+            lists = self.store.query_each(dense, sparse, spec, limit=max(self.prefetch_limit, limit),
+                                          doc_sparse=sparse if self.document_weight else None)
+            signals = [(lists[name], w) for name, w in (("dense", self.weights[0]), ("bm25", self.weights[1]))
+                       if name in lists]
+            points = dbsf([pts for pts, _ in signals], [w for _, w in signals] if len(signals) == 2 else [1.0])
+            # payloads (and so doc ids) only for the candidates the document score can reorder
+            candidates = points[:max(3 * limit, 30)]
+            payloads = {p.id: p.payload for p in self.store.retrieve([p.id for p in candidates])}
+            points = [ScoredChunk(p.id, p.score, payloads[p.id]) for p in candidates if p.id in payloads]
+            points = add_document_scores(points, lists.get("document", []), self.document_weight)[:limit]
         else:
             points = self.store.query(dense, sparse, spec, limit=limit,
                                       prefetch_limit=max(self.prefetch_limit, limit), rrf_k=self.rrf_k,

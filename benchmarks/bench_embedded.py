@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from app.clients.vector_store import ChunkPoint  # noqa: E402
+from app.clients.vector_store import CHUNKS, ChunkPoint  # noqa: E402
 from app.composition import build_services  # noqa: E402
 from app.config import REPO_ROOT, Settings  # noqa: E402
 from app.domain import NOT_IN_FORCE, SearchFilters  # noqa: E402
@@ -116,7 +116,7 @@ def bench_bundled(work: Path, cold: bool, n_queries: int) -> tuple[dict, object]
     clock = time.perf_counter()
     report = services.indexer.sync(paths)
     wall = time.perf_counter() - clock
-    chunks = services.store.count()
+    chunks = services.store.count(CHUNKS)
     result = {
         "documents": len(report.added) + len(report.updated) + len(report.skipped),
         "chunks": chunks,
@@ -172,7 +172,7 @@ def bench_scaled(work: Path, source, size: int, n_queries: int) -> dict:
     optimize_s = time.perf_counter() - clock
     services.store.flush()
     result = {
-        "chunks": services.store.count(),
+        "chunks": services.store.count(CHUNKS),
         "synthetic": True,
         "upsert_seconds": round(upsert_s, 1),
         "optimize_seconds": round(optimize_s, 1),

@@ -1,7 +1,8 @@
 """Sync source folders into the vector store: idempotent, incremental, safe to interrupt.
 
-The index itself is the manifest: every chunk carries its document's content hash and chunk
-count. A document is up to date when exactly `n_chunks` chunks with its current hash are stored.
+The index itself is the manifest: every point — the document's chunks and its one document point
+(BM25 over the whole text) — carries the document's content hash and point count. A document is up
+to date when exactly `n_points` points with its current hash are stored.
 A document is written by upserting its new chunks (ids are f(doc_id, position), so they overwrite
 in place) and then deleting its chunks that are no longer wanted. A crash between the two leaves
 chunks with two hashes, which the next run sees as incomplete and rewrites: no duplicates, nothing
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -62,18 +64,28 @@ def document_hash(doc: Document, index_signature: str, chunk_settings: tuple[int
     return h.hexdigest()[:32]
 
 
-def chunk_payload(doc: Document, chunk: Chunk, doc_hash: str, n_chunks: int) -> dict:
+def document_payload(doc: Document, doc_hash: str, n_chunks: int) -> dict:
+    """What every point of a document carries: identity, version, and the filterable metadata."""
     issuers = [s for s in (doc.issuer or "").replace("，", "、").replace(";", "、").split("、") if s]
     return {
-        "doc_id": doc.doc_id, "chunk_id": chunk.chunk_id, "position": chunk.position,
-        "text": chunk.text, "start": chunk.start, "end": chunk.end, "heading_path": chunk.heading_path,
-        "doc_hash": doc_hash, "n_chunks": n_chunks, "source_path": doc.source_path,
+        "doc_id": doc.doc_id, "granularity": "document",
+        "doc_hash": doc_hash, "n_chunks": n_chunks, "n_points": n_chunks + 1, "source_path": doc.source_path,
         "title": doc.title, "doc_number": doc.doc_number, "issuer": doc.issuer, "issuer_names": issuers,
         "level": doc.level, "district": doc.district, "written": doc.written, "published": doc.published,
         "effective": doc.effective, "expires": doc.expires, "status": doc.status, "topics": doc.topics,
         "source_url": doc.source_url, "kind": doc.kind, "replaces": doc.replaces,
         "published_int": date_int(doc.published), "expires_int": date_int(doc.expires),
     }
+
+
+def chunk_payload(doc: Document, chunk: Chunk, doc_hash: str, n_chunks: int) -> dict:
+    return {**document_payload(doc, doc_hash, n_chunks), "granularity": "chunk", "chunk_id": chunk.chunk_id,
+            "position": chunk.position, "text": chunk.text, "start": chunk.start, "end": chunk.end,
+            "heading_path": chunk.heading_path}
+
+
+def document_point_id(doc_id: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"jingce-document:{doc_id}"))
 
 
 @dataclass
@@ -175,11 +187,13 @@ class Indexer:
         timings["embed"] += time.perf_counter() - clock
         clock = time.perf_counter()
         sparse = [self.sparse.encode_document(t) for t in texts]
+        whole = [self.sparse.encode_document(f"{p.doc.title}\n{p.doc.body}") for p in pending]
         timings["sparse"] += time.perf_counter() - clock
         row = 0
-        for item in pending:
+        for item, doc_vector in zip(pending, whole):
             clock = time.perf_counter()
-            points = []
+            points = [ChunkPoint(document_point_id(item.doc.doc_id), None, doc_vector.indices, doc_vector.values,
+                                 document_payload(item.doc, item.doc_hash, len(item.chunks)))]
             for chunk in item.chunks:
                 points.append(ChunkPoint(chunk.chunk_id, vectors[row].tolist(), sparse[row].indices,
                                          sparse[row].values,
@@ -189,9 +203,9 @@ class Indexer:
             self.store.delete_doc_chunks(item.doc.doc_id, [p.id for p in points])
             timings["write"] += time.perf_counter() - clock
             (report.added if item.is_new else report.updated).append(item.doc.doc_id)
-            report.chunks_written += len(points)
+            report.chunks_written += len(item.chunks)
             if progress:
-                progress.advance(1, len(points))
+                progress.advance(1, len(item.chunks))
 
     def _prune(self, paths: list[str | Path], files: list[LoadedFile], documents: list[Document],
                states: dict[str, DocState], report: SyncReport) -> None:

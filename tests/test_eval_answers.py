@@ -1,6 +1,6 @@
 """Answer quality of the extractive composer on the COVID policy questions, pinned so that a
 change that lowers it fails. What the issue asks (answer recall ≥ 0.80, citation precision ≥ 0.95)
-is not reached yet; these floors are what this version measures (0.789 / 0.894), less a margin."""
+is not reached yet; these floors are what this version measures (0.795 / 0.895), less a margin."""
 
 from __future__ import annotations
 
@@ -46,6 +46,6 @@ def test_refusals(result):
 
 
 def test_quality_floors(result):
-    assert result["answer_recall"] >= 0.78
+    assert result["answer_recall"] >= 0.785
     assert result["citation_precision"] >= 0.885
 

@@ -12,6 +12,7 @@ from collections import Counter
 
 import pytest
 
+from app.clients.vector_store import CHUNKS
 from app.domain import chunk_point_id
 
 
@@ -21,13 +22,19 @@ def _index_is_consistent(store) -> dict[str, int]:
     versions: dict[str, set] = {}
     positions: dict[str, set] = {}
     expected: dict[str, int] = {}
-    for point_id, payload in store.scroll_payloads(fields=["doc_id", "doc_hash", "n_chunks", "position"]):
+    documents: Counter[str] = Counter()
+    for point_id, payload in store.scroll_payloads(fields=["doc_id", "doc_hash", "n_chunks", "position", "granularity"]):
         doc = payload["doc_id"]
+        if payload["granularity"] == "document":
+            documents[doc] += 1
+            versions.setdefault(doc, set()).add(payload["doc_hash"])
+            continue
         per_doc[doc] += 1
         versions.setdefault(doc, set()).add(payload["doc_hash"])
         positions.setdefault(doc, set()).add(payload["position"])
         expected[doc] = payload["n_chunks"]
         assert point_id == chunk_point_id(doc, payload["position"])
+    assert set(documents) == set(per_doc) and set(documents.values()) <= {1}, "one document point per document"
     for doc, count in per_doc.items():
         assert len(versions[doc]) == 1, f"{doc} mixes versions"
         assert count == expected[doc] == len(positions[doc]), f"{doc}: {count} stored, {expected[doc]} expected"
@@ -37,10 +44,10 @@ def _index_is_consistent(store) -> dict[str, int]:
 def test_second_run_skips_everything(services, small_corpus):
     first = services.indexer.sync([small_corpus])
     assert len(first.added) == 5 and not first.failed
-    chunks = services.store.count()
+    points = services.store.count()
     second = services.indexer.sync([small_corpus])
     assert len(second.skipped) == 5 and not second.added and not second.updated
-    assert second.chunks_written == 0 and services.store.count() == chunks
+    assert second.chunks_written == 0 and services.store.count() == points
     _index_is_consistent(services.store)
 
 
@@ -55,7 +62,7 @@ def test_changed_document_is_rechunked_and_old_chunks_removed(services, small_co
     after = _index_is_consistent(services.store)
     assert after["bj-2019-elderly-subsidy"] < before["bj-2019-elderly-subsidy"]
     cut_text = text[len(text) // 3 + 200:len(text) // 3 + 240]
-    assert not any(cut_text in p["text"] for _, p in services.store.scroll_payloads(fields=["text"]))
+    assert not any(cut_text in p["text"] for _, p in services.store.scroll_payloads(CHUNKS, fields=["text"]))
 
 
 def test_deleted_source_file_removes_its_document(services, small_corpus):

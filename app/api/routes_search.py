@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from app.api.deps import ServicesDep
 from app.api.schemas import Health, SearchHitOut, SearchResponse
+from app.clients.vector_store import CHUNKS
 from app.domain import LEVELS, SearchFilters
 
 router = APIRouter()
@@ -16,7 +17,7 @@ router = APIRouter()
 
 @router.get("/healthz", response_model=Health, tags=["ops"])
 def health(services: ServicesDep) -> Health:
-    chunks = services.store.count()
+    chunks = services.store.count(CHUNKS)
     return Health(status="ok" if chunks else "empty: run `jingce ingest`", chunks=chunks,
                   store=services.settings.qdrant.url or "qdrant-edge", embedder=services.embedder.model_id)
 

@@ -15,6 +15,7 @@ import qdrant_edge as q
 
 from app.clients.vector_store import (
     DENSE,
+    DOC_SPARSE,
     INTEGER_FIELDS,
     KEYWORD_FIELDS,
     SPARSE,
@@ -34,7 +35,8 @@ class EdgeVectorStore:
         self.dim = dim
         config = q.EdgeConfig(
             vectors={DENSE: q.EdgeVectorParams(size=dim, distance=q.Distance.Cosine)},
-            sparse_vectors={SPARSE: q.EdgeSparseVectorParams(modifier=q.Modifier.Idf)},
+            sparse_vectors={SPARSE: q.EdgeSparseVectorParams(modifier=q.Modifier.Idf),
+                            DOC_SPARSE: q.EdgeSparseVectorParams(modifier=q.Modifier.Idf)},
         )
         if path.exists() and any(path.iterdir()):
             self._shard = q.EdgeShard.load(str(path), config)
@@ -54,12 +56,12 @@ class EdgeVectorStore:
     def upsert(self, points: list[ChunkPoint]) -> None:
         if not points:
             return
-        edge_points = [
-            q.Point(id=p.id, vector={DENSE: list(map(float, p.dense)),
-                                     SPARSE: q.SparseVector(p.sparse_indices, p.sparse_values)},
-                    payload=p.payload)
-            for p in points
-        ]
+        edge_points = []
+        for p in points:
+            vector = {p.sparse_name: q.SparseVector(p.sparse_indices, p.sparse_values)}
+            if p.dense is not None:
+                vector[DENSE] = list(map(float, p.dense))
+            edge_points.append(q.Point(id=p.id, vector=vector, payload=p.payload))
         with self._lock:
             self._shard.update(q.UpdateOperation.upsert_points(edge_points))
 
@@ -90,16 +92,27 @@ class EdgeVectorStore:
             signals.append(q.Query.Nearest(q.SparseVector(list(sparse[0]), list(sparse[1])), using=SPARSE))
         return signals
 
-    def query_each(self, dense, sparse, spec: FilterSpec, limit: int) -> list[list[ScoredChunk]]:
+    def query_each(self, dense, sparse, spec: FilterSpec, limit: int, doc_sparse=None) -> dict[str, list[ScoredChunk]]:
         flt = _edge_filter(spec)
-        signals = self._signals(dense, sparse)
-        if not signals:
-            return []
-        batch = q.QueryBatchRequest([q.QueryRequest(limit=limit, query=s, filter=flt, with_payload=False)
-                                     for s in signals])
+        named = []
+        if dense is not None:
+            named.append(("dense", q.Query.Nearest(list(map(float, dense)), using=DENSE)))
+        if sparse is not None and sparse[0]:
+            named.append(("bm25", q.Query.Nearest(q.SparseVector(list(sparse[0]), list(sparse[1])), using=SPARSE)))
+        if doc_sparse is not None and doc_sparse[0]:
+            named.append(("document", q.Query.Nearest(q.SparseVector(list(doc_sparse[0]), list(doc_sparse[1])),
+                                                      using=DOC_SPARSE)))
+        if not named:
+            return {}
+        # chunk lists come without payloads (reading them is most of a query's time); the
+        # document list carries doc_id, the key its scores are added to chunks by
+        batch = q.QueryBatchRequest([q.QueryRequest(limit=limit, query=query, filter=flt,
+                                                    with_payload=["doc_id"] if name == "document" else False)
+                                     for name, query in named])
         with self._lock:
             results = self._shard.query_batch(batch)
-        return [[ScoredChunk(str(p.id), float(p.score), p.payload or {}) for p in points] for points in results]
+        return {name: [ScoredChunk(str(p.id), float(p.score), p.payload or {}) for p in points]
+                for (name, _), points in zip(named, results)}
 
     def query(self, dense, sparse, spec: FilterSpec, limit: int, prefetch_limit: int, rrf_k: int,
               weights: tuple[float, float]) -> list[ScoredChunk]:

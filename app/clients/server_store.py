@@ -14,6 +14,7 @@ from qdrant_client import QdrantClient, models
 
 from app.clients.vector_store import (
     DENSE,
+    DOC_SPARSE,
     INTEGER_FIELDS,
     KEYWORD_FIELDS,
     SPARSE,
@@ -34,7 +35,8 @@ class ServerVectorStore:
             client.create_collection(
                 collection,
                 vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
-                sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF),
+                                       DOC_SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
             )
         else:
             existing = client.get_collection(collection).config.params.vectors
@@ -50,12 +52,13 @@ class ServerVectorStore:
     def upsert(self, points: list[ChunkPoint]) -> None:
         if not points:
             return
-        self.client.upsert(self.collection, wait=True, points=[
-            models.PointStruct(id=p.id, payload=p.payload, vector={
-                DENSE: list(map(float, p.dense)),
-                SPARSE: models.SparseVector(indices=p.sparse_indices, values=p.sparse_values)})
-            for p in points
-        ])
+        structs = []
+        for p in points:
+            vector: dict[str, Any] = {p.sparse_name: models.SparseVector(indices=p.sparse_indices, values=p.sparse_values)}
+            if p.dense is not None:
+                vector[DENSE] = list(map(float, p.dense))
+            structs.append(models.PointStruct(id=p.id, payload=p.payload, vector=vector))
+        self.client.upsert(self.collection, wait=True, points=structs)
 
     def delete_doc_chunks(self, doc_id: str, keep_ids: list[str]) -> None:
         must_not = [models.HasIdCondition(has_id=list(keep_ids))] if keep_ids else None
@@ -86,14 +89,20 @@ class ServerVectorStore:
             signals.append((models.SparseVector(indices=list(sparse[0]), values=list(sparse[1])), SPARSE))
         return signals
 
-    def query_each(self, dense, sparse, spec: FilterSpec, limit: int) -> list[list[ScoredChunk]]:
+    def query_each(self, dense, sparse, spec: FilterSpec, limit: int, doc_sparse=None) -> dict[str, list[ScoredChunk]]:
         flt = _filter(spec)
-        requests = [models.QueryRequest(query=v, using=name, filter=flt, limit=limit, with_payload=False)
-                    for v, name in self._signals(dense, sparse)]
-        if not requests:
-            return []
+        named = [("dense" if name == DENSE else "bm25", v, name) for v, name in self._signals(dense, sparse)]
+        if doc_sparse is not None and doc_sparse[0]:
+            named.append(("document", models.SparseVector(indices=list(doc_sparse[0]), values=list(doc_sparse[1])),
+                          DOC_SPARSE))
+        if not named:
+            return {}
+        requests = [models.QueryRequest(query=v, using=using, filter=flt, limit=limit,
+                                        with_payload=["doc_id"] if label == "document" else False)
+                    for label, v, using in named]
         responses = self.client.query_batch_points(self.collection, requests=requests)
-        return [[ScoredChunk(str(p.id), float(p.score), p.payload or {}) for p in r.points] for r in responses]
+        return {label: [ScoredChunk(str(p.id), float(p.score), p.payload or {}) for p in r.points]
+                for (label, _, _), r in zip(named, responses)}
 
     def query(self, dense, sparse, spec: FilterSpec, limit: int, prefetch_limit: int, rrf_k: int,
               weights: tuple[float, float]) -> list[ScoredChunk]:

@@ -17,20 +17,27 @@ from app.domain import NOT_IN_FORCE, SearchFilters
 
 DENSE = "dense"
 SPARSE = "bm25"
+DOC_SPARSE = "doc_bm25"  # one point per document: BM25 over its whole text, to rank documents as wholes
 
 # Payload fields with an index; keyword strings everywhere (a bool filter returned nothing in Edge).
 KEYWORD_FIELDS = ("doc_id", "doc_hash", "status", "issuer_names", "level", "district", "kind",
-                  "source_path", "doc_number", "topics", "replaces")
+                  "source_path", "doc_number", "topics", "replaces", "granularity")
 INTEGER_FIELDS = ("published_int", "expires_int")
 
 
 @dataclass
 class ChunkPoint:
+    """A chunk (dense + bm25 vectors) or a document point (dense None, doc_bm25 vector)."""
+
     id: str
-    dense: list[float]
+    dense: list[float] | None
     sparse_indices: list[int]
     sparse_values: list[float]
     payload: dict[str, Any]
+
+    @property
+    def sparse_name(self) -> str:
+        return SPARSE if self.dense is not None else DOC_SPARSE
 
 
 @dataclass
@@ -45,14 +52,14 @@ class DocState:
     """What the index holds of one document: enough to tell complete from half-written."""
 
     doc_hash: str
-    n_chunks: int
+    n_points: int  # its chunks and its document point
     stored: int = 0
     source_path: str | None = None
     stored_ids: set[str] = field(default_factory=set)
 
     @property
     def complete(self) -> bool:
-        return self.stored == self.n_chunks
+        return self.stored == self.n_points
 
 
 @dataclass
@@ -74,6 +81,9 @@ class FilterSpec:
 
     def __bool__(self) -> bool:
         return bool(self.must or self.must_not)
+
+
+CHUNKS = FilterSpec(must=[Condition("match", "granularity", "chunk")])
 
 
 def date_int(iso: str | None) -> int | None:
@@ -126,10 +136,11 @@ class VectorStore(Protocol):
         """Hybrid when both vectors are given (RRF of a dense and a sparse prefetch), else one signal."""
 
     def query_each(self, dense: list[float] | None, sparse: tuple[list[int], list[float]] | None,
-                   spec: FilterSpec, limit: int) -> list[list[ScoredChunk]]:
-        """One ranked list per given signal, in one round trip, for fusion outside the store.
-        Without payloads: reading them is 90% of the query's time, and only the fused top few
-        are shown (`retrieve` those)."""
+                   spec: FilterSpec, limit: int,
+                   doc_sparse: tuple[list[int], list[float]] | None = None) -> dict[str, list[ScoredChunk]]:
+        """One ranked list per given signal ("dense", "bm25", "document"), in one round trip, for
+        fusion outside the store. Chunk lists carry no payload (reading payloads is most of the
+        query's time; `retrieve` the fused top few); the document list carries doc_id."""
 
     def retrieve(self, ids: list[str]) -> list[ScoredChunk]: ...
 
@@ -145,7 +156,7 @@ class VectorStore(Protocol):
     def close(self) -> None: ...
 
 
-_STATE_FIELDS = ["doc_id", "doc_hash", "n_chunks", "source_path"]
+_STATE_FIELDS = ["doc_id", "doc_hash", "n_points", "source_path"]
 
 
 def collect_doc_states(records: list[tuple[str, dict[str, Any]]], states: dict[str, DocState]) -> None:
@@ -157,10 +168,10 @@ def collect_doc_states(records: list[tuple[str, dict[str, Any]]], states: dict[s
             continue
         state = states.get(doc_id)
         if state is None:
-            state = states[doc_id] = DocState(payload.get("doc_hash", ""), int(payload.get("n_chunks", -1)),
+            state = states[doc_id] = DocState(payload.get("doc_hash", ""), int(payload.get("n_points", -1)),
                                               source_path=payload.get("source_path"))
         elif state.doc_hash != payload.get("doc_hash"):
-            state.n_chunks = -1  # mixed versions: never complete, the next sync rewrites it
+            state.n_points = -1  # mixed versions: never complete, the next sync rewrites it
         state.stored += 1
         state.stored_ids.add(str(point_id))
 
