@@ -42,3 +42,16 @@ def test_unreachable_qdrant_server_fails_loudly(settings, embedder):
     broken = settings.model_copy(update={"qdrant": settings.qdrant.model_copy(update={"url": "http://127.0.0.1:9"})})
     with pytest.raises(RuntimeError, match="not reachable"):
         build_services(broken, embedder=embedder)
+
+
+def test_an_index_of_another_layout_gets_a_clear_message(tmp_path, embedder):
+    import qdrant_edge as q
+
+    from app.clients.edge_store import EdgeVectorStore
+
+    old = q.EdgeShard.create(str(tmp_path / "edge"), q.EdgeConfig(
+        vectors={"dense": q.EdgeVectorParams(size=embedder.dim, distance=q.Distance.Cosine)},
+        sparse_vectors={"bm25": q.EdgeSparseVectorParams(modifier=q.Modifier.Idf)}))
+    old.close()
+    with pytest.raises(RuntimeError, match="another layout.*run `jingce ingest` again"):
+        EdgeVectorStore(tmp_path / "edge", embedder.dim)

@@ -39,7 +39,15 @@ class EdgeVectorStore:
                             DOC_SPARSE: q.EdgeSparseVectorParams(modifier=q.Modifier.Idf)},
         )
         if path.exists() and any(path.iterdir()):
-            self._shard = q.EdgeShard.load(str(path), config)
+            try:
+                self._shard = q.EdgeShard.load(str(path), config)
+            except Exception as exc:  # Edge raises a bare Exception; only this message is worth translating
+                if "incompatible" not in str(exc).lower():
+                    raise
+                raise RuntimeError(
+                    f"the index in {path} was built with another layout ({exc}). Delete that folder "
+                    "(`make clean` for the default one) and run `jingce ingest` again; embeddings are cached, "
+                    "so this takes seconds.") from exc
         else:
             path.mkdir(parents=True, exist_ok=True)
             self._shard = q.EdgeShard.create(str(path), config)
