@@ -92,24 +92,19 @@ class EdgeVectorStore:
                 return states
 
     @staticmethod
-    def _signals(dense, sparse) -> list:
+    def _signals(dense, sparse, doc_sparse=None) -> list[tuple[str, q.Query]]:
+        """(name, query) for each vector given; a question of stop words only has no sparse vector."""
         signals = []
         if dense is not None:
-            signals.append(q.Query.Nearest(list(map(float, dense)), using=DENSE))
-        if sparse is not None and sparse[0]:  # a question of stopwords only has no sparse vector
-            signals.append(q.Query.Nearest(q.SparseVector(list(sparse[0]), list(sparse[1])), using=SPARSE))
+            signals.append(("dense", q.Query.Nearest(list(map(float, dense)), using=DENSE)))
+        for name, vector, using in (("bm25", sparse, SPARSE), ("document", doc_sparse, DOC_SPARSE)):
+            if vector is not None and vector[0]:
+                signals.append((name, q.Query.Nearest(q.SparseVector(list(vector[0]), list(vector[1])), using=using)))
         return signals
 
     def query_each(self, dense, sparse, spec: FilterSpec, limit: int, doc_sparse=None) -> dict[str, list[ScoredChunk]]:
         flt = _edge_filter(spec)
-        named = []
-        if dense is not None:
-            named.append(("dense", q.Query.Nearest(list(map(float, dense)), using=DENSE)))
-        if sparse is not None and sparse[0]:
-            named.append(("bm25", q.Query.Nearest(q.SparseVector(list(sparse[0]), list(sparse[1])), using=SPARSE)))
-        if doc_sparse is not None and doc_sparse[0]:
-            named.append(("document", q.Query.Nearest(q.SparseVector(list(doc_sparse[0]), list(doc_sparse[1])),
-                                                      using=DOC_SPARSE)))
+        named = self._signals(dense, sparse, doc_sparse)
         if not named:
             return {}
         # chunk lists come without payloads (reading them is most of a query's time); the
@@ -125,7 +120,7 @@ class EdgeVectorStore:
     def query(self, dense, sparse, spec: FilterSpec, limit: int, prefetch_limit: int, rrf_k: int,
               weights: tuple[float, float]) -> list[ScoredChunk]:
         flt = _edge_filter(spec)
-        signals = self._signals(dense, sparse)
+        signals = [query for _, query in self._signals(dense, sparse)]
         if not signals:
             return []
         if len(signals) == 1:

@@ -81,20 +81,19 @@ class ServerVectorStore:
                 return
 
     @staticmethod
-    def _signals(dense, sparse) -> list[tuple[Any, str]]:
-        signals: list[tuple[Any, str]] = []
+    def _signals(dense, sparse, doc_sparse=None) -> list[tuple[str, Any, str]]:
+        """(name, vector, vector name in the collection) for each vector given."""
+        signals: list[tuple[str, Any, str]] = []
         if dense is not None:
-            signals.append((list(map(float, dense)), DENSE))
-        if sparse is not None and sparse[0]:
-            signals.append((models.SparseVector(indices=list(sparse[0]), values=list(sparse[1])), SPARSE))
+            signals.append(("dense", list(map(float, dense)), DENSE))
+        for name, vector, using in (("bm25", sparse, SPARSE), ("document", doc_sparse, DOC_SPARSE)):
+            if vector is not None and vector[0]:
+                signals.append((name, models.SparseVector(indices=list(vector[0]), values=list(vector[1])), using))
         return signals
 
     def query_each(self, dense, sparse, spec: FilterSpec, limit: int, doc_sparse=None) -> dict[str, list[ScoredChunk]]:
         flt = _filter(spec)
-        named = [("dense" if name == DENSE else "bm25", v, name) for v, name in self._signals(dense, sparse)]
-        if doc_sparse is not None and doc_sparse[0]:
-            named.append(("document", models.SparseVector(indices=list(doc_sparse[0]), values=list(doc_sparse[1])),
-                          DOC_SPARSE))
+        named = self._signals(dense, sparse, doc_sparse)
         if not named:
             return {}
         requests = [models.QueryRequest(query=v, using=using, filter=flt, limit=limit,
@@ -107,7 +106,7 @@ class ServerVectorStore:
     def query(self, dense, sparse, spec: FilterSpec, limit: int, prefetch_limit: int, rrf_k: int,
               weights: tuple[float, float]) -> list[ScoredChunk]:
         flt = _filter(spec)
-        signals = self._signals(dense, sparse)
+        signals = [(vector, using) for _, vector, using in self._signals(dense, sparse)]
         if not signals:
             return []
         if len(signals) == 1:
