@@ -41,6 +41,13 @@ class RetrievalTimings:
     search_ms: float = 0.0
 
 
+@dataclass
+class SearchResult:
+    hits: list[SearchHit]
+    timings: RetrievalTimings
+    best_dense: float | None = None  # cosine of the closest chunk, when the search fetched a dense list
+
+
 class HybridRetriever:
     def __init__(self, store: VectorStore, embedder: ArrayEmbeddings, sparse: JiebaBm25Encoder,
                  fusion: str = "dbsf", rrf_k: int = 10, weights: tuple[float, float] = (0.4, 0.6),
@@ -49,12 +56,23 @@ class HybridRetriever:
         self.store, self.embedder, self.sparse = store, embedder, sparse
         self.document_weight = document_weight
         self.fusion, self.rrf_k, self.weights, self.prefetch_limit = fusion, rrf_k, weights, prefetch_limit
-        self.last_timings = RetrievalTimings()
 
     def search(self, question: str, top_k: int = 5, filters: SearchFilters | None = None,
                mode: Mode = "hybrid") -> list[SearchHit]:
         """mode: "hybrid" uses the configured fusion; "hybrid_rrf" forces Qdrant's RRF."""
+        return self.search_detailed(question, top_k, filters, mode).hits
+
+    def best_dense(self, question: str, filters: SearchFilters | None = None) -> float:
+        """Cosine of the question to its closest chunk: how on-topic the corpus is."""
+        closest = self.search(question, top_k=1, filters=filters, mode="dense")
+        return closest[0].score if closest else 0.0
+
+    def search_detailed(self, question: str, top_k: int = 5, filters: SearchFilters | None = None,
+                        mode: Mode = "hybrid") -> SearchResult:
+        """The hits with the timings of this call (returned, not kept on the retriever, which
+        concurrent requests share) and, from the fused path, the best dense score."""
         timings = RetrievalTimings()
+        best_dense = None
         dense = sparse = None
         if mode != "bm25":
             clock = time.perf_counter()
@@ -75,6 +93,8 @@ class HybridRetriever:
             signals = [(lists[name], w) for name, w in (("dense", self.weights[0]), ("bm25", self.weights[1]))
                        if name in lists]
             points = dbsf([pts for pts, _ in signals], [w for _, w in signals] if len(signals) == 2 else [1.0])
+            if "dense" in lists:
+                best_dense = lists["dense"][0].score if lists["dense"] else 0.0
             # payloads (and so doc ids) only for the candidates the document score can reorder
             candidates = points[:max(3 * limit, 30)]
             payloads = {p.id: p.payload for p in self.store.retrieve([p.id for p in candidates])}
@@ -85,9 +105,8 @@ class HybridRetriever:
                                       prefetch_limit=max(self.prefetch_limit, limit), rrf_k=self.rrf_k,
                                       weights=self.weights)
         timings.search_ms = (time.perf_counter() - clock) * 1000
-        self.last_timings = timings
         points.sort(key=lambda p: (-p.score, p.id))
-        return [to_hit(p) for p in points[:top_k]]
+        return SearchResult([to_hit(p) for p in points[:top_k]], timings, best_dense)
 
     def search_documents(self, question: str, top_k: int = 10, filters: SearchFilters | None = None,
                          mode: Mode = "hybrid", chunks_per_doc: int = 3, candidates: int = 60) -> list[DocumentHit]:

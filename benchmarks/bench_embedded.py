@@ -98,10 +98,10 @@ def measure_queries(services, n: int, filters: SearchFilters) -> dict[str, float
         if forget:
             forget()
         clock = time.perf_counter()
-        retriever.search(question, top_k=5, filters=filters)
+        result = retriever.search_detailed(question, top_k=5, filters=filters)
         total.append((time.perf_counter() - clock) * 1000)
-        embed.append(retriever.last_timings.embed_ms)
-        search.append(retriever.last_timings.search_ms)
+        embed.append(result.timings.embed_ms)
+        search.append(result.timings.search_ms)
     return {"p50_ms": percentile(total, 0.5), "p95_ms": percentile(total, 0.95),
             "embed_p50_ms": percentile(embed, 0.5), "store_and_fusion_p50_ms": percentile(search, 0.5),
             "store_and_fusion_p95_ms": percentile(search, 0.95)}

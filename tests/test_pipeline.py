@@ -125,7 +125,7 @@ def test_a_failing_step_becomes_an_error_status_and_is_still_recorded(answering,
     def broken(*args, **kwargs):
         raise RuntimeError("store unavailable")
 
-    monkeypatch.setattr(answering.retriever, "search", broken)
+    monkeypatch.setattr(answering.store, "query_each", broken)
     ctx = answering.pipeline.run(AnswerContext("低保标准"))
     assert ctx.status == "error" and "store unavailable" in ctx.error
     assert answering.audit.get(ctx.audit_id)["status"] == "error"

@@ -53,13 +53,9 @@ async def search(
     filters = SearchFilters(include_not_in_force=include_expired, issuer=issuer, district=district, level=level,
                             published_from=_date("published_from", published_from),
                             published_to=_date("published_to", published_to), doc_ids=doc_id)
-    retriever = services.retriever
-
-    def run():
-        return retriever.search(q, top_k=min(top_k, services.settings.retrieval.max_top_k), filters=filters), \
-            retriever.last_timings
-
-    hits, timings = await run_in_threadpool(run)
-    return SearchResponse(query=q, hits=[SearchHitOut.from_hit(h) for h in hits],
+    result = await run_in_threadpool(services.retriever.search_detailed, q,
+                                     min(top_k, services.settings.retrieval.max_top_k), filters)
+    timings = result.timings
+    return SearchResponse(query=q, hits=[SearchHitOut.from_hit(h) for h in result.hits],
                           timings_ms={"embed": round(timings.embed_ms, 2), "sparse": round(timings.sparse_ms, 2),
                                       "search": round(timings.search_ms, 2)})

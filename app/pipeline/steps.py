@@ -90,7 +90,8 @@ class Retrieve:
         self.retriever, self.top_k = retriever, top_k
 
     def __call__(self, ctx: AnswerContext) -> None:
-        ctx.sources = self.retriever.search(ctx.search_question, top_k=self.top_k, filters=ctx.filters)
+        first = self.retriever.search_detailed(ctx.search_question, top_k=self.top_k, filters=ctx.filters)
+        ctx.sources = first.hits
         if not ctx.sources and not ctx.filters.include_not_in_force:
             ctx.sources = self.retriever.search(ctx.search_question, top_k=self.top_k,
                                                 filters=replace(ctx.filters, include_not_in_force=True))
@@ -100,8 +101,9 @@ class Retrieve:
         for hit in ctx.sources:
             if hit.document.get("status") in NOT_IN_FORCE and "replaced_by" not in hit.document:
                 hit.document["replaced_by"] = self.retriever.replacement_of(hit.doc_id)
-        closest = self.retriever.search(ctx.search_question, top_k=1, filters=ctx.filters, mode="dense")
-        ctx.best_dense = closest[0].score if closest else 0.0
+        # the fused search already ranked every chunk by cosine; only RRF needs a query of its own
+        ctx.best_dense = first.best_dense if first.best_dense is not None else \
+            self.retriever.best_dense(ctx.search_question, ctx.filters)
         ctx.emit("sources", {"sources": [{"number": n, "doc_id": h.doc_id, "chunk_id": h.chunk_id,
                                           "title": h.document.get("title"), "doc_number": h.document.get("doc_number"),
                                           "status": h.document.get("status"), "heading_path": h.heading_path}
