@@ -45,3 +45,18 @@ def redis_server():
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def wait_until_serving(base: str, process: subprocess.Popen, timeout_s: float = 60) -> None:
+    """Until `jingce serve` answers its health route; fails if the process exits or takes too long."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline and process.poll() is None, "server did not come up"
+        time.sleep(0.2)

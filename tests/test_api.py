@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
 from app.api import create_app
-from tests.servers import free_port
+from tests.servers import free_port, wait_until_serving
 
 
 def test_health(client):
@@ -67,15 +66,7 @@ def test_served_process_answers_over_http(tmp_path, small_corpus):
     server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, "server did not come up"
-            time.sleep(0.3)
+        wait_until_serving(f"http://127.0.0.1:{port}", server)
         response = httpx.get(f"http://127.0.0.1:{port}/v1/search", params={"q": "低保标准调整"}, timeout=10)
         assert response.status_code == 200
         assert response.json()["hits"][0]["doc_id"] == "bj-2024-minimum-living-allowance"

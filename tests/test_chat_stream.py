@@ -16,7 +16,7 @@ from app.api import create_app
 from app.clients.sessions import MemorySessionStore, RedisSessionStore
 from app.composition import build_services
 from tests.fake_llm import FakeLLM, source_number
-from tests.servers import free_port, redis_server
+from tests.servers import free_port, redis_server, wait_until_serving
 
 
 def _events(text: str) -> list[tuple[str, dict]]:
@@ -112,14 +112,7 @@ def test_client_disconnect_stops_the_llm_and_keeps_the_audit_event(tmp_path, sma
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(base + "/healthz", timeout=1)
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline
-                    time.sleep(0.2)
+            wait_until_serving(base, server)
             with httpx.stream("POST", base + "/v1/chat", json={"question": "本市低保标准调整为多少", "stream": True},
                               timeout=30) as response:
                 for line in response.iter_lines():
