@@ -122,6 +122,9 @@ class AnswerSettings(BaseSettings):
     top_k: int = Field(8, ge=1, le=20, description="Sources retrieved for an answer.")
     max_question_chars: int = Field(500, ge=1, description="Longer questions get the invalid_question status.")
     budget_chars: int = Field(450, ge=50, description="Most characters the extractive composer quotes.")
+    title_term_weight: float = Field(0.3, ge=0, le=1, description="Weight, when the extractive composer picks "
+                                     "the passage to quote, of question terms that are in the document's title "
+                                     "(they identify the document, not the passage that answers).")
     min_coverage: float = Field(0.3, ge=0, le=1, description="Share of the question's word weight the chosen "
                                 "passage must contain; below it the answer is refused for lack of evidence.")
     min_dense: float = Field(0.885, ge=-1, le=1, description="Least cosine between the question and its closest "

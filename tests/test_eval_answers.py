@@ -1,6 +1,7 @@
 """Answer quality of the extractive composer on the COVID policy questions, pinned so that a
-change that lowers it fails. What the issue asks (answer recall ≥ 0.80, citation precision ≥ 0.95)
-is not reached yet; these floors are what this version measures (0.795 / 0.895), less a margin."""
+change that lowers it fails. Answer recall is held to the issue's target (0.80; this version
+measures 0.802). Citation precision is not at the target (0.95): its floor is what this version
+measures (0.897), less a margin; see docs/adr/0004 for why."""
 
 from __future__ import annotations
 
@@ -46,6 +47,6 @@ def test_refusals(result):
 
 
 def test_quality_floors(result):
-    assert result["answer_recall"] >= 0.785
-    assert result["citation_precision"] >= 0.885
+    assert result["answer_recall"] >= 0.80
+    assert result["citation_precision"] >= 0.89
 

@@ -74,11 +74,13 @@ class ExtractiveComposer:
     name = "extractive"
 
     def __init__(self, sparse: JiebaBm25Encoder, budget_chars: int = 450, runner_up: float = 0.3,
-                 rank_prior: float = 5.0, same_document: bool = True, heading_damping: float = 0.5) -> None:
+                 rank_prior: float = 5.0, same_document: bool = True, heading_damping: float = 0.5,
+                 title_term_weight: float = 0.3) -> None:
         self.sparse = sparse
         self.budget_chars, self.runner_up, self.rank_prior = budget_chars, runner_up, rank_prior
         self.same_document = same_document  # runner-ups only from the best passage's document
         self.heading_damping = heading_damping
+        self.title_term_weight = title_term_weight
 
     def compose(self, question: str, sources: list[SearchHit]) -> Extract:
         terms = set(self.sparse.tokens(question))
@@ -93,9 +95,15 @@ class ExtractiveComposer:
         n = len(units) + 1
         weight = {t: math.log(1 + n / (1 + df[t])) for t in terms}
         word_total = sum(weight[w] for w in words) or 1.0
+        # question terms that are in a document's title say which document, not which passage of it:
+        # "农业农村部…专项法治宣传行动注重哪些方面" matches the opening that repeats the title
+        # everywhere, but only the clause with "注重" answers it
+        title_terms = {hit.doc_id: set(self.sparse.tokens(hit.document.get("title") or "")) & terms
+                       for hit in sources}
         candidates = []
         for rank, s, e, tokens in units:
-            overlap = sum(weight[t] for t in tokens & terms)
+            in_title = title_terms[sources[rank].doc_id]
+            overlap = sum(weight[t] * (self.title_term_weight if t in in_title else 1.0) for t in tokens & terms)
             # a heading or title names the topic the question is about; the answer is the clause under it
             damp = self.heading_damping if _looks_like_heading(sources[rank].text[s:e]) else 1.0
             score = damp * overlap / (1 + 0.001 * (e - s)) + self.rank_prior * (len(sources) - rank)
