@@ -24,6 +24,7 @@ from app.audit.store import AuditStore
 from app.clients.sessions import MemorySessionStore, RedisSessionStore, SessionStore
 from app.clients.sparse import JiebaBm25Encoder
 from app.clients.vector_store import VectorStore
+from app.lookup.catalogue import PolicyLookup
 from app.config import Settings
 from app.pipeline.runner import AnswerPipeline
 from app.prompts import load_prompt
@@ -43,6 +44,7 @@ class Services:
     audit: AuditStore
     pipeline: AnswerPipeline
     sessions: SessionStore
+    lookup: PolicyLookup
 
     def warm_up(self) -> None:
         """Load jieba's dictionary (≈ 0.4 s) and run the embedder once, so the first question a
@@ -115,7 +117,8 @@ def build_services(settings: Settings, embedder: ArrayEmbeddings | None = None) 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     audit = AuditStore(settings.database_url)
     return Services(settings, embedder, sparse, store, retriever, indexer, audit,
-                    build_pipeline(settings, retriever, sparse, audit), build_sessions(settings))
+                    build_pipeline(settings, retriever, sparse, audit), build_sessions(settings),
+                    PolicyLookup(store, retriever, sparse, max_results=settings.lookup.max_results))
 
 
 def build_sessions(settings: Settings) -> SessionStore:

@@ -132,6 +132,13 @@ class AnswerSettings(BaseSettings):
                              "e5-small: 3% of the COVID dev questions fall below, no off-topic question reaches it.")
 
 
+class LookupSettings(BaseSettings):
+    model_config = _group("LOOKUP_")
+
+    max_results: int = Field(100, ge=1, le=1000, description="Deepest a relevance search of /v1/policies pages "
+                             "(documents); a list without q pages through everything.")
+
+
 class DatabaseSettings(BaseSettings):
     model_config = _group("DATABASE_")
 
@@ -158,6 +165,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    lookup: LookupSettings = Field(default_factory=LookupSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)

@@ -21,6 +21,8 @@ STATUSES = (STATUS_CURRENT, STATUS_AMENDED, STATUS_EXPIRED, STATUS_REPEALED, STA
 NOT_IN_FORCE = (STATUS_AMENDED, STATUS_EXPIRED, STATUS_REPEALED)
 
 LEVELS = ("国家", "市级", "区级")
+DISTRICTS = ("东城区", "西城区", "朝阳区", "海淀区", "丰台区", "石景山区", "门头沟区", "房山区", "通州区", "顺义区",
+             "昌平区", "大兴区", "怀柔区", "平谷区", "密云区", "延庆区")  # Beijing's 16 districts
 
 # Namespace for chunk point ids: uuid5(namespace, f"{doc_id}#{position}") is stable across runs.
 _CHUNK_NAMESPACE = uuid.UUID("6f1c2a7e-5b1d-4c1e-9a57-1f3d2b8c9e01")
@@ -84,6 +86,9 @@ class SearchFilters:
     published_from: str | None = None
     published_to: str | None = None
     kind: str | None = None
+    doc_number_key: str | None = None  # canonical 文号 (ingestion.metadata.normalize_doc_number)
+    topic: str | None = None
+    effective_on: str | None = None  # ISO date: documents in force that day
     today: str = field(default_factory=lambda: dt.date.today().isoformat())
 
 

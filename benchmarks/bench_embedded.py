@@ -144,7 +144,7 @@ def bench_scaled(work: Path, source, size: int, n_queries: int) -> dict:
     texts = [embedding_text(d, c) for d, c in pairs]
     vectors = source.embedder.passages(texts)  # all in the embedding cache by now
     sparse = [source.sparse.encode_document(t) for t in texts]
-    records = [(c.chunk_id, chunk_payload(d, c, "synthetic", 0)) for d, c in pairs]
+    records = [(c.chunk_id, chunk_payload(d, c, "synthetic", 0, "2026-01-01T00:00:00+00:00")) for d, c in pairs]
     ids = [pid for pid, _ in records]
     settings = Settings(data_dir=work / f"scaled-{size}")
     services = build_services(settings, embedder=source.embedder)

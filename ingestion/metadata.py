@@ -11,6 +11,7 @@ import datetime as dt
 import re
 
 from app.domain import (
+    DISTRICTS,
     STATUS_AMENDED,
     STATUS_CURRENT,
     STATUS_EXPIRED,
@@ -114,7 +115,7 @@ def normalize_status(raw: str | None, repealed_on: str | None = None, expires: s
 
 
 _NATIONAL = re.compile(r"^(国务院|中共中央|全国人大|国家|中华人民共和国|[\u4e00-\u9fa5]{1,8}部$|[\u4e00-\u9fa5]{1,8}部(办公厅)?$|最高人民)")
-_DISTRICT = re.compile(r"(东城|西城|朝阳|海淀|丰台|石景山|门头沟|房山|通州|顺义|昌平|大兴|怀柔|平谷|密云|延庆)区")
+_DISTRICT = re.compile("|".join(DISTRICTS))
 
 
 def infer_level(issuer: str | None, doc_number: str | None = None) -> str | None:

@@ -11,6 +11,7 @@ lost, and no separate bookkeeping that could disagree with the index.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import time
@@ -25,6 +26,12 @@ from app.clients.vector_store import ChunkPoint, DocState, VectorStore, date_int
 from app.domain import Chunk, Document
 from ingestion.chunking import CHUNKER_VERSION, chunk_document, embedding_text
 from ingestion.loaders import LoadedFile, discover, load_file
+from ingestion.metadata import normalize_doc_number
+from ingestion.references import find_references
+
+# What the points of a document carry beyond their vectors; part of the document hash, so that an
+# index written with an older payload layout is rewritten by the next sync (embeddings are cached)
+PAYLOAD_VERSION = 2  # 2: body on the document point, doc_number_key, references, effective_int
 
 
 class SyncProgress(Protocol):
@@ -58,28 +65,40 @@ def document_hash(doc: Document, index_signature: str, chunk_settings: tuple[int
     """Changes when anything that ends up in the index would change: the text, the metadata, the
     chunker, the embedder or the sparse encoder."""
     h = hashlib.sha256()
-    h.update(json.dumps([CHUNKER_VERSION, index_signature, chunk_settings, doc.metadata()],
+    h.update(json.dumps([CHUNKER_VERSION, PAYLOAD_VERSION, index_signature, chunk_settings, doc.metadata()],
                         ensure_ascii=False, sort_keys=True, default=str).encode())
     h.update(doc.body.encode())
     return h.hexdigest()[:32]
 
 
-def document_payload(doc: Document, doc_hash: str, n_chunks: int) -> dict:
+def document_payload(doc: Document, doc_hash: str, n_chunks: int, indexed_at: str) -> dict:
     """What every point of a document carries: identity, version, and the filterable metadata."""
     issuers = [s for s in (doc.issuer or "").replace("，", "、").replace(";", "、").split("、") if s]
     return {
-        "doc_id": doc.doc_id, "granularity": "document",
+        "doc_id": doc.doc_id, "granularity": "document", "indexed_at": indexed_at,
         "doc_hash": doc_hash, "n_chunks": n_chunks, "n_points": n_chunks + 1, "source_path": doc.source_path,
         "title": doc.title, "doc_number": doc.doc_number, "issuer": doc.issuer, "issuer_names": issuers,
         "level": doc.level, "district": doc.district, "written": doc.written, "published": doc.published,
         "effective": doc.effective, "expires": doc.expires, "status": doc.status, "topics": doc.topics,
         "source_url": doc.source_url, "kind": doc.kind, "replaces": doc.replaces,
         "published_int": date_int(doc.published), "expires_int": date_int(doc.expires),
+        # in force from: the stated effective date, else the day it was published or written
+        "effective_int": date_int(doc.effective or doc.published or doc.written),
+        "doc_number_key": normalize_doc_number(doc.doc_number),
     }
 
 
-def chunk_payload(doc: Document, chunk: Chunk, doc_hash: str, n_chunks: int) -> dict:
-    return {**document_payload(doc, doc_hash, n_chunks), "granularity": "chunk", "chunk_id": chunk.chunk_id,
+def document_point_payload(doc: Document, doc_hash: str, n_chunks: int, indexed_at: str) -> dict:
+    """The document point also holds, for the lookup API, the cleaned body, what the text cites and
+    repeals, and when it was written; chunks do not repeat them."""
+    refs = find_references(doc.body, doc.doc_number, doc.title)
+    return {**document_payload(doc, doc_hash, n_chunks, indexed_at), "body": doc.body,
+            "cites_numbers": refs.cites_numbers, "cites_titles": refs.cites_titles,
+            "repeals_numbers": refs.repeals_numbers, "repeals_titles": refs.repeals_titles}
+
+
+def chunk_payload(doc: Document, chunk: Chunk, doc_hash: str, n_chunks: int, indexed_at: str) -> dict:
+    return {**document_payload(doc, doc_hash, n_chunks, indexed_at), "granularity": "chunk", "chunk_id": chunk.chunk_id,
             "position": chunk.position, "text": chunk.text, "start": chunk.start, "end": chunk.end,
             "heading_path": chunk.heading_path}
 
@@ -192,12 +211,13 @@ class Indexer:
         row = 0
         for item, doc_vector in zip(pending, whole):
             clock = time.perf_counter()
+            indexed_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
             points = [ChunkPoint(document_point_id(item.doc.doc_id), None, doc_vector.indices, doc_vector.values,
-                                 document_payload(item.doc, item.doc_hash, len(item.chunks)))]
+                                 document_point_payload(item.doc, item.doc_hash, len(item.chunks), indexed_at))]
             for chunk in item.chunks:
                 points.append(ChunkPoint(chunk.chunk_id, vectors[row].tolist(), sparse[row].indices,
                                          sparse[row].values,
-                                         chunk_payload(item.doc, chunk, item.doc_hash, len(item.chunks))))
+                                         chunk_payload(item.doc, chunk, item.doc_hash, len(item.chunks), indexed_at)))
                 row += 1
             self.store.upsert(points)
             self.store.delete_doc_chunks(item.doc.doc_id, [p.id for p in points])

@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import routes_chat, routes_search
+from app.api import problems, routes_chat, routes_policies, routes_search
 from app.composition import Services, build_services
 from app.config import Settings, get_settings
 
@@ -28,4 +28,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                               "validity and the character offsets of the matching clause.")
     app.include_router(routes_search.router)
     app.include_router(routes_chat.router)
+    app.include_router(routes_policies.router)
+    problems.install(app)
     return app

@@ -14,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from sse_starlette.sse import EventSourceResponse
 
 from app.api.deps import ServicesDep
+from app.api.problems import problem_responses
 from app.api.schemas import ChatRequest, ChatResponse
 from app.composition import Services
 from app.pipeline.context import AnswerContext

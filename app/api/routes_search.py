@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
 
 from app.api.deps import ServicesDep
+from app.api.problems import problem_responses
 from app.api.schemas import Health, SearchHitOut, SearchResponse
 from app.clients.vector_store import CHUNKS
 from app.domain import LEVELS, SearchFilters
@@ -31,7 +32,7 @@ def _date(name: str, value: str | None) -> str | None:
         raise HTTPException(422, detail=f"{name}: not a date (YYYY-MM-DD): {value!r}") from None
 
 
-@router.get("/v1/search", response_model=SearchResponse, tags=["search"])
+@router.get("/v1/search", response_model=SearchResponse, tags=["search"], responses=problem_responses(422))
 async def search(
     services: ServicesDep,
     q: str = Query(..., min_length=1, description="The question or keywords."),

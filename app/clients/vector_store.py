@@ -21,8 +21,9 @@ DOC_SPARSE = "doc_bm25"  # one point per document: BM25 over its whole text, to 
 
 # Payload fields with an index; keyword strings everywhere (a bool filter returned nothing in Edge).
 KEYWORD_FIELDS = ("doc_id", "doc_hash", "status", "issuer_names", "level", "district", "kind",
-                  "source_path", "doc_number", "topics", "replaces", "granularity")
-INTEGER_FIELDS = ("published_int", "expires_int")
+                  "source_path", "doc_number", "topics", "replaces", "granularity", "doc_number_key", "title",
+                  "cites_numbers", "cites_titles", "repeals_numbers", "repeals_titles")
+INTEGER_FIELDS = ("published_int", "expires_int", "effective_int")
 
 
 @dataclass
@@ -84,6 +85,7 @@ class FilterSpec:
 
 
 CHUNKS = FilterSpec(must=[Condition("match", "granularity", "chunk")])
+DOCUMENTS = FilterSpec(must=[Condition("match", "granularity", "document")])
 
 
 def date_int(iso: str | None) -> int | None:
@@ -110,6 +112,15 @@ def build_filter(filters: SearchFilters | None) -> FilterSpec:
         spec.must.append(Condition("match", "kind", filters.kind))
     if filters.doc_ids:
         spec.must.append(Condition("any", "doc_id", list(filters.doc_ids)))
+    if filters.doc_number_key:
+        spec.must.append(Condition("match", "doc_number_key", filters.doc_number_key))
+    if filters.topic:
+        spec.must.append(Condition("match", "topics", filters.topic))
+    if filters.effective_on:
+        # in force that day: started on or before it (unknown start counts as started), not yet expired
+        day = date_int(filters.effective_on)
+        spec.must_not.append(Condition("range", "effective_int", gte=day + 1))
+        spec.must_not.append(Condition("range", "expires_int", lt=day))
     if filters.published_from or filters.published_to:
         spec.must.append(Condition("range", "published_int", gte=date_int(filters.published_from),
                                    lte=date_int(filters.published_to)))

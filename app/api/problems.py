@@ -1,0 +1,108 @@
+"""Errors as RFC 9457 problem details (`application/problem+json`), for every route.
+
+A validation error names the field it is about (`errors[].field`), so a calling system can show
+or log which parameter was wrong without parsing prose.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+MEDIA_TYPE = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="The parameter at fault, e.g. `published_from`.")
+    location: str = Field(description="query | path | header | body")
+    message: str
+
+
+class Problem(BaseModel):
+    type: str = Field("about:blank", description="A URI naming the problem type; about:blank means the status says it all.")
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = Field(None, description="The request path the problem occurred on.")
+    errors: list[FieldError] = Field(default_factory=list)
+
+    model_config = {"json_schema_extra": {"examples": [{
+        "type": "about:blank", "title": "Unprocessable Content", "status": 422,
+        "detail": "published_from: not a date (YYYY-MM-DD)", "instance": "/v1/policies",
+        "errors": [{"field": "published_from", "location": "query", "message": "not a date (YYYY-MM-DD)"}]}]}}
+
+
+# plainer words than a regular expression for parameters that must match a pattern
+PATTERN_HINTS: dict[str, str] = {}
+
+
+class ProblemError(Exception):
+    """Raise from a route to answer with a problem; `field` names the parameter at fault."""
+
+    def __init__(self, status: int, detail: str, field: str | None = None, location: str = "query") -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.field, self.location = status, detail, field, location
+
+
+def problem_response(request: Request, status: int, detail: str | None,
+                     errors: list[FieldError] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    body = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail, instance=request.url.path,
+                   errors=errors or [])
+    return JSONResponse(body.model_dump(), status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The `responses=` entry documenting problem bodies for these statuses."""
+    return {status: {"model": Problem, "description": HTTPStatus(status).phrase} for status in statuses}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError):
+        errors = [FieldError(field=exc.field, location=exc.location, message=exc.detail)] if exc.field else []
+        detail = f"{exc.field}: {exc.detail}" if exc.field else exc.detail
+        return problem_response(request, exc.status, detail, errors)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        errors = []
+        for error in exc.errors():
+            loc = [str(part) for part in error.get("loc", ())]
+            location = loc[0] if loc else "request"
+            field = ".".join(loc[1:]) or location
+            message = error.get("msg", "invalid")
+            if error.get("type") == "string_pattern_mismatch" and field in PATTERN_HINTS:
+                message = PATTERN_HINTS[field]
+            errors.append(FieldError(field=field, location=location, message=message))
+        detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or "invalid request"
+        return problem_response(request, 422, detail, errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        return problem_response(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        # problem bodies are documented under their own media type, as RFC 9457 asks
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                for response in operation.get("responses", {}).values():
+                    content = response.get("content", {})
+                    body = content.get("application/json", {}).get("schema", {})
+                    if body.get("$ref", "").endswith("/Problem"):
+                        content[MEDIA_TYPE] = content.pop("application/json")
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi

@@ -1,0 +1,174 @@
+"""The policy-lookup API for other government systems: find, read, facets. Search, not chat.
+
+Every request is recorded as a light `lookup` audit event (who, what, how many hits). Errors are
+problem details (app/api/problems.py); successful reads carry ETag / Last-Modified.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from app.api.caching import cached_json, last_modified
+from app.api.deps import ServicesDep
+from app.api.policy_schemas import (
+    ChunkContextOut, ChunkOut, FacetsOut, FacetValue, PolicyDocumentOut, PolicyHitOut, PolicyMeta, PolicyPageOut,
+    RelatedOut,
+)
+from app.api.problems import PATTERN_HINTS, ProblemError, problem_responses
+from app.composition import Services
+from app.domain import DISTRICTS, LEVELS, STATUS_CURRENT, STATUSES, SearchFilters
+from app.lookup.paging import BadCursor
+from app.security.pii import mask_personal_data
+from ingestion.metadata import normalize_doc_number
+
+router = APIRouter(prefix="/v1/policies", tags=["policies"])
+
+MAX_PAGE = 50
+MAX_Q = 500
+# a 文号: 机关代字, year in brackets of any kind, number, 号 (spaces allowed, as people type them)
+DOC_NUMBER_PATTERN = r"^\s*[\u4e00-\u9fa5]{1,16}\s*[〔\[［(（【]\s*(19|20)\d{2}\s*[〕\]］)）】]\s*\d{1,5}\s*号\s*$"
+
+PATTERN_HINTS["doc_number"] = "not a 文号 (e.g. 京政发〔2020〕1号)"
+
+StatusParam = Literal["现行有效", "已修订", "已失效", "已废止", "未知", "all"]
+assert set(StatusParam.__args__) == set(STATUSES) | {"all"}  # one list of statuses, in app/domain.py
+
+
+class PolicyQuery:
+    """The query and filters shared by /v1/policies and /v1/policies/facets."""
+
+    def __init__(
+        self,
+        q: Annotated[str | None, Query(max_length=MAX_Q, description="Words, a question or a 文号; empty lists documents.")] = None,
+        doc_number: Annotated[str | None, Query(pattern=DOC_NUMBER_PATTERN, description=(
+            "Exact 文号; 〔〕, [], () and spaces are all accepted: 京民社救发[2024]80号"))] = None,
+        issuer: Annotated[str | None, Query(max_length=100, description="One 发文机关, e.g. 北京市民政局")] = None,
+        level: Annotated[Literal["国家", "市级", "区级"] | None, Query()] = None,
+        district: Annotated[Literal[DISTRICTS] | None, Query(description="A Beijing district, e.g. 朝阳区")] = None,  # type: ignore[valid-type]
+        topic: Annotated[str | None, Query(max_length=100)] = None,
+        status: Annotated[StatusParam, Query(description="Validity; `all` for any status.")] = STATUS_CURRENT,
+        published_from: Annotated[dt.date | None, Query(description="YYYY-MM-DD, inclusive")] = None,
+        published_to: Annotated[dt.date | None, Query(description="YYYY-MM-DD, inclusive")] = None,
+        effective_on: Annotated[dt.date | None, Query(description="Documents in force on this day (YYYY-MM-DD).")] = None,
+    ) -> None:
+        assert level is None or level in LEVELS
+        if published_from and published_to and published_from > published_to:
+            raise ProblemError(422, "must not be after published_to", field="published_from")
+        key = None
+        if doc_number is not None:
+            key = normalize_doc_number(doc_number)
+            if key is None:
+                raise ProblemError(422, "not a 文号 (e.g. 京政发〔2020〕1号)", field="doc_number")
+        self.q = q.strip() if q and q.strip() else None
+        self.filters = SearchFilters(
+            include_not_in_force=status == "all", statuses=None if status == "all" else [status],
+            issuer=issuer, district=district, level=level, topic=topic, doc_number_key=key,
+            published_from=published_from.isoformat() if published_from else None,
+            published_to=published_to.isoformat() if published_to else None,
+            effective_on=effective_on.isoformat() if effective_on else None)
+
+
+def _only_known_parameters(request: Request, allowed: set[str]) -> None:
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise ProblemError(422, f"unknown parameter; accepted: {', '.join(sorted(allowed))}", field=unknown[0])
+
+
+_FILTERS = {"q", "doc_number", "issuer", "level", "district", "topic", "status", "published_from", "published_to",
+            "effective_on"}
+
+
+def _record(services: Services, request: Request, endpoint: str, status: str, q: str | None,
+            details: dict) -> None:
+    """A lookup event: who asked (X-Client-Id, else the address), what, and how many hits."""
+    client = request.headers.get("x-client-id") or (request.client.host if request.client else "unknown")
+    services.audit.record("lookup", "api", status, mask_personal_data(q).text if q else None, None,
+                          {"endpoint": endpoint, "client": client[:100], **details})
+
+
+@router.get("", response_model=PolicyPageOut, responses=problem_responses(422),
+            summary="Search or list policy documents")
+async def find_policies(
+    request: Request,
+    services: ServicesDep,
+    query: Annotated[PolicyQuery, Depends()],
+    sort: Annotated[Literal["relevance", "published"] | None, Query(
+        description="relevance (default with q) or published (newest first; default without q)")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size.")] = 10,
+    cursor: Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous page.")] = None,
+    x_client_id: Annotated[str | None, Header(description="Who is asking, for the audit log.")] = None,
+) -> Response:
+    _only_known_parameters(request, _FILTERS | {"sort", "limit", "cursor"})
+    try:
+        page = await run_in_threadpool(services.lookup.find, query.q, query.filters, sort, limit, cursor)
+    except BadCursor as exc:
+        raise ProblemError(422, str(exc), field="cursor") from None
+    out = PolicyPageOut(q=query.q, sort=sort or ("relevance" if query.q else "published"), total=page.total,
+                        limit=limit, next_cursor=page.next_cursor, hits=[PolicyHitOut.of(h) for h in page.hits])
+    await run_in_threadpool(_record, services, request, "find", "ok", query.q, {
+        "filters": _filter_record(query.filters), "sort": out.sort, "cursor": bool(cursor),
+        "hits": len(out.hits), "total": out.total, "doc_ids": [h.document.doc_id for h in out.hits]})
+    return cached_json(request, out, last_modified([h.document.indexed_at for h in out.hits]))
+
+
+@router.get("/facets", response_model=FacetsOut, responses=problem_responses(422),
+            summary="Counts by issuer, year, status and topic for a query")
+async def policy_facets(request: Request, services: ServicesDep, query: Annotated[PolicyQuery, Depends()]) -> Response:
+    _only_known_parameters(request, _FILTERS)
+    total, facets = await run_in_threadpool(services.lookup.facets, query.q, query.filters)
+    out = FacetsOut(q=query.q, total=total,
+                    facets={name: [FacetValue(value=v, count=c) for v, c in values] for name, values in facets.items()})
+    await run_in_threadpool(_record, services, request, "facets", "ok", query.q,
+                            {"filters": _filter_record(query.filters), "total": total})
+    return cached_json(request, out, None)
+
+
+@router.get("/{doc_id}", response_model=PolicyDocumentOut, responses=problem_responses(404, 422),
+            summary="One document: metadata, cleaned body, chunks, related documents")
+async def get_policy(request: Request, services: ServicesDep,
+                     doc_id: Annotated[str, Path(max_length=200)]) -> Response:
+    _only_known_parameters(request, set())
+    found = await run_in_threadpool(services.lookup.document, doc_id)
+    await run_in_threadpool(_record, services, request, "document", "ok" if found else "not_found", None,
+                            {"doc_id": doc_id, "hits": int(found is not None)})
+    if found is None:
+        raise ProblemError(404, f"no document with doc_id {doc_id!r}", field="doc_id", location="path")
+    out = PolicyDocumentOut(document=PolicyMeta.of(found.document), body=found.body,
+                            chunks=found.chunks, related=[RelatedOut(relation=r.relation, document=PolicyMeta.of(r.document))
+                                                          for r in found.related])
+    return cached_json(request, out, last_modified([out.document.indexed_at]))
+
+
+@router.get("/{doc_id}/chunks/{chunk_id}", response_model=ChunkContextOut, responses=problem_responses(404, 422),
+            summary="One chunk with the chunks before and after it")
+async def get_chunk(request: Request, services: ServicesDep, doc_id: Annotated[str, Path(max_length=200)],
+                    chunk_id: Annotated[str, Path(max_length=100)]) -> Response:
+    _only_known_parameters(request, set())
+    found = None
+    if _is_uuid(chunk_id):
+        found = await run_in_threadpool(services.lookup.chunk, doc_id, chunk_id)
+    await run_in_threadpool(_record, services, request, "chunk", "ok" if found else "not_found", None,
+                            {"doc_id": doc_id, "chunk_id": chunk_id, "hits": int(found is not None)})
+    if found is None:
+        raise ProblemError(404, f"no chunk {chunk_id!r} in document {doc_id!r}", field="chunk_id", location="path")
+    out = ChunkContextOut(document=PolicyMeta.of(found.document), chunk=ChunkOut(**found.chunk),
+                          previous=ChunkOut(**found.previous) if found.previous else None,
+                          next=ChunkOut(**found.next) if found.next else None)
+    return cached_json(request, out, last_modified([out.document.indexed_at]))
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+        return True
+    except ValueError:
+        return False
+
+
+def _filter_record(filters: SearchFilters) -> dict:
+    return {k: v for k, v in vars(filters).items() if v not in (None, False, []) and k != "today"}
