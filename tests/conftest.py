@@ -75,3 +75,41 @@ def client(services, small_corpus):
     services.indexer.sync([small_corpus])
     with TestClient(create_app(services=services)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def bundled_index(tmp_path_factory, embedder) -> Path:
+    """A data directory holding the index of the bundled corpus (policies/), built once per run."""
+    from app.composition import build_services
+    from app.config import Settings
+
+    data_dir = tmp_path_factory.mktemp("bundled") / "data"
+    services = build_services(Settings(data_dir=data_dir), embedder=embedder)
+    try:
+        report = services.indexer.sync([BUNDLED])
+        assert not report.failed, report.failed
+    finally:
+        services.close()
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def bundled_services(bundled_index, embedder):
+    """Services over the bundled corpus's index (one process may hold it at a time: module scope)."""
+    from app.composition import build_services
+    from app.config import Settings
+
+    built = build_services(Settings(data_dir=bundled_index), embedder=embedder)
+    yield built
+    built.close()
+
+
+@pytest.fixture(scope="module")
+def bundled_client(bundled_services):
+    """The real app, in-process, over the bundled corpus."""
+    from fastapi.testclient import TestClient
+
+    from app.api import create_app
+
+    with TestClient(create_app(services=bundled_services)) as test_client:
+        yield test_client

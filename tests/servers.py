@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 
@@ -60,3 +61,18 @@ def wait_until_serving(base: str, process: subprocess.Popen, timeout_s: float = 
             pass
         assert time.monotonic() < deadline and process.poll() is None, "server did not come up"
         time.sleep(0.2)
+
+
+@contextmanager
+def jingce_server(env: dict[str, str]):
+    """`jingce serve` in a subprocess on a free port, with this environment; yields its base URL."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_serving(base, server)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=20)

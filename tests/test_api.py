@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from app.api import create_app
-from tests.servers import free_port, wait_until_serving
+from tests.servers import jingce_server
 
 
 def test_health(client):
@@ -62,14 +62,7 @@ def test_served_process_answers_over_http(tmp_path, small_corpus):
     ingest = subprocess.run([sys.executable, "-m", "app.cli", "ingest", str(small_corpus)], env=env,
                             capture_output=True, text=True, timeout=300)
     assert ingest.returncode == 0, ingest.stderr
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_until_serving(f"http://127.0.0.1:{port}", server)
-        response = httpx.get(f"http://127.0.0.1:{port}/v1/search", params={"q": "低保标准调整"}, timeout=10)
+    with jingce_server(env) as base:
+        response = httpx.get(f"{base}/v1/search", params={"q": "低保标准调整"}, timeout=10)
         assert response.status_code == 200
         assert response.json()["hits"][0]["doc_id"] == "bj-2024-minimum-living-allowance"
-    finally:
-        server.terminate()
-        server.wait(timeout=20)

@@ -16,7 +16,7 @@ from app.api import create_app
 from app.clients.sessions import MemorySessionStore, RedisSessionStore
 from app.composition import build_services
 from tests.fake_llm import FakeLLM, source_number
-from tests.servers import free_port, redis_server, wait_until_serving
+from tests.servers import free_port, jingce_server, redis_server
 
 
 def _events(text: str) -> list[tuple[str, dict]]:
@@ -107,12 +107,7 @@ def test_client_disconnect_stops_the_llm_and_keeps_the_audit_event(tmp_path, sma
         env = {**os.environ, "JINGCE_DATA_DIR": str(tmp_path / "data"), "LLM_BASE_URL": fake.base_url}
         subprocess.run([sys.executable, "-m", "app.cli", "ingest", str(small_corpus)], env=env, check=True,
                        capture_output=True, timeout=300)
-        port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_until_serving(base, server)
+        with jingce_server(env) as base:
             with httpx.stream("POST", base + "/v1/chat", json={"question": "本市低保标准调整为多少", "stream": True},
                               timeout=30) as response:
                 for line in response.iter_lines():
@@ -123,9 +118,6 @@ def test_client_disconnect_stops_the_llm_and_keeps_the_audit_event(tmp_path, sma
             time.sleep(0.5)
             assert fake.pieces_sent == sent < 200, "generation stopped when the client left"
             assert fake.disconnects == 1
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
         from sqlalchemy import create_engine, text
 
         engine = create_engine(f"sqlite:///{tmp_path / 'data' / 'audit.sqlite3'}")

@@ -14,18 +14,21 @@ from app.config import Settings, get_settings
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        owned = services is None
-        app.state.services = services or build_services(settings or get_settings())
+        built = None  # services given, or set on the app before it starts, are not ours to close
+        if app.state.services is None:
+            built = app.state.services = build_services(settings or get_settings())
         app.state.services.warm_up()
         try:
             yield
         finally:
-            if owned:
-                app.state.services.close()
+            if built is not None:
+                built.close()
 
     app = FastAPI(title="京策助手 API", version="0.1.0", lifespan=lifespan,
                   description="Search Beijing policy documents. Every hit carries its document's 文号, "
                               "validity and the character offsets of the matching clause.")
+    # given services are usable at once, also by ASGI callers that run no lifespan (schemathesis)
+    app.state.services = services
     app.include_router(routes_search.router)
     app.include_router(routes_chat.router)
     app.include_router(routes_policies.router)

@@ -43,7 +43,7 @@ def _run(ctx: AnswerContext, services: Services) -> AnswerContext:
 @router.post("/v1/chat", response_model=ChatResponse, tags=["answers"],
              responses={200: {"content": {"text/event-stream": {"example": (
                  'event: sources\ndata: {"sources": [...]}\n\nevent: delta\ndata: {"text": "…[1]"}\n\n'
-                 'event: done\ndata: {"status": "answered", ...}\n\n')}}}})
+                 'event: done\ndata: {"status": "answered", ...}\n\n')}}}, **problem_responses(400, 422)})
 async def chat(body: ChatRequest, request: Request, services: ServicesDep):
     """Answers from the indexed policy documents only, or refuses with a status and a canned reply.
     With a `session_id`, a follow-up is read in the light of the session's earlier questions."""

@@ -1,0 +1,51 @@
+"""The typed Python client (app/client.py) against a served app over the bundled corpus."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from app.client import PolicyAPIError, PolicyClient
+from tests.servers import jingce_server
+
+
+@pytest.fixture(scope="module")
+def api(bundled_index):
+    env = {**os.environ, "JINGCE_DATA_DIR": str(bundled_index)}
+    with jingce_server(env) as base, PolicyClient(base, client_id="test-suite") as client:
+        yield client
+
+
+def test_find_returns_typed_hits(api):
+    page = api.find("养老服务补贴", limit=3)
+    assert page.total >= 3 and len(page.hits) == 3 and page.next_cursor
+    assert page.hits[0].document.status == "现行有效" and page.hits[0].chunks[0].highlights
+
+
+def test_find_all_walks_every_page(api):
+    every = [h.document.doc_id for h in api.find_all(status="all", limit=20)]
+    assert len(every) == len(set(every)) == api.find(status="all", limit=1).total
+
+
+def test_document_and_chunk(api):
+    hit = api.find(doc_number="京民社救发〔2024〕80号").hits[0]
+    doc = api.document(hit.document.doc_id)
+    assert doc.document.doc_number == "京民社救发〔2024〕80号" and doc.chunks
+    assert api.document(hit.document.doc_id) == doc  # the second read is a 304 served from the client's cache
+    chunk = api.chunk(doc.document.doc_id, doc.chunks[0].chunk_id)
+    assert chunk.chunk.text == doc.body[doc.chunks[0].start:doc.chunks[0].end] and chunk.previous is None
+
+
+def test_facets(api):
+    facets = api.facets("低保", status="all")
+    assert facets.total > 0 and {"issuer", "year", "status", "topic"} == set(facets.facets)
+
+
+def test_errors_raise_with_the_problem(api):
+    with pytest.raises(PolicyAPIError) as missing:
+        api.document("no-such-document")
+    assert missing.value.status == 404 and missing.value.fields == ["doc_id"]
+    with pytest.raises(PolicyAPIError) as bad:
+        api.find(published_from="2020-02-30")
+    assert bad.value.status == 422 and bad.value.fields == ["published_from"]
