@@ -135,8 +135,9 @@ class AnswerSettings(BaseSettings):
 class LookupSettings(BaseSettings):
     model_config = _group("LOOKUP_")
 
-    max_results: int = Field(100, ge=1, le=1000, description="Deepest a relevance search of /v1/policies pages "
-                             "(documents); a list without q pages through everything.")
+    max_results: int = Field(100, ge=1, le=1000, description="Best chunks a relevance search of /v1/policies "
+                             "groups into documents, so the most documents it pages through (usually far fewer); "
+                             "a list without q pages through everything.")
 
 
 class DatabaseSettings(BaseSettings):

@@ -12,11 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,12 +21,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from benchmarks.bench_embedded import QUESTIONS, percentile  # noqa: E402
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from benchmarks.served import served_bundled_corpus  # noqa: E402
 
 
 def main() -> None:
@@ -38,30 +29,8 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=100)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="jingce-bench-") as tmp:
-        env = {**os.environ, "JINGCE_DATA_DIR": tmp}
-        env.pop("LLM_BASE_URL", None)
-        subprocess.run([sys.executable, "-m", "app.cli", "ingest"], env=env, cwd=REPO, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        port = _port()
-        server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env, cwd=REPO,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit("server did not start")
-                time.sleep(0.2)
-            results = run(base, args.questions)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with served_bundled_corpus() as base:
+        results = run(base, args.questions)
     print(f"JSON /v1/chat: p50 {results['json_ms']['p50']:.1f} ms, p95 {results['json_ms']['p95']:.1f} ms "
           f"({results['answered']} answered, {results['refused']} refused of {results['questions']})")
     print(f"SSE first event (sources): p50 {results['sse_first_event_ms']['p50']:.1f} ms, "

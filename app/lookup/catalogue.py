@@ -87,7 +87,8 @@ def _chunk(payload: dict[str, Any], point_id: str) -> dict[str, Any]:
 class PolicyLookup:
     def __init__(self, store: VectorStore, retriever: HybridRetriever, sparse: JiebaBm25Encoder,
                  max_results: int = 100, chunks_per_hit: int = 3, snippet_chars: int = 120) -> None:
-        """max_results: the deepest a relevance search pages (documents)."""
+        """max_results: how many best chunks a relevance search groups into documents (so it pages
+        at most that many documents, usually far fewer)."""
         self.store, self.retriever, self.sparse = store, retriever, sparse
         self.max_results, self.chunks_per_hit, self.snippet_chars = max_results, chunks_per_hit, snippet_chars
 
@@ -109,9 +110,10 @@ class PolicyLookup:
             hits_after = hits
         page = hits_after[:limit]
         more = len(hits_after) > limit
+        terms = self._terms(q)
         for hit in page:
             for match in hit.chunks:
-                match.snippet = snippet(match.snippet.text, match.start, self._terms(q), self.snippet_chars)
+                match.snippet = snippet(match.snippet.text, match.start, terms, self.snippet_chars)
         next_cursor = paging.encode(list(key(page[-1])), params) if more and page else None
         return PolicyPage(page, len(hits), next_cursor)
 
@@ -135,7 +137,7 @@ class PolicyLookup:
 
     def _ranked(self, q: str, filters: SearchFilters) -> list[PolicyHit]:
         found = self.retriever.search_documents(q, top_k=self.max_results, filters=filters,
-                                                chunks_per_doc=self.chunks_per_hit, candidates=2 * self.max_results)
+                                                chunks_per_doc=self.chunks_per_hit, candidates=self.max_results)
         meta = self._metadata([d.doc_id for d in found])
         hits = [PolicyHit(meta[d.doc_id], d.score, [self._match(c) for c in d.chunks])
                 for d in found if d.doc_id in meta]
