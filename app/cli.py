@@ -274,6 +274,91 @@ def eval_answers(corpus: Path = typer.Option(..., exists=True, dir_okay=False, h
         print(json.dumps({k: result[k] for k in keys}, ensure_ascii=False))
 
 
+@app.command()
+def route(text: str, address: Optional[str] = typer.Option(None, help="The address the caller confirmed."),
+          no_draft: bool = typer.Option(False, "--no-draft", help="Skip the reply draft."),
+          as_json: bool = typer.Option(False, "--json")) -> None:
+    """Suggest who should handle a hotline ticket (主办 first, then 协办), and why. Recorded."""
+    from app.routing.router import InvalidTicket
+
+    settings = _settings()
+    services = _services(settings)
+    try:
+        suggestion = services.routing.suggest(text, address, channel="cli", draft_reply=not no_draft)
+    except InvalidTicket as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        services.close()
+    if as_json:
+        print(json.dumps(suggestion, ensure_ascii=False, default=str))
+        return
+    out = Console()
+    category = suggestion["category"]
+    if category:
+        out.print(f"category: {category['level1']} › {category['level2']} › {category['level3']} "
+                  f"({category['confidence']:.2f})")
+    place = suggestion["place"]
+    if place["district"] or place["street"]:
+        out.print(f"place: {place['district'] or ''} {place['street'] or ''}")
+    for d in suggestion["departments"]:
+        why = "、".join(d["matched_keywords"]) or "; ".join(d["responsibilities"][:1])
+        out.print(f"{d['role']} {d['department']['name']}  {why}")
+    if suggestion["needs_review"]:
+        out.print("[yellow]needs review:[/yellow] " + "; ".join(suggestion["review_reasons"]))
+    draft = suggestion.get("reply_draft")
+    if draft and not draft["refusal"]:
+        out.print(f"reply draft: {draft['text']}")
+    console.print(f"suggestion {suggestion['id']} · audit {suggestion['audit_id']}")
+
+
+@eval_app.command("routing")
+def eval_routing(train: Path = typer.Option(..., exists=True, dir_okay=False,
+                                            help="Labelled messages, JSONL: 留言主题, 留言详情, 一级分类"),
+                 messages: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
+                                                         help="Labelled messages to predict (held out)."),
+                 cv: Optional[int] = typer.Option(None, min=2, max=20, help="K-fold cross-validation on --train."),
+                 as_json: bool = typer.Option(False, "--json")) -> None:
+    """Level-1 category accuracy, macro-F1, per-class precision/recall, confusion matrix, and the share
+    of tickets sent to review with the accuracy of the rest."""
+    from app.composition import build_embedder
+    from app.routing.catalogue import load_taxonomy
+    from app.routing.classifier import Featurizer
+    from app.routing.evaluation import run_routing_eval
+
+    settings = _settings()
+    if messages is None and cv is None:
+        console.print("[red]give --messages FILE, or --cv K[/red]")
+        raise typer.Exit(2)
+    featurizer = Featurizer(build_embedder(settings), load_taxonomy(settings.routing.taxonomy_path))
+    try:
+        result = run_routing_eval(featurizer, train, messages, cv, settings.routing.review_target,
+                                  progress=lambda m: console.print(m))
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    out = Console()
+    table = Table(title=f"routing: {result['mode']}, {result['messages']} messages")
+    for column in ("class", "precision", "recall", "f1", "support"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for name, m in result["per_class"].items():
+        table.add_row(name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", str(m["support"]))
+    out.print(table)
+    labels = result["confusion"]["labels"]
+    matrix = Table(title="confusion (rows: true, columns: predicted)")
+    matrix.add_column("")
+    for label in labels:
+        matrix.add_column(label[:4], justify="right")
+    for label, row in zip(labels, result["confusion"]["matrix"]):
+        matrix.add_row(label, *map(str, row))
+    out.print(matrix)
+    kept = result["accuracy_not_reviewed"]
+    out.print(f"accuracy {result['accuracy']:.3f} · macro-F1 {result['macro_f1']:.3f} · sent to review "
+              f"{result['review_share']:.1%} · accuracy of the rest {'—' if kept is None else f'{kept:.3f}'}")
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+
+
 def main() -> None:
     app()
 

@@ -25,6 +25,8 @@ from app.clients.sessions import MemorySessionStore, RedisSessionStore, SessionS
 from app.clients.sparse import JiebaBm25Encoder
 from app.clients.vector_store import VectorStore
 from app.lookup.catalogue import PolicyLookup
+from app.routing.service import RoutingService
+from app.routing.store import RoutingStore
 from app.config import Settings
 from app.pipeline.runner import AnswerPipeline
 from app.prompts import load_prompt
@@ -45,6 +47,7 @@ class Services:
     pipeline: AnswerPipeline
     sessions: SessionStore
     lookup: PolicyLookup
+    routing: RoutingService
 
     def warm_up(self) -> None:
         """Load jieba's dictionary (≈ 0.4 s) and run the embedder once, so the first question a
@@ -116,9 +119,10 @@ def build_services(settings: Settings, embedder: ArrayEmbeddings | None = None) 
                       batch_chunks=i.batch_chunks)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     audit = AuditStore(settings.database_url)
-    return Services(settings, embedder, sparse, store, retriever, indexer, audit,
-                    build_pipeline(settings, retriever, sparse, audit), build_sessions(settings),
-                    PolicyLookup(store, retriever, sparse, max_results=settings.lookup.max_results))
+    pipeline = build_pipeline(settings, retriever, sparse, audit)
+    return Services(settings, embedder, sparse, store, retriever, indexer, audit, pipeline, build_sessions(settings),
+                    PolicyLookup(store, retriever, sparse, max_results=settings.lookup.max_results),
+                    RoutingService(settings.routing, RoutingStore(audit.engine), embedder, retriever, pipeline))
 
 
 def build_sessions(settings: Settings) -> SessionStore:

@@ -140,6 +140,23 @@ class LookupSettings(BaseSettings):
                              "a list without q pages through everything.")
 
 
+_HOTLINE_DATA = REPO_ROOT.parent / "shared" / "corpus" / "hotline"
+
+
+class RoutingSettings(BaseSettings):
+    model_config = _group("ROUTING_")
+
+    train_path: Path | None = Field(_HOTLINE_DATA / "messages.dev.jsonl", description="Labelled tickets (JSONL: "
+                                    "留言主题, 留言详情, 一级分类) the category model trains on at start-up; missing "
+                                    "means no category model and every suggestion is sent to review.")
+    taxonomy_path: Path | None = Field(_HOTLINE_DATA / "complaint-taxonomy.xlsx", description="The 3-level "
+                                       "complaint taxonomy (xlsx: 一级分类, 二级分类, 三级分类).")
+    review_target: float = Field(0.95, gt=0, le=1, description="Accuracy the suggestions not sent to review must "
+                                 "reach; the confidence threshold is calibrated to it by cross-validation.")
+    max_ticket_chars: int = Field(20000, ge=100, description="Longer tickets are refused with a clear error.")
+    draft_reply: bool = Field(True, description="Compose a reply draft with the answer pipeline for each suggestion.")
+
+
 class DatabaseSettings(BaseSettings):
     model_config = _group("DATABASE_")
 
@@ -167,6 +184,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     lookup: LookupSettings = Field(default_factory=LookupSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)

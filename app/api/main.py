@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api import problems, routes_chat, routes_policies, routes_search
+from app.api import problems, routes_chat, routes_policies, routes_search, routes_tickets
 from app.composition import Services, build_services
 from app.config import Settings, get_settings
 
@@ -32,5 +32,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(routes_search.router)
     app.include_router(routes_chat.router)
     app.include_router(routes_policies.router)
+    app.include_router(routes_tickets.router)
     problems.install(app)
     return app

@@ -32,6 +32,17 @@ audit_events = Table(
 )
 
 
+def record_event(conn, kind: str, channel: str, status: str, question: str | None, answer: str | None,
+                 details: dict[str, Any], session_id: str | None = None) -> str:
+    """Insert an event inside the caller's transaction, so that what it records and the record
+    itself are written together or not at all."""
+    event_id = str(uuid.uuid4())
+    conn.execute(insert(audit_events).values(
+        id=event_id, created_at=dt.datetime.now(dt.timezone.utc), kind=kind, channel=channel,
+        status=status, session_id=session_id, question=question, answer=answer, details=details))
+    return event_id
+
+
 class AuditStore:
     def __init__(self, url: str) -> None:
         self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True)
@@ -43,12 +54,8 @@ class AuditStore:
 
     def record(self, kind: str, channel: str, status: str, question: str | None, answer: str | None,
                details: dict[str, Any], session_id: str | None = None) -> str:
-        event_id = str(uuid.uuid4())
         with self.engine.begin() as conn:
-            conn.execute(insert(audit_events).values(
-                id=event_id, created_at=dt.datetime.now(dt.timezone.utc), kind=kind, channel=channel,
-                status=status, session_id=session_id, question=question, answer=answer, details=details))
-        return event_id
+            return record_event(conn, kind, channel, status, question, answer, details, session_id)
 
     def get(self, event_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:

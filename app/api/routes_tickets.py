@@ -1,0 +1,228 @@
+"""Hotline ticket routing: suggest (POST /v1/tickets/route), decide (POST /v1/tickets/{id}/decision),
+agreement statistics (GET /v1/tickets/stats). Suggestions and decisions are audit events."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field, model_validator
+
+from app.api.deps import ServicesDep
+from app.api.problems import ProblemError, problem_responses
+from app.routing.router import InvalidTicket
+from app.routing.service import UnknownDepartment
+from app.routing.store import AlreadyDecided
+
+router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
+
+MAX_TICKET = 20000
+
+
+class RouteRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=MAX_TICKET, description="What the caller said, as typed or pasted.")
+    address: str | None = Field(None, max_length=300, description="The address the agent confirmed, if any.")
+    channel: str = Field("hotline", max_length=32)
+    agent: str | None = Field(None, max_length=64, description="Agent id, for the record.")
+    draft_reply: bool = Field(True, description="Also compose a reply draft from the policy corpus.")
+
+    model_config = {"json_schema_extra": {"examples": [{
+        "text": "海淀区学院路街道某小区门口积水严重，下水道堵了好几天没人管", "agent": "A0123"}]}}
+
+
+class DepartmentRef(BaseModel):
+    id: str
+    name: str
+    short: str
+    kind: str = Field(description="municipal | district | utility")
+    source: str = Field(description="Where its responsibilities were read (policies/hotline/departments.yml).")
+
+
+class DepartmentSuggestion(BaseModel):
+    department: DepartmentRef
+    role: Literal["主办", "协办"]
+    confidence: float | None = Field(None, description="Share of the ranking score among the top departments.")
+    score: float
+    signals: dict[str, float] = Field(description="category, keywords, responsibilities, decisions")
+    matched_keywords: list[str]
+    responsibilities: list[str] = Field(description="The responsibility clauses behind the suggestion.")
+
+
+class CategoryAlternative(BaseModel):
+    level1: str
+    probability: float
+
+
+class Category(BaseModel):
+    level1: str
+    level2: str | None
+    level3: str | None
+    confidence: float
+    alternatives: list[CategoryAlternative]
+
+
+class Place(BaseModel):
+    district: str | None
+    street: str | None
+    compounds: list[str]
+    roads: list[str]
+
+
+class SimilarTicket(BaseModel):
+    text: str
+    similarity: float
+    category: str | None
+    department: str | None
+    source: str = Field(description="training (a labelled message) | decision (an agent's decision)")
+
+
+class PolicyEvidence(BaseModel):
+    doc_id: str
+    chunk_id: str
+    title: str | None
+    doc_number: str | None
+    status: str | None
+    quote: str
+    start: int
+    end: int
+    score: float
+
+
+class Evidence(BaseModel):
+    similar_tickets: list[SimilarTicket]
+    policies: list[PolicyEvidence]
+
+
+class DraftCitation(BaseModel):
+    number: int
+    doc_id: str
+    chunk_id: str
+    quote: str
+    start: int
+    end: int
+
+
+class ReplyDraft(BaseModel):
+    status: str
+    refusal: bool
+    text: str | None
+    audit_id: str | None
+    citations: list[DraftCitation]
+
+
+class ModelInfo(BaseModel):
+    version: str
+    trained_on: int
+    review_threshold: float | None
+
+
+class Suggestion(BaseModel):
+    id: str
+    audit_id: str
+    ticket: str = Field(description="The ticket as stored: personal data masked.")
+    personal_data: dict[str, int] = Field(description="What was masked, by kind.")
+    place: Place
+    category: Category | None
+    departments: list[DepartmentSuggestion] = Field(description="主办 first, then 协办.")
+    needs_review: bool
+    review_reasons: list[str]
+    evidence: Evidence
+    reply_draft: ReplyDraft | None
+    model: ModelInfo
+    timings_ms: dict[str, float]
+
+
+class DecisionRequest(BaseModel):
+    action: Literal["accept", "override"]
+    department_id: str | None = Field(None, max_length=64, description="The lead department chosen (required to override).")
+    co_handlers: list[str] = Field(default_factory=list, max_length=10)
+    category: str | None = Field(None, max_length=32, description="The level-1 category, when the agent corrects it.")
+    reason: str | None = Field(None, max_length=2000, description="Why the suggestion was overridden (required to override).")
+    agent: str | None = Field(None, max_length=64)
+
+    @model_validator(mode="after")
+    def _override_says_what_and_why(self) -> "DecisionRequest":
+        if self.action == "override" and (not self.department_id or not (self.reason or "").strip()):
+            raise ValueError("an override needs department_id and reason")
+        return self
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"action": "accept", "agent": "A0123"},
+        {"action": "override", "department_id": "bj-csglw", "reason": "积水由市政排水设施引起，归城市管理委", "agent": "A0123"}]}}
+
+
+class Decision(BaseModel):
+    id: str
+    suggestion_id: str
+    audit_id: str
+    created_at: dt.datetime
+    action: str
+    department_id: str
+    category: str | None
+    agreed: bool = Field(description="The agent kept the suggested lead department.")
+
+
+class Agreement(BaseModel):
+    decided: int
+    agreed: int
+    agreement_rate: float | None
+
+
+class TicketStats(Agreement):
+    since: dt.datetime | None
+    until: dt.datetime | None
+    suggestions: int
+    review_share: float | None
+    pending: int
+    overrides: int
+    by_department: dict[str, Agreement]
+    by_category: dict[str, Agreement]
+
+
+@router.post("/route", response_model=Suggestion, responses=problem_responses(400, 422),
+             summary="Suggest the departments that should handle a ticket")
+async def route_ticket(body: RouteRequest, services: ServicesDep) -> Any:
+    try:
+        return await run_in_threadpool(services.routing.suggest, body.text, body.address, body.channel, body.agent,
+                                       body.draft_reply)
+    except InvalidTicket as exc:
+        raise ProblemError(422, str(exc), field="text", location="body") from None
+
+
+@router.post("/{suggestion_id}/decision", response_model=Decision, responses=problem_responses(400, 404, 409, 422),
+             summary="Record the agent's decision on a suggestion")
+async def decide(body: DecisionRequest, services: ServicesDep,
+                 suggestion_id: Annotated[str, Path(max_length=36)]) -> Any:
+    try:
+        decision, event = await run_in_threadpool(
+            services.routing.decide, suggestion_id, body.action, body.department_id, body.co_handlers, body.category,
+            body.reason, body.agent)
+    except KeyError:
+        raise ProblemError(404, f"no suggestion {suggestion_id!r}", field="suggestion_id", location="path") from None
+    except UnknownDepartment as exc:
+        raise ProblemError(422, f"unknown department {exc}", field="department_id", location="body") from None
+    except AlreadyDecided:
+        raise ProblemError(409, "this suggestion already has a decision", field="suggestion_id", location="path") from None
+    return Decision(id=decision.id, suggestion_id=suggestion_id, audit_id=event, created_at=decision.created_at,
+                    action=decision.action, department_id=decision.department, category=decision.category,
+                    agreed=decision.agreed)
+
+
+@router.get("/stats", response_model=TicketStats, responses=problem_responses(422),
+            summary="Agreement between suggestions and agents' decisions")
+async def stats(request: Request, services: ServicesDep,
+                since: Annotated[dt.datetime | None, Query(alias="from", description="ISO date or time, inclusive")] = None,
+                until: Annotated[dt.datetime | None, Query(alias="to", description="ISO date or time, exclusive")] = None) -> Any:
+    since, until = _utc(since), _utc(until)
+    if since and until and since > until:
+        raise ProblemError(422, "must not be after `to`", field="from")
+    result = await run_in_threadpool(services.routing.stats, since, until)
+    return TicketStats(since=since, until=until, **result)
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.timezone.utc)

@@ -1,0 +1,88 @@
+"""`jingce eval routing`: level-1 category accuracy of the router's classifier on labelled messages
+(the shared format: 留言主题, 留言详情, 一级分类), held-out or K-fold cross-validated, with the share
+of tickets sent to review and the accuracy of those that are not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.model_selection import StratifiedKFold
+
+from app.routing.classifier import CategoryModel, Featurizer, Ticket
+
+FIELDS = ("留言主题", "留言详情", "一级分类")
+
+
+def load_messages(path: Path, labelled: bool = True) -> tuple[list[Ticket], list[str]]:
+    tickets, labels = [], []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{number}: not JSON ({exc.msg})") from None
+        missing = [f for f in (FIELDS if labelled else FIELDS[:2]) if not str(record.get(f) or "").strip()]
+        if missing:
+            raise ValueError(f"{path}:{number}: missing field(s) {', '.join(missing)}")
+        tickets.append(Ticket(str(record["留言主题"]).strip(), str(record["留言详情"]).strip()))
+        labels.append(str(record.get("一级分类") or "").strip())
+    if not tickets:
+        raise ValueError(f"{path}: no messages")
+    return tickets, labels
+
+
+def _report(y: np.ndarray, pred: np.ndarray, confidence: np.ndarray, threshold: np.ndarray,
+            classes: list[str]) -> dict[str, Any]:
+    reviewed = confidence < threshold
+    kept = ~reviewed
+    p, r, f, support = precision_recall_fscore_support(y, pred, labels=classes, zero_division=0)
+    return {
+        "messages": int(len(y)),
+        "accuracy": float(accuracy_score(y, pred)),
+        "macro_f1": float(f1_score(y, pred, labels=classes, average="macro", zero_division=0)),
+        "review_share": float(reviewed.mean()),
+        "accuracy_not_reviewed": float((pred[kept] == y[kept]).mean()) if kept.any() else None,
+        "per_class": {c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(support[i])}
+                      for i, c in enumerate(classes)},
+        "confusion": {"labels": classes, "matrix": confusion_matrix(y, pred, labels=classes).tolist()},
+    }
+
+
+def run_routing_eval(featurizer: Featurizer, train: Path, messages: Path | None, cv: int | None,
+                     target: float, model_options: dict[str, Any] | None = None,
+                     progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    options = model_options or {}
+    tickets, labels = load_messages(train)
+    progress(f"embedding {len(tickets)} training messages (cached by content)")
+    features = featurizer(tickets)
+    y = np.array(labels)
+    if cv:
+        classes = sorted(set(labels))
+        pred = np.empty(len(y), dtype=object)
+        confidence, threshold = np.zeros(len(y)), np.zeros(len(y))
+        for fold, (tr, te) in enumerate(StratifiedKFold(cv, shuffle=True, random_state=0).split(y, y), start=1):
+            progress(f"fold {fold}/{cv}")
+            model = CategoryModel(featurizer, **options).fit(features[tr], list(y[tr]))
+            # the review threshold is calibrated inside the training folds only
+            threshold[te] = model.calibrate(features[tr], list(y[tr]), target)
+            proba = model.predict_proba(features[te])
+            pred[te] = np.array(model.classes)[proba.argmax(1)]
+            confidence[te] = proba.max(1)
+        result = _report(y, pred.astype(str), confidence, threshold, classes)
+        result["mode"] = f"{cv}-fold cross-validation on {train.name}"
+        return result
+    if messages is None:
+        raise ValueError("give --messages FILE, or --cv K to cross-validate on the training file")
+    model = CategoryModel(featurizer, **options).fit(features, labels)
+    model.calibrate(features, labels, target)
+    test_tickets, test_labels = load_messages(messages)
+    proba = model.predict_proba(featurizer(test_tickets))
+    pred = np.array(model.classes)[proba.argmax(1)]
+    result = _report(np.array(test_labels), pred, proba.max(1), np.full(len(pred), model.threshold), model.classes)
+    result["mode"] = f"trained on {train.name}, tested on {messages.name}"
+    return result

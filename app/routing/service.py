@@ -1,0 +1,72 @@
+"""The routing use cases the API and CLI call: suggest (and record), decide (and learn), stats.
+
+The router is built on first use — training embeds the labelled tickets (cached by content) and
+fits the category model in a few seconds — so that starting the service never waits for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+from typing import Any
+
+from app.config import RoutingSettings
+from app.routing.catalogue import departments, load_taxonomy
+from app.routing.evaluation import load_messages
+from app.routing.router import Router
+from app.routing.store import RoutingStore, StoredDecision
+
+
+class UnknownDepartment(ValueError):
+    pass
+
+
+class RoutingService:
+    def __init__(self, settings: RoutingSettings, store: RoutingStore, embedder, retriever=None, pipeline=None) -> None:
+        self.settings, self.store = settings, store
+        self.embedder, self.retriever, self.pipeline = embedder, retriever, pipeline
+        self._router: Router | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def router(self) -> Router:
+        with self._lock:
+            if self._router is None:
+                self._router = self._build()
+            return self._router
+
+    def _build(self) -> Router:
+        cfg = self.settings
+        training = None
+        if cfg.train_path is not None and Path(cfg.train_path).exists():
+            training = load_messages(Path(cfg.train_path))
+        return Router(self.embedder, load_taxonomy(cfg.taxonomy_path), training, review_target=cfg.review_target,
+                      max_chars=cfg.max_ticket_chars, retriever=self.retriever,
+                      pipeline=self.pipeline if cfg.draft_reply else None, decided=self.store.decided_tickets())
+
+    def suggest(self, text: str, address: str | None = None, channel: str = "hotline", agent: str | None = None,
+                draft_reply: bool = True) -> dict[str, Any]:
+        suggestion = self.router.route(text, address, draft_reply=draft_reply)
+        suggestion_id, event = self.store.save_suggestion(suggestion, channel, agent)
+        return {**suggestion, "id": suggestion_id, "audit_id": event}
+
+    def decide(self, suggestion_id: str, action: str, department: str | None, co_handlers: list[str],
+               category: str | None, reason: str | None, agent: str | None,
+               channel: str = "hotline") -> tuple[StoredDecision, str]:
+        catalogue = departments()
+        found = self.store.suggestion(suggestion_id)
+        if found is None:
+            raise KeyError(suggestion_id)
+        if action == "accept":
+            department = department or found["lead_department"]
+        for dept in [department, *co_handlers]:
+            if dept not in catalogue:
+                raise UnknownDepartment(dept)
+        decision, event = self.store.decide(suggestion_id, action, department, co_handlers, category, reason,
+                                            agent, channel)
+        self.router.learn(found["ticket"], department, decision.category)
+        return decision, event
+
+    def stats(self, since: dt.datetime | None, until: dt.datetime | None) -> dict[str, Any]:
+        return self.store.stats(since, until)

@@ -1,0 +1,163 @@
+"""Routing suggestions and the agents' decisions, in the audit database (SQLite by default,
+PostgreSQL via DATABASE_URL). Each is written in one transaction with its audit event.
+
+Agreement: a decision agrees when the agent accepted the suggestion or chose its lead department.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, ForeignKey, Integer, MetaData, String, Table, Text,
+                        cast, func, insert, select)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from app.audit.store import record_event
+
+metadata = MetaData()
+
+suggestions = Table(
+    "routing_suggestions", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("channel", String(32), nullable=False),
+    Column("agent", String(64)),
+    Column("ticket", Text, nullable=False),  # masked
+    Column("category", String(32), index=True),
+    Column("lead_department", String(64), nullable=False, index=True),
+    Column("confidence", Float),
+    Column("needs_review", Boolean, nullable=False),
+    Column("model_version", String(64)),
+    Column("details", JSON, nullable=False),  # the whole suggestion as returned
+)
+
+decisions = Table(
+    "routing_decisions", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("suggestion_id", String(36), ForeignKey("routing_suggestions.id"), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("agent", String(64)),
+    Column("action", String(16), nullable=False),  # accept | override
+    Column("department", String(64), nullable=False),
+    Column("co_handlers", JSON, nullable=False),
+    Column("category", String(32)),
+    Column("reason", Text),
+    Column("agreed", Boolean, nullable=False),
+)
+
+
+class AlreadyDecided(Exception):
+    pass
+
+
+@dataclass
+class StoredDecision:
+    id: str
+    suggestion_id: str
+    created_at: dt.datetime
+    action: str
+    department: str
+    category: str | None
+    agreed: bool
+
+
+class RoutingStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+
+    def save_suggestion(self, suggestion: dict[str, Any], channel: str, agent: str | None) -> tuple[str, str]:
+        """Returns (suggestion id, audit event id)."""
+        suggestion_id = str(uuid.uuid4())
+        lead = suggestion["departments"][0]["department"]["id"]
+        category = (suggestion.get("category") or {}).get("level1")
+        with self.engine.begin() as conn:
+            conn.execute(insert(suggestions).values(
+                id=suggestion_id, created_at=dt.datetime.now(dt.timezone.utc), channel=channel, agent=agent,
+                ticket=suggestion["ticket"], category=category, lead_department=lead,
+                confidence=(suggestion.get("category") or {}).get("confidence"),
+                needs_review=suggestion["needs_review"], model_version=suggestion["model"]["version"],
+                details={**suggestion, "id": suggestion_id}))
+            event = record_event(conn, "suggestion", channel, "needs_review" if suggestion["needs_review"] else "suggested",
+                                 suggestion["ticket"], lead, {"suggestion_id": suggestion_id, "agent": agent,
+                                                              "category": category, "departments": [
+                                                                  d["department"]["id"] for d in suggestion["departments"]],
+                                                              "needs_review": suggestion["needs_review"]})
+        return suggestion_id, event
+
+    def suggestion(self, suggestion_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(suggestions).where(suggestions.c.id == suggestion_id)).mappings().first()
+        return dict(row) if row else None
+
+    def decide(self, suggestion_id: str, action: str, department: str, co_handlers: list[str],
+               category: str | None, reason: str | None, agent: str | None, channel: str) -> tuple[StoredDecision, str]:
+        found = self.suggestion(suggestion_id)
+        if found is None:
+            raise KeyError(suggestion_id)
+        agreed = action == "accept" or department == found["lead_department"]
+        decision = StoredDecision(str(uuid.uuid4()), suggestion_id, dt.datetime.now(dt.timezone.utc), action,
+                                  department, category or found["category"], agreed)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(decisions).values(
+                    id=decision.id, suggestion_id=suggestion_id, created_at=decision.created_at, agent=agent,
+                    action=action, department=department, co_handlers=co_handlers, category=decision.category,
+                    reason=reason, agreed=agreed))
+                event = record_event(conn, "decision", channel, action, found["ticket"], department, {
+                    "suggestion_id": suggestion_id, "decision_id": decision.id, "agent": agent,
+                    "suggested": found["lead_department"], "department": department, "co_handlers": co_handlers,
+                    "category": decision.category, "reason": reason, "agreed": agreed})
+        except IntegrityError:
+            raise AlreadyDecided(suggestion_id) from None
+        return decision, event
+
+    def decided_tickets(self) -> list[tuple[str, str, str | None]]:
+        """(masked ticket, final department, final category) of every decision: what the router learns from."""
+        query = (select(suggestions.c.ticket, decisions.c.department, decisions.c.category)
+                 .join(decisions, decisions.c.suggestion_id == suggestions.c.id).order_by(decisions.c.created_at))
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(query)]
+
+    def stats(self, since: dt.datetime | None, until: dt.datetime | None) -> dict[str, Any]:
+        """Agreement over decisions made in [since, until), overall, per suggested lead department and
+        per suggested category; suggestions made in the same range, with how many await a decision."""
+        def window(column):
+            conditions = []
+            if since is not None:
+                conditions.append(column >= since)
+            if until is not None:
+                conditions.append(column < until)
+            return conditions
+
+        with self.engine.connect() as conn:
+            made = conn.execute(select(func.count(), func.sum(cast(suggestions.c.needs_review, Integer)))
+                                .where(*window(suggestions.c.created_at))).one()
+            pending = conn.execute(select(func.count()).select_from(
+                suggestions.outerjoin(decisions, decisions.c.suggestion_id == suggestions.c.id))
+                .where(decisions.c.id.is_(None), *window(suggestions.c.created_at))).scalar_one()
+            rows = conn.execute(select(suggestions.c.lead_department, suggestions.c.category, decisions.c.agreed,
+                                       decisions.c.action)
+                                .join(decisions, decisions.c.suggestion_id == suggestions.c.id)
+                                .where(*window(decisions.c.created_at))).all()
+
+        def rate(group: list) -> dict[str, Any]:
+            agreed = sum(1 for r in group if r.agreed)
+            return {"decided": len(group), "agreed": agreed, "agreement_rate": agreed / len(group) if group else None}
+
+        by_department: dict[str, list] = {}
+        by_category: dict[str, list] = {}
+        for row in rows:
+            by_department.setdefault(row.lead_department, []).append(row)
+            by_category.setdefault(row.category or "未分类", []).append(row)
+        return {
+            "suggestions": int(made[0] or 0), "review_share": float(made[1] or 0) / made[0] if made[0] else None,
+            "pending": int(pending), **rate(rows),
+            "overrides": sum(1 for r in rows if r.action == "override"),
+            "by_department": {k: rate(v) for k, v in sorted(by_department.items())},
+            "by_category": {k: rate(v) for k, v in sorted(by_category.items())},
+        }
