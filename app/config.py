@@ -224,7 +224,8 @@ def settings_reference() -> list[tuple[str, str, str]]:
         for name, field in cls.model_fields.items():
             default = field.default
             if isinstance(default, Path):
-                default = str(default).replace(str(Path.home()), "~").replace(str(REPO_ROOT), "<repo>")
+                default = (str(default).replace(str(REPO_ROOT.parent / "shared"), "<repo>/../shared")
+                           .replace(str(Path.home()), "~").replace(str(REPO_ROOT), "<repo>"))
             rows.append((f"{prefix}{name.upper()}", repr(default), field.description or ""))
     return rows
 

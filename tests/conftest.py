@@ -113,3 +113,16 @@ def bundled_client(bundled_services):
 
     with TestClient(create_app(services=bundled_services)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A real PostgreSQL server started for the module (Debian's postgresql; .ci/run installs it)."""
+    from tests import postgres_server
+
+    if not postgres_server.available():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed (.ci/run installs it)")
+        pytest.skip("PostgreSQL is not installed")
+    with postgres_server.postgres_server() as url:
+        yield url

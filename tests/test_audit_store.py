@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from app.audit.store import AuditStore
 from app.composition import build_services
 from app.pipeline.context import AnswerContext
-from tests import postgres_server
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    if not postgres_server.available():
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not installed (.ci/run installs it)")
-        pytest.skip("PostgreSQL is not installed")
-    with postgres_server.postgres_server() as url:
-        yield url
 
 
 def _round_trip(store: AuditStore) -> None:

@@ -1,0 +1,155 @@
+"""Hotline routing through the real app: suggest → decide → stats, on SQLite and on PostgreSQL;
+bad tickets; personal data; learning from overrides.
+
+The category model here trains on a small labelled file written by the test (the shared dev set
+is for the accuracy evaluation, tests/test_eval_routing.py), with the real embedding model and,
+where it is present, the real taxonomy."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from app.api import create_app
+from app.audit.store import audit_events
+from app.composition import build_services
+
+TRAINING = {
+    "城乡建设": ["小区物业不作为，电梯坏了一个月没人修", "小区门口道路施工围挡影响出行", "老旧小区改造施工噪音大",
+               "物业乱收停车费", "小区垃圾站长期不清运", "楼道里私搭乱建无人管"],
+    "教育文体": ["孩子上小学入学需要什么材料", "学校乱收补课费", "幼儿园学位不够希望增设公办园",
+               "中学老师体罚学生", "校外培训机构倒闭不退学费", "公园健身器材损坏"],
+    "劳动和社会保障": ["公司拖欠工资三个月", "单位不给缴纳社保", "工伤认定申请被拒", "退休养老金计算有误",
+                   "失业保险金怎么领取", "劳动合同到期不续签没有补偿"],
+}
+
+
+@pytest.fixture(scope="module")
+def training_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("routing") / "train.jsonl"
+    lines = [json.dumps({"留言主题": t, "留言详情": t + "，请有关部门尽快处理。", "一级分类": c}, ensure_ascii=False)
+             for c, texts in TRAINING.items() for t in texts]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def _client(tmp_path, embedder, training_file, small_corpus, database_url=None):
+    from app.config import Settings
+
+    settings = Settings(data_dir=tmp_path / "data")
+    settings = settings.model_copy(update={
+        "routing": settings.routing.model_copy(update={"train_path": training_file}),
+        "database": settings.database.model_copy(update={"url": database_url})})
+    services = build_services(settings, embedder=embedder)
+    services.indexer.sync([small_corpus])
+    return services, TestClient(create_app(services=services))
+
+
+@pytest.fixture
+def api(tmp_path, embedder, training_file, small_corpus):
+    services, client = _client(tmp_path, embedder, training_file, small_corpus)
+    with client:
+        yield client, services
+    services.close()
+
+
+def _round_trip(client, services) -> None:
+    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)
+    first = client.post("/v1/tickets/route", json={"text": "公司拖欠工资两个月，老板不接电话，我的手机13812345678",
+                                                   "agent": "A01"})
+    assert first.status_code == 200, first.text
+    suggestion = first.json()
+    lead = suggestion["departments"][0]
+    assert lead["role"] == "主办" and lead["department"]["id"] == "bj-rsj"
+    assert suggestion["category"]["level1"] == "劳动和社会保障"
+    assert "13812345678" not in suggestion["ticket"] and suggestion["personal_data"] == {"mobile": 1}
+    assert suggestion["evidence"]["similar_tickets"] and lead["responsibilities"]
+    second = client.post("/v1/tickets/route", json={"text": "小区物业不作为，楼道堆满杂物，朝阳区望京街道", "agent": "A01"}).json()
+    assert second["place"]["district"] == "朝阳区"
+    assert any(d["department"]["id"] == "district:朝阳区" and d["role"] == "协办" for d in second["departments"])
+
+    accepted = client.post(f"/v1/tickets/{suggestion['id']}/decision", json={"action": "accept", "agent": "A01"})
+    assert accepted.status_code == 200 and accepted.json()["agreed"] is True
+    again = client.post(f"/v1/tickets/{suggestion['id']}/decision", json={"action": "accept"})
+    assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
+    override = client.post(f"/v1/tickets/{second['id']}/decision", json={
+        "action": "override", "department_id": "bj-cgzf", "reason": "楼道堆物属城管执法", "agent": "A02"})
+    assert override.status_code == 200 and override.json()["agreed"] is False
+
+    stats = client.get("/v1/tickets/stats", params={"from": since.isoformat()}).json()
+    assert stats["decided"] == 2 and stats["agreed"] == 1 and stats["agreement_rate"] == 0.5
+    assert stats["suggestions"] == 2 and stats["pending"] == 0 and stats["overrides"] == 1
+    assert stats["by_department"]["bj-rsj"] == {"decided": 1, "agreed": 1, "agreement_rate": 1.0}
+    assert stats["by_category"]["劳动和社会保障"]["agreed"] == 1
+    future = client.get("/v1/tickets/stats", params={"from": "2999-01-01"}).json()
+    assert future["decided"] == 0 and future["agreement_rate"] is None
+
+    with services.audit.engine.connect() as conn:
+        rows = conn.execute(select(audit_events).where(audit_events.c.kind.in_(["suggestion", "decision"]))).mappings().all()
+    kinds = sorted(r["kind"] for r in rows)
+    assert kinds == ["decision", "decision", "suggestion", "suggestion"]
+    assert all("13812345678" not in (r["question"] or "") for r in rows)
+
+
+def test_suggest_decide_stats_on_sqlite(api):
+    _round_trip(*api)
+
+
+def test_suggest_decide_stats_on_postgres(tmp_path, embedder, training_file, small_corpus, postgres_url):
+    services, client = _client(tmp_path, embedder, training_file, small_corpus, postgres_url)
+    try:
+        with client:
+            _round_trip(client, services)
+    finally:
+        services.close()
+
+
+@pytest.mark.parametrize("text, status", [
+    ("", 422), ("   \n\t ", 422), ("😡😡😡🙏", 422), ("低" * 20001, 422),
+    ("The streetlight outside my building has been broken for a week", 200),
+    ("小区门口的streetlight坏了一周，没人修", 200),
+])
+def test_bad_and_odd_tickets(api, text, status):
+    client, _ = api
+    response = client.post("/v1/tickets/route", json={"text": text, "draft_reply": False})
+    assert response.status_code == status, response.text
+    if status == 422:
+        problem = response.json()
+        assert response.headers["content-type"] == "application/problem+json"
+        assert problem["errors"][0]["field"] == "text"
+
+
+def test_a_long_ticket_is_routed(api):
+    client, _ = api
+    text = "公司拖欠工资三个月，" + "情况说明。" * 3990
+    assert len(text) <= 20000
+    response = client.post("/v1/tickets/route", json={"text": text, "draft_reply": False})
+    assert response.status_code == 200 and response.json()["departments"][0]["department"]["id"] == "bj-rsj"
+
+
+def test_decisions_need_what_and_why(api):
+    client, _ = api
+    made = client.post("/v1/tickets/route", json={"text": "学校乱收补课费", "draft_reply": False}).json()
+    cases = [({"action": "override", "department_id": "bj-jw"}, 422),
+             ({"action": "override", "department_id": "no-such", "reason": "x"}, 422),
+             ({"action": "maybe"}, 422)]
+    for body, status in cases:
+        assert client.post(f"/v1/tickets/{made['id']}/decision", json=body).status_code == status
+    assert client.post("/v1/tickets/nope/decision", json={"action": "accept"}).status_code == 404
+    assert client.get("/v1/tickets/stats", params={"from": "2026-02-01", "to": "2026-01-01"}).status_code == 422
+
+
+def test_an_override_teaches_the_router(api):
+    client, services = api
+    text = "某商场门口的共享单车乱停乱放堵住了人行道，没人管理"
+    before = client.post("/v1/tickets/route", json={"text": text, "draft_reply": False}).json()
+    client.post(f"/v1/tickets/{before['id']}/decision", json={
+        "action": "override", "department_id": "bj-cgzf", "reason": "人行道乱停放归城管执法"})
+    after = client.post("/v1/tickets/route", json={"text": text, "draft_reply": False}).json()
+    chosen = {d["department"]["id"]: d for d in after["departments"]}
+    assert "bj-cgzf" in chosen and chosen["bj-cgzf"]["signals"]["decisions"] > 0
+    assert any(t["source"] == "decision" and t["department"] == "bj-cgzf" for t in after["evidence"]["similar_tickets"])
