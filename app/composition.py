@@ -119,10 +119,12 @@ def build_services(settings: Settings, embedder: ArrayEmbeddings | None = None) 
                       batch_chunks=i.batch_chunks)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     audit = AuditStore(settings.database_url)
-    pipeline = build_pipeline(settings, retriever, sparse, audit)
+    llm = build_llm_client(settings)  # one client (and one circuit breaker) for answers and routing
+    pipeline = build_pipeline(settings, retriever, sparse, audit, llm)
     return Services(settings, embedder, sparse, store, retriever, indexer, audit, pipeline, build_sessions(settings),
                     PolicyLookup(store, retriever, sparse, max_results=settings.lookup.max_results),
-                    RoutingService(settings.routing, RoutingStore(audit.engine), embedder, retriever, pipeline))
+                    RoutingService(settings.routing, RoutingStore(audit.engine), embedder, retriever, pipeline,
+                                   llm=llm))
 
 
 def build_sessions(settings: Settings) -> SessionStore:
@@ -143,9 +145,8 @@ def build_llm_client(settings: Settings) -> LLMClient | None:
 
 
 def build_pipeline(settings: Settings, retriever: HybridRetriever, sparse: JiebaBm25Encoder,
-                   audit: AuditStore) -> AnswerPipeline:
+                   audit: AuditStore, llm: LLMClient | None) -> AnswerPipeline:
     a = settings.answer
-    llm = build_llm_client(settings)
     return AnswerPipeline([
         CheckQuestion(max_chars=a.max_question_chars),
         RewriteQuestion(llm, load_prompt("rewrite_question") if llm else None),

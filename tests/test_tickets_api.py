@@ -17,6 +17,7 @@ from sqlalchemy import select
 from app.api import create_app
 from app.audit.store import audit_events
 from app.composition import build_services
+from tests.fake_llm import FakeLLM
 
 TRAINING = {
     "城乡建设": ["小区物业不作为，电梯坏了一个月没人修", "小区门口道路施工围挡影响出行", "老旧小区改造施工噪音大",
@@ -37,13 +38,15 @@ def training_file(tmp_path_factory):
     return path
 
 
-def _client(tmp_path, embedder, training_file, small_corpus, database_url=None):
+def _client(tmp_path, embedder, training_file, small_corpus, database_url=None, llm_url=None):
     from app.config import Settings
 
     settings = Settings(data_dir=tmp_path / "data")
     settings = settings.model_copy(update={
         "routing": settings.routing.model_copy(update={"train_path": training_file}),
-        "database": settings.database.model_copy(update={"url": database_url})})
+        "database": settings.database.model_copy(update={"url": database_url}),
+        "llm": settings.llm.model_copy(update={"base_url": llm_url, "read_timeout_s": 1.0, "backoff_s": 0.01,
+                                               "max_retries": 0})})
     services = build_services(settings, embedder=embedder)
     services.indexer.sync([small_corpus])
     return services, TestClient(create_app(services=services))
@@ -153,3 +156,49 @@ def test_an_override_teaches_the_router(api):
     chosen = {d["department"]["id"]: d for d in after["departments"]}
     assert "bj-cgzf" in chosen and chosen["bj-cgzf"]["signals"]["decisions"] > 0
     assert any(t["source"] == "decision" and t["department"] == "bj-cgzf" for t in after["evidence"]["similar_tickets"])
+
+
+def test_a_decided_category_joins_the_training_set_at_the_next_start(tmp_path, embedder, training_file, small_corpus):
+    services, client = _client(tmp_path, embedder, training_file, small_corpus)
+    with client:
+        made = client.post("/v1/tickets/route", json={"text": "共享单车乱停乱放堵住人行道", "draft_reply": False}).json()
+        client.post(f"/v1/tickets/{made['id']}/decision", json={
+            "action": "override", "department_id": "bj-cgzf", "category": "城乡建设", "reason": "人行道秩序"})
+        assert made["model"]["trained_on"] == 18
+    services.close()
+    again, client = _client(tmp_path, embedder, training_file, small_corpus)
+    with client:
+        assert client.post("/v1/tickets/route", json={"text": "公交站台广告牌破损", "draft_reply": False}
+                           ).json()["model"]["trained_on"] == 19
+    again.close()
+
+
+def _pick(name_part: str):
+    """A fake LLM reply: the number of the candidate whose line names `name_part`."""
+    def reply(messages):
+        for line in messages[-1]["content"].splitlines():
+            if name_part in line and line[:1].isdigit():
+                return line.split(".")[0]
+        return "不知道"
+    return reply
+
+
+def test_the_llm_picks_among_the_candidates_and_its_failure_costs_nothing(tmp_path, embedder, training_file,
+                                                                          small_corpus):
+    with FakeLLM() as fake:
+        services, client = _client(tmp_path, embedder, training_file, small_corpus, llm_url=fake.base_url)
+        with client:
+            text = "小区楼道里堆满杂物，物业不管，也没人来清理"
+            fake.reply = _pick("城市管理综合行政执法局")
+            picked = client.post("/v1/tickets/route", json={"text": text, "draft_reply": False}).json()
+            chosen = {d["department"]["id"]: d for d in picked["departments"]}
+            assert picked["model"]["llm"] == "route_ticket/v1: picked bj-cgzf"
+            assert "bj-cgzf" in chosen and chosen["bj-cgzf"]["signals"]["llm"] == 1.0
+            fake.reply = lambda messages: "42"
+            off_list = client.post("/v1/tickets/route", json={"text": text, "draft_reply": False}).json()
+            assert off_list["model"]["llm"].startswith("ignored")
+            fake.mode = "error"
+            down = client.post("/v1/tickets/route", json={"text": text, "draft_reply": False})
+            assert down.status_code == 200 and down.json()["model"]["llm"].startswith("unavailable")
+            assert down.json()["departments"]
+        services.close()

@@ -116,6 +116,7 @@ class ModelInfo(BaseModel):
     version: str
     trained_on: int
     review_threshold: float | None
+    llm: str | None = Field(None, description="What the LLM contributed (picked, ignored, unavailable); null without one.")
 
 
 class Suggestion(BaseModel):

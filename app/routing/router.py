@@ -6,7 +6,9 @@ must review. Department ranking adds four signals, each visible in the evidence:
 - the category prior: the predicted category's probability for departments that lead it;
 - the department's keywords found in the ticket;
 - the ticket's similarity to the department's responsibilities (e5, relative to the other departments);
-- votes of the most similar tickets agents have already decided (overrides are labelled examples).
+- votes of the most similar tickets agents have already decided (overrides are labelled examples);
+- with an LLM configured, its pick among the top candidates (prompts/route_ticket.yml); an LLM that
+  is down or answers off the list adds nothing, and the suggestion says so.
 The lead (主办) is the best; co-handlers (协办) are the next departments within half its score that
 have evidence of their own (keywords or precedent), and the district government when the ticket
 names a place in Beijing.
@@ -15,6 +17,7 @@ names a place in Beijing.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,7 +34,8 @@ from app.routing.classifier import CategoryModel, Featurizer, Ticket
 from app.routing.places import find_places
 from app.security.pii import mask_personal_data
 
-WEIGHTS = {"category": 1.0, "keywords": 1.0, "responsibilities": 1.0, "decisions": 1.5}
+WEIGHTS = {"category": 1.0, "keywords": 1.0, "responsibilities": 1.0, "decisions": 1.5, "llm": 1.0}
+LLM_CANDIDATES = 5
 
 
 class InvalidTicket(ValueError):
@@ -67,8 +71,9 @@ class Memory:
 class Router:
     def __init__(self, embedder: ArrayEmbeddings, taxonomy: Taxonomy, training: tuple[list[Ticket], list[str]] | None,
                  review_target: float = 0.95, max_chars: int = 20000, retriever=None, pipeline=None,
-                 decided: list[tuple[str, str, str | None]] | None = None) -> None:
+                 decided: list[tuple[str, str, str | None]] | None = None, llm=None, prompt=None) -> None:
         self.embedder, self.taxonomy = embedder, taxonomy
+        self.llm, self.prompt = llm, prompt
         self.review_target, self.max_chars = review_target, max_chars
         self.retriever, self.pipeline = retriever, pipeline
         self.catalogue = departments()
@@ -129,6 +134,7 @@ class Router:
         vector = features.dense[0, :features.dense.shape[1] // 2]
         category, reasons = self._category(features, vector)
         ranked = self._rank(masked.text, vector, category)
+        llm_note = self._ask_llm(ticket, ranked) if self.llm is not None else None
         chosen = self._choose(ranked, places.district)
         lead = chosen[0]
         if category and category["level1"] not in lead["_department"].categories and lead["_department"].kind != "district":
@@ -143,7 +149,8 @@ class Router:
             "evidence": {"similar_tickets": self._similar(vector), "policies": self._policies(ticket)},
             "reply_draft": self._draft(ticket) if draft_reply else None,
             "model": {"version": self.version, "trained_on": self.trained_on,
-                      "review_threshold": self.model.threshold if self.model else None},
+                      "review_threshold": self.model.threshold if self.model else None,
+                      "llm": llm_note},
         }
         suggestion["timings_ms"] = {"total": round((time.perf_counter() - clock) * 1000, 1)}
         return suggestion
@@ -194,6 +201,28 @@ class Router:
                            "responsibilities": self._clauses(dept, text, keywords)})
         ranked.sort(key=lambda r: (-r["score"], r["_department"].id))
         return ranked
+
+    def _ask_llm(self, ticket: Ticket, ranked: list[dict[str, Any]]) -> str:
+        """Adds the LLM's pick among the top candidates as a signal and re-sorts; returns what happened."""
+        from app.clients.llm import LLMUnavailable
+
+        candidates = ranked[:LLM_CANDIDATES]
+        listing = "\n".join(f"{n}. {c['_department'].name}：{c['_department'].responsibilities[0]}"
+                            for n, c in enumerate(candidates, 1))
+        messages = [{"role": "system", "content": self.prompt["system"]},
+                    {"role": "user", "content": self.prompt["user"].format(ticket=ticket.text[:1000], candidates=listing)}]
+        try:
+            reply = "".join(self.llm.stream_chat(messages)).strip()
+        except LLMUnavailable as exc:
+            return f"unavailable: {exc}"
+        match = re.search(r"\d+", reply)
+        if not match or not 1 <= int(match.group(0)) <= len(candidates):
+            return f"ignored: the reply named no candidate ({reply[:40]!r})"
+        pick = candidates[int(match.group(0)) - 1]
+        pick["signals"]["llm"] = 1.0
+        pick["score"] += WEIGHTS["llm"]
+        ranked.sort(key=lambda r: (-r["score"], r["_department"].id))
+        return f"{self.prompt['version']}: picked {pick['_department'].id}"
 
     @staticmethod
     def _clauses(dept: Department, text: str, keywords: list[str]) -> list[str]:

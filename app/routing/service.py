@@ -1,7 +1,9 @@
 """The routing use cases the API and CLI call: suggest (and record), decide (and learn), stats.
 
 The router is built on first use — training embeds the labelled tickets (cached by content) and
-fits the category model in a few seconds — so that starting the service never waits for it.
+fits the category model in a few seconds — so that starting the service never waits for it. It
+trains on the labelled file plus every decided ticket whose category the agent confirmed or
+corrected; a decision also becomes precedent at once (Router.learn).
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from app.config import RoutingSettings
+from app.prompts import load_prompt
 from app.routing.catalogue import departments, load_taxonomy
 from app.routing.evaluation import load_messages
+from app.routing.classifier import Ticket
 from app.routing.router import Router
 from app.routing.store import RoutingStore, StoredDecision
 
@@ -23,8 +27,9 @@ class UnknownDepartment(ValueError):
 
 
 class RoutingService:
-    def __init__(self, settings: RoutingSettings, store: RoutingStore, embedder, retriever=None, pipeline=None) -> None:
-        self.settings, self.store = settings, store
+    def __init__(self, settings: RoutingSettings, store: RoutingStore, embedder, retriever=None, pipeline=None,
+                 llm=None) -> None:
+        self.settings, self.store, self.llm = settings, store, llm
         self.embedder, self.retriever, self.pipeline = embedder, retriever, pipeline
         self._router: Router | None = None
         self._lock = threading.Lock()
@@ -38,12 +43,21 @@ class RoutingService:
 
     def _build(self) -> Router:
         cfg = self.settings
+        decided = self.store.decided_tickets()
         training = None
         if cfg.train_path is not None and Path(cfg.train_path).exists():
-            training = load_messages(Path(cfg.train_path))
+            tickets, labels = load_messages(Path(cfg.train_path))
+            # agents' categories join the training set: a corrected category is a labelled example
+            known = set(labels)
+            for text, _, category in decided:
+                if category in known:
+                    tickets.append(Ticket.of(text))
+                    labels.append(category)
+            training = (tickets, labels)
         return Router(self.embedder, load_taxonomy(cfg.taxonomy_path), training, review_target=cfg.review_target,
                       max_chars=cfg.max_ticket_chars, retriever=self.retriever,
-                      pipeline=self.pipeline if cfg.draft_reply else None, decided=self.store.decided_tickets())
+                      pipeline=self.pipeline if cfg.draft_reply else None, decided=decided, llm=self.llm,
+                      prompt=load_prompt("route_ticket") if self.llm is not None else None)
 
     def suggest(self, text: str, address: str | None = None, channel: str = "hotline", agent: str | None = None,
                 draft_reply: bool = True) -> dict[str, Any]:
