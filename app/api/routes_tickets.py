@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, model_validator
 from app.api.deps import ServicesDep
 from app.api.problems import ProblemError, problem_responses
 from app.routing.router import InvalidTicket
-from app.routing.service import UnknownDepartment
+from app.routing.service import ConflictingDecision, UnknownDepartment
 from app.routing.store import AlreadyDecided
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
@@ -126,7 +126,8 @@ class Suggestion(BaseModel):
     personal_data: dict[str, int] = Field(description="What was masked, by kind.")
     place: Place
     category: Category | None
-    departments: list[DepartmentSuggestion] = Field(description="主办 first, then 协办.")
+    departments: list[DepartmentSuggestion] = Field(description="Up to three: 主办 first, then 协办 (the district "
+                                                                "government last when the ticket names a place).")
     needs_review: bool
     review_reasons: list[str]
     evidence: Evidence
@@ -204,6 +205,8 @@ async def decide(body: DecisionRequest, services: ServicesDep,
         raise ProblemError(404, f"no suggestion {suggestion_id!r}", field="suggestion_id", location="path") from None
     except UnknownDepartment as exc:
         raise ProblemError(422, f"unknown department {exc}", field="department_id", location="body") from None
+    except ConflictingDecision as exc:
+        raise ProblemError(422, str(exc), field="department_id", location="body") from None
     except AlreadyDecided:
         raise ProblemError(409, "this suggestion already has a decision", field="suggestion_id", location="path") from None
     return Decision(id=decision.id, suggestion_id=suggestion_id, audit_id=event, created_at=decision.created_at,

@@ -246,11 +246,12 @@ class Router:
             own = r["signals"]["keywords"] > 0 or r["signals"]["decisions"] > 0
             if own and r["score"] >= 0.5 * lead["score"]:
                 chosen.append({**r, "role": "协办", "confidence": float(share)})
-        if district:
+        if district:  # 属地: the district government takes the last of the three places
             dept = self.catalogue[f"district:{district}"]
-            chosen.append({"_department": dept, "score": 0.0, "signals": {}, "matched_keywords": [district],
-                           "responsibilities": list(dept.responsibilities), "role": "协办", "confidence": None})
-        return chosen[:4]
+            chosen = chosen[:2] + [{"_department": dept, "score": 0.0, "signals": {}, "matched_keywords": [district],
+                                    "responsibilities": list(dept.responsibilities), "role": "协办",
+                                    "confidence": None}]
+        return chosen
 
     @staticmethod
     def _public(choice: dict[str, Any]) -> dict[str, Any]:

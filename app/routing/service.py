@@ -26,6 +26,10 @@ class UnknownDepartment(ValueError):
     pass
 
 
+class ConflictingDecision(ValueError):
+    pass
+
+
 class RoutingService:
     def __init__(self, settings: RoutingSettings, store: RoutingStore, embedder, retriever=None, pipeline=None,
                  llm=None) -> None:
@@ -73,7 +77,9 @@ class RoutingService:
         if found is None:
             raise KeyError(suggestion_id)
         if action == "accept":
-            department = department or found["lead_department"]
+            if department and department != found["lead_department"]:
+                raise ConflictingDecision("accept keeps the suggested lead department; to choose another, override")
+            department = found["lead_department"]
         for dept in [department, *co_handlers]:
             if dept not in catalogue:
                 raise UnknownDepartment(dept)
