@@ -79,14 +79,15 @@ def client(services, small_corpus):
 
 @pytest.fixture(scope="session")
 def bundled_index(tmp_path_factory, embedder) -> Path:
-    """A data directory holding the index of the bundled corpus (policies/), built once per run."""
+    """A data directory holding the index of the bundled corpus (what `make run` ingests), built once per run."""
     from app.composition import build_services
     from app.config import Settings
 
     data_dir = tmp_path_factory.mktemp("bundled") / "data"
-    services = build_services(Settings(data_dir=data_dir), embedder=embedder)
+    settings = Settings(data_dir=data_dir)
+    services = build_services(settings, embedder=embedder)
     try:
-        report = services.indexer.sync([BUNDLED])
+        report = services.indexer.sync([REPO / path for path in settings.ingest.corpus_paths])
         assert not report.failed, report.failed
     finally:
         services.close()
