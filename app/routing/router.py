@@ -179,8 +179,9 @@ class Router:
         if category:
             probabilities.update({a["level1"]: a["probability"] for a in category["alternatives"]})
         votes: dict[str, float] = {}
-        for i, sim in self.memory.nearest(vector, 10):
-            department = self.memory.departments[i]
+        with self._lock:  # decisions may be appended by another request meanwhile
+            neighbours = [(self.memory.departments[i], sim) for i, sim in self.memory.nearest(vector, 10)]
+        for department, sim in neighbours:
             if department and sim > 0.85:
                 votes[department] = votes.get(department, 0.0) + sim
         total_votes = sum(votes.values()) or 1.0
