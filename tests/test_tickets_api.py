@@ -204,3 +204,14 @@ def test_the_llm_picks_among_the_candidates_and_its_failure_costs_nothing(tmp_pa
             assert down.status_code == 200 and down.json()["model"]["llm"].startswith("unavailable")
             assert down.json()["departments"]
         services.close()
+
+
+def test_without_training_data_every_suggestion_goes_to_review(tmp_path, embedder, small_corpus):
+    services, client = _client(tmp_path, embedder, tmp_path / "no-such-file.jsonl", small_corpus)
+    with client:
+        response = client.post("/v1/tickets/route", json={"text": "公司拖欠工资三个月", "draft_reply": False})
+        body = response.json()
+        assert response.status_code == 200 and body["category"] is None and body["needs_review"] is True
+        assert body["departments"][0]["department"]["id"] == "bj-rsj"  # keywords and responsibilities still work
+        assert body["model"]["version"] == "untrained"
+    services.close()
