@@ -48,13 +48,18 @@ class Ticket:
 
 @dataclass
 class Features:
-    dense: np.ndarray  # (n, 2*dim): ticket embedding, title embedding
+    passages: np.ndarray  # (n, dim): e5 passage embedding of the ticket (its first BODY_CHARS characters)
+    titles: np.ndarray  # (n, dim): e5 query embedding of its title
     leaf: np.ndarray  # (n, n_taxonomy_level1): best cosine to each level-1 category's leaves
     texts: list[str]  # for the TF-IDF model (title twice: it is the densest part)
 
+    @property
+    def dense(self) -> np.ndarray:
+        return np.hstack([self.passages, self.titles])
+
     def __getitem__(self, rows) -> "Features":
         rows = np.asarray(rows)
-        return Features(self.dense[rows], self.leaf[rows], [self.texts[i] for i in rows])
+        return Features(self.passages[rows], self.titles[rows], self.leaf[rows], [self.texts[i] for i in rows])
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -74,15 +79,19 @@ class Featurizer:
         self._leaf_vectors = (np.asarray(embedder.passages([f"{b}：{c}" for _, b, c in leaves]))
                               if leaves else np.zeros((0, embedder.dim or 1)))
 
+    def passage_vectors(self, tickets: list[Ticket]) -> np.ndarray:
+        """What a ticket is compared with other tickets and with department profiles by."""
+        return np.asarray(self.embedder.passages([t.text[:self.BODY_CHARS] for t in tickets]))
+
     def __call__(self, tickets: list[Ticket]) -> Features:
-        passages = np.asarray(self.embedder.passages([t.text[:self.BODY_CHARS] for t in tickets]))
+        passages = self.passage_vectors(tickets)
         titles = np.asarray([self.embedder.query_vector(t.title or t.body[:40]) for t in tickets])
         leaf = np.zeros((len(tickets), len(self.level1)))
         if len(self._leaves):
             for vectors in (titles, passages):
                 sims = vectors @ self._leaf_vectors.T
                 leaf += np.stack([sims[:, self._leaf_owner == k].max(1) for k in range(len(self.level1))], 1)
-        return Features(np.hstack([passages, titles]), leaf, [f"{t.title}。{t.title}。{t.body}" for t in tickets])
+        return Features(passages, titles, leaf, [f"{t.title}。{t.title}。{t.body}" for t in tickets])
 
     def nearest_leaf(self, ticket_vector: np.ndarray, level1: str) -> tuple[str, str, float] | None:
         """(level 2, level 3, cosine) of the closest leaf under a level-1 category."""

@@ -45,27 +45,23 @@ class InvalidTicket(ValueError):
 @dataclass
 class Memory:
     """Labelled tickets the router can point to as precedent: training messages (category) and
-    decided tickets (department, category)."""
+    decided tickets (department, category). One row of `matrix` per ticket."""
 
-    texts: list[str] = field(default_factory=list)
-    vectors: list[np.ndarray] = field(default_factory=list)
-    categories: list[str | None] = field(default_factory=list)
-    departments: list[str | None] = field(default_factory=list)
-    sources: list[str] = field(default_factory=list)  # training | decision
+    matrix: np.ndarray | None = None
+    records: list[dict[str, Any]] = field(default_factory=list)  # text, category, department, source
 
-    def add(self, text: str, vector: np.ndarray, category: str | None, department: str | None, source: str) -> None:
-        self.texts.append(text)
-        self.vectors.append(vector)
-        self.categories.append(category)
-        self.departments.append(department)
-        self.sources.append(source)
+    def extend(self, vectors: np.ndarray, records: list[dict[str, Any]]) -> None:
+        if not records:
+            return
+        self.matrix = vectors if self.matrix is None else np.vstack([self.matrix, vectors])
+        self.records.extend(records)
 
-    def nearest(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        if not self.vectors:
+    def nearest(self, vector: np.ndarray, k: int) -> list[dict[str, Any]]:
+        """The k most similar tickets, best first, each a copy of its record with its similarity."""
+        if self.matrix is None:
             return []
-        sims = np.asarray(self.vectors) @ vector
-        order = np.argsort(-sims)[:k]
-        return [(int(i), float(sims[i])) for i in order]
+        sims = self.matrix @ vector
+        return [{**self.records[i], "similarity": float(sims[i])} for i in np.argsort(-sims)[:k]]
 
 
 class Router:
@@ -84,23 +80,21 @@ class Router:
         self.model: CategoryModel | None = None
         self.trained_on = 0
         self._lock = threading.Lock()
-        self._training = training
         if training:
             self._train(*training)
-        for text, department, category in decided or []:
-            self.learn(text, department, category)
+        if decided:
+            self._remember([text for text, _, _ in decided], [(d, c) for _, d, c in decided])
 
     # ---- training ----
     def _train(self, tickets: list[Ticket], labels: list[str]) -> None:
         features = self.featurizer(tickets)
         model = CategoryModel(self.featurizer).fit(features, labels)
         model.calibrate(features, labels, self.review_target)
-        passages = features.dense[:, :self.embedder.dim or features.dense.shape[1] // 2]
         with self._lock:
             self.model, self.trained_on = model, len(tickets)
-            if not self.memory.texts:
-                for ticket, label, vector in zip(tickets, labels, passages):
-                    self.memory.add(ticket.text[:200], vector, label, None, "training")
+            self.memory.extend(features.passages, [
+                {"text": ticket.text[:200], "category": label, "department": None, "source": "training"}
+                for ticket, label in zip(tickets, labels)])
 
     @property
     def version(self) -> str:
@@ -110,11 +104,15 @@ class Router:
         return f"cat-{self.trained_on}-{digest.hexdigest()[:8]}"
 
     def learn(self, text: str, department: str, category: str | None) -> None:
-        """A decided ticket becomes precedent at once; a corrected category also joins the
-        training set at the next retrain."""
-        vector = np.asarray(self.embedder.passages([Ticket.of(text).text[:Featurizer.BODY_CHARS]]))[0]
+        """A decided ticket becomes precedent at once; its category joins the training set at the
+        next start (RoutingService)."""
+        self._remember([text], [(department, category)])
+
+    def _remember(self, texts: list[str], outcomes: list[tuple[str, str | None]]) -> None:
+        vectors = self.featurizer.passage_vectors([Ticket.of(t) for t in texts])
         with self._lock:
-            self.memory.add(text[:200], vector, category, department, "decision")
+            self.memory.extend(vectors, [{"text": t[:200], "category": c, "department": d, "source": "decision"}
+                                         for t, (d, c) in zip(texts, outcomes)])
 
     # ---- routing ----
     def route(self, text: str, address: str | None = None, draft_reply: bool = True) -> dict[str, Any]:
@@ -131,9 +129,11 @@ class Router:
         ticket = Ticket.of(masked.text)
         places = find_places(masked.text, masked_address)
         features = self.featurizer([ticket])
-        vector = features.dense[0, :features.dense.shape[1] // 2]
+        vector = features.passages[0]
         category, reasons = self._category(features, vector)
-        ranked = self._rank(masked.text, vector, category)
+        with self._lock:  # decisions may be added by another request meanwhile
+            neighbours = self.memory.nearest(vector, 10)
+        ranked = self._rank(masked.text, vector, category, neighbours)
         llm_note = self._ask_llm(ticket, ranked) if self.llm is not None else None
         chosen = self._choose(ranked, places.district)
         lead = chosen[0]
@@ -146,7 +146,8 @@ class Router:
             "category": category,
             "departments": [self._public(d) for d in chosen],
             "needs_review": bool(reasons), "review_reasons": reasons,
-            "evidence": {"similar_tickets": self._similar(vector), "policies": self._policies(ticket)},
+            "evidence": {"similar_tickets": [{**n, "similarity": round(n["similarity"], 4)} for n in neighbours[:3]],
+                         "policies": self._policies(ticket)},
             "reply_draft": self._draft(ticket) if draft_reply else None,
             "model": {"version": self.version, "trained_on": self.trained_on,
                       "review_threshold": self.model.threshold if self.model else None,
@@ -172,16 +173,16 @@ class Router:
                 "confidence": confidence,
                 "alternatives": [{"level1": model.classes[int(i)], "probability": float(proba[i])} for i in order[1:3]]}, reasons
 
-    def _rank(self, text: str, vector: np.ndarray, category: dict | None) -> list[dict[str, Any]]:
+    def _rank(self, text: str, vector: np.ndarray, category: dict | None,
+              neighbours: list[dict[str, Any]]) -> list[dict[str, Any]]:
         sims = self._profiles @ vector
         relative = (sims - sims.mean()) / (sims.std() or 1.0)
         probabilities = {category["level1"]: category["confidence"]} if category else {}
         if category:
             probabilities.update({a["level1"]: a["probability"] for a in category["alternatives"]})
         votes: dict[str, float] = {}
-        with self._lock:  # decisions may be appended by another request meanwhile
-            neighbours = [(self.memory.departments[i], sim) for i, sim in self.memory.nearest(vector, 10)]
-        for department, sim in neighbours:
+        for neighbour in neighbours:
+            department, sim = neighbour["department"], neighbour["similarity"]
             if department and sim > 0.85:
                 votes[department] = votes.get(department, 0.0) + sim
         total_votes = sum(votes.values()) or 1.0
@@ -262,12 +263,6 @@ class Router:
                 "role": choice["role"], "confidence": choice["confidence"], "score": round(choice["score"], 4),
                 "signals": {k: round(v, 4) for k, v in choice["signals"].items()},
                 "matched_keywords": choice["matched_keywords"], "responsibilities": choice["responsibilities"]}
-
-    def _similar(self, vector: np.ndarray) -> list[dict[str, Any]]:
-        with self._lock:
-            nearest = self.memory.nearest(vector, 3)
-            return [{"text": self.memory.texts[i], "similarity": round(sim, 4), "category": self.memory.categories[i],
-                     "department": self.memory.departments[i], "source": self.memory.sources[i]} for i, sim in nearest]
 
     def _policies(self, ticket: Ticket) -> list[dict[str, Any]]:
         if self.retriever is None:

@@ -83,8 +83,7 @@ class RoutingService:
         for dept in [department, *co_handlers]:
             if dept not in catalogue:
                 raise UnknownDepartment(dept)
-        decision, event = self.store.decide(suggestion_id, action, department, co_handlers, category, reason,
-                                            agent, channel)
+        decision, event = self.store.decide(found, action, department, co_handlers, category, reason, agent, channel)
         self.router.learn(found["ticket"], department, decision.category)
         return decision, event
 

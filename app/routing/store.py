@@ -94,11 +94,10 @@ class RoutingStore:
             row = conn.execute(select(suggestions).where(suggestions.c.id == suggestion_id)).mappings().first()
         return dict(row) if row else None
 
-    def decide(self, suggestion_id: str, action: str, department: str, co_handlers: list[str],
+    def decide(self, found: dict[str, Any], action: str, department: str, co_handlers: list[str],
                category: str | None, reason: str | None, agent: str | None, channel: str) -> tuple[StoredDecision, str]:
-        found = self.suggestion(suggestion_id)
-        if found is None:
-            raise KeyError(suggestion_id)
+        """Records the decision on `found` (a row from `suggestion`); AlreadyDecided on a second one."""
+        suggestion_id = found["id"]
         agreed = action == "accept" or department == found["lead_department"]
         decision = StoredDecision(str(uuid.uuid4()), suggestion_id, dt.datetime.now(dt.timezone.utc), action,
                                   department, category or found["category"], agreed)
