@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from app.clients.sparse import JiebaBm25Encoder
 from app.clients.vector_store import CHUNKS, DOCUMENTS, Condition, FilterSpec, VectorStore, build_filter
-from app.domain import SearchFilters, SearchHit, chunk_point_id
+from app.domain import SearchFilters, chunk_point_id
 from app.lookup import paging
 from app.lookup.highlight import Snippet, snippet
 from app.retrieval import HybridRetriever
@@ -36,7 +36,8 @@ class ChunkMatch:
     start: int
     end: int
     score: float
-    snippet: Snippet
+    text: str
+    snippet: Snippet | None = None  # cut once the page is known (only the page's hits need one)
 
 
 @dataclass
@@ -99,7 +100,7 @@ class PolicyLookup:
         q, every document the filters let through. Keyset pagination over a stable order:
         (score desc, doc_id) or (published desc, doc_id)."""
         sort = sort or ("relevance" if q else "published")
-        hits = self._ranked(q, filters) if q else self._listed(filters)
+        hits = self._matching(q, filters)
         key = self._sort_key(sort)
         hits.sort(key=key)
         params = {"q": q, "filters": {k: v for k, v in vars(filters).items() if k != "today"}, "sort": sort}
@@ -113,7 +114,7 @@ class PolicyLookup:
         terms = self._terms(q)
         for hit in page:
             for match in hit.chunks:
-                match.snippet = snippet(match.snippet.text, match.start, terms, self.snippet_chars)
+                match.snippet = snippet(match.text, match.start, terms, self.snippet_chars)
         next_cursor = paging.encode(list(key(page[-1])), params) if more and page else None
         return PolicyPage(page, len(hits), next_cursor)
 
@@ -131,6 +132,10 @@ class PolicyLookup:
         number = normalize_doc_number(q)
         return terms + ([number] if number else [])
 
+    def _matching(self, q: str | None, filters: SearchFilters) -> list[PolicyHit]:
+        """Every document the query matches: ranked by the search with q, else all the filters let through."""
+        return self._ranked(q, filters) if q else self._listed(filters)
+
     def _listed(self, filters: SearchFilters) -> list[PolicyHit]:
         spec = self._documents(filters)
         return [PolicyHit(_meta(p), None) for _, p in self.store.scroll_payloads(spec, fields=META_FIELDS)]
@@ -139,7 +144,8 @@ class PolicyLookup:
         found = self.retriever.search_documents(q, top_k=self.max_results, filters=filters,
                                                 chunks_per_doc=self.chunks_per_hit, candidates=self.max_results)
         meta = self._metadata([d.doc_id for d in found])
-        hits = [PolicyHit(meta[d.doc_id], d.score, [self._match(c) for c in d.chunks])
+        hits = [PolicyHit(meta[d.doc_id], d.score, [ChunkMatch(c.chunk_id, c.heading_path, c.start, c.end, c.score,
+                                                                c.text) for c in d.chunks])
                 for d in found if d.doc_id in meta]
         number = normalize_doc_number(q)
         if number:  # asked by 文号: the documents that carry it outrank everything else
@@ -149,11 +155,6 @@ class PolicyLookup:
             hits = [h for h in hits if h.document["doc_id"] not in exact]
             hits += [PolicyHit(_meta(p), top) for p in exact.values()]
         return hits
-
-    def _match(self, hit: SearchHit) -> ChunkMatch:
-        # the snippet is cut once the page is known; until then it holds the chunk text
-        return ChunkMatch(hit.chunk_id, hit.heading_path, hit.start, hit.end, hit.score,
-                          Snippet(hit.text, hit.start, hit.end, []))
 
     def _metadata(self, doc_ids: list[str]) -> dict[str, dict[str, Any]]:
         if not doc_ids:
@@ -170,7 +171,7 @@ class PolicyLookup:
     # ---- facets ----
     def facets(self, q: str | None, filters: SearchFilters) -> tuple[int, dict[str, list[tuple[str, int]]]]:
         """Counts over every document the query matches (not one page): by issuer, year, status, topic."""
-        hits = self._ranked(q, filters) if q else self._listed(filters)
+        hits = self._matching(q, filters)
         counts: dict[str, Counter] = {name: Counter() for name in FACETS}
         for hit in hits:
             doc = hit.document
