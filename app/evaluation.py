@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from app.composition import build_embedder, build_services
+from app.jsonl import jsonl_records
 from app.config import DatabaseSettings, QdrantSettings, Settings
 from app.clients.vector_store import CHUNKS
 from app.domain import SearchFilters
@@ -57,16 +58,7 @@ def metrics_for(ranked: list[list[str]], gold: list[str]) -> dict[str, float]:
 
 
 def load_questions(path: Path) -> list[dict[str, Any]]:
-    questions = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        record = json.loads(line)
-        missing = [k for k in ("question", "gold_docid") if k not in record]
-        if missing:
-            raise ValueError(f"{path}:{number}: missing field(s) {', '.join(missing)}")
-        questions.append(record)
-    return questions
+    return [record for _, record in jsonl_records(path, ("question", "gold_docid"))]
 
 
 def evaluation_services(corpus: Path, settings: Settings, index_dir: Path | None,

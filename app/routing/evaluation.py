@@ -4,7 +4,6 @@ of tickets sent to review and the accuracy of those that are not."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -12,25 +11,21 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedKFold
 
+from app.jsonl import jsonl_records
 from app.routing.classifier import CategoryModel, Featurizer, Ticket
 
 FIELDS = ("留言主题", "留言详情", "一级分类")
 
 
-def load_messages(path: Path, labelled: bool = True) -> tuple[list[Ticket], list[str]]:
+def load_messages(path: Path) -> tuple[list[Ticket], list[str]]:
     tickets, labels = [], []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{number}: not JSON ({exc.msg})") from None
-        missing = [f for f in (FIELDS if labelled else FIELDS[:2]) if not str(record.get(f) or "").strip()]
-        if missing:
-            raise ValueError(f"{path}:{number}: missing field(s) {', '.join(missing)}")
-        tickets.append(Ticket(str(record["留言主题"]).strip(), str(record["留言详情"]).strip()))
-        labels.append(str(record.get("一级分类") or "").strip())
+    for number, record in jsonl_records(path, FIELDS):
+        values = [str(record[f] or "").strip() for f in FIELDS]
+        empty = [f for f, v in zip(FIELDS, values) if not v]
+        if empty:
+            raise ValueError(f"{path}:{number}: missing field(s) {', '.join(empty)}")
+        tickets.append(Ticket(values[0], values[1]))
+        labels.append(values[2])
     if not tickets:
         raise ValueError(f"{path}: no messages")
     return tickets, labels
