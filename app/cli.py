@@ -14,12 +14,16 @@ from rich.table import Table
 from rich.text import Text
 
 from app.clients.vector_store import CHUNKS
-from app.config import Settings, get_settings
+from app.config import REPO_ROOT, Settings, get_settings
 from app.domain import SearchFilters
 
 app = typer.Typer(help="京策助手 — Beijing policy retrieval.", no_args_is_help=True, add_completion=False)
 eval_app = typer.Typer(help="Measure retrieval quality on a question set.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+train_app = typer.Typer(help="Fit the models the answer path learns (cross-validated on the dev questions).",
+                        no_args_is_help=True)
+app.add_typer(train_app, name="train")
+_SHARED = REPO_ROOT.parent / "shared" / "corpus"
 console = Console(stderr=True)
 
 
@@ -248,30 +252,47 @@ def eval_retrieval(corpus: Path = typer.Option(..., exists=True, dir_okay=False,
 
 
 @eval_app.command("answers")
-def eval_answers(corpus: Path = typer.Option(..., exists=True, dir_okay=False, help="JSONL {docid, text}"),
-                 questions: Path = typer.Option(..., exists=True, dir_okay=False,
-                                                help="JSONL {qid, question, gold_docid, answer}"),
-                 unanswerable: Optional[Path] = typer.Option(None, exists=True, dir_okay=False,
-                                                             help="Questions the corpus cannot answer, one per line."),
+def eval_answers(questions: Path = typer.Option(..., exists=True, dir_okay=False,
+                                                help="JSONL: {qid, question, gold_docid, answer} (COVID set) or "
+                                                     "{qid, question, history, gold_doc_ids, must_contain, kind} "
+                                                     "(residents' set)"),
+                 corpus: Optional[list[Path]] = typer.Option(None, exists=True, help="JSONL {docid, text} or "
+                                                             "folders; default: the bundled corpus"),
+                 unanswerable: Optional[list[Path]] = typer.Option(None, exists=True, dir_okay=False,
+                                                                   help="Questions the corpus cannot answer, one "
+                                                                        "per line (repeatable)."),
                  index_dir: Optional[Path] = typer.Option(None),
                  as_json: bool = typer.Option(False, "--json")) -> None:
-    """Answer recall, citation precision, sentence support, refusal rates and latency."""
-    from app.evaluation import run_answer_eval
+    """Answers every question. COVID set: answer recall, citation precision, sentence support.
+    Residents' set: correct, answered, cites a gold document, holds the facts, by kind, answer
+    length. Both: refusal rates and latency."""
+    from app.evaluation import COVID_KEYS, RESIDENT_KEYS, run_answer_eval
 
     settings = _settings()
-    result = run_answer_eval(corpus, questions, settings, index_dir, unanswerable,
-                             progress=lambda m: console.print(m))
+    paths = corpus or [REPO_ROOT / p for p in settings.ingest.corpus_paths]
+    try:
+        result = run_answer_eval(paths if len(paths) > 1 or paths[0].is_dir() else paths[0], questions, settings,
+                                 index_dir, unanswerable, progress=lambda m: console.print(m))
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    residents = "correct" in result
     table = Table(title=f"answers: {result['questions']} questions", show_header=False)
-    for key in ("answer_recall", "citation_precision", "sentence_support", "refusal_rate", "unanswerable_refusal_rate"):
-        value = result[key]
-        table.add_row(key, "—" if value is None else f"{value:.3f}")
+    shown = (("correct", "answered", "cites_gold_doc", "first_citation_gold", "has_facts", "citation_precision",
+              "sentence_support") if residents else
+             ("answer_recall", "citation_precision", "sentence_support", "refusal_rate"))
+    for key in shown:
+        table.add_row(key, f"{result[key]:.3f}")
+    for name, rate in result["unanswerable_by_file"].items():
+        table.add_row(f"refused: {name}", f"{rate:.3f}")
+    if residents:
+        table.add_row("by kind", ", ".join(f"{k} {v:.2f}" for k, v in result["by_kind"].items()))
+    table.add_row("median answer", f"{result['median_answer_chars']} characters")
     table.add_row("latency p50 / p95", f"{result['latency_ms']['p50']:.1f} / {result['latency_ms']['p95']:.1f} ms")
     table.add_row("statuses", ", ".join(f"{k} {v}" for k, v in sorted(result["statuses"].items())))
     Console().print(table)
     if as_json:
-        keys = ("questions", "answer_recall", "citation_precision", "sentence_support", "refusal_rate",
-                "unanswerable_refusal_rate", "latency_ms")
-        print(json.dumps({k: result[k] for k in keys}, ensure_ascii=False))
+        print(json.dumps({k: result[k] for k in (RESIDENT_KEYS if residents else COVID_KEYS)}, ensure_ascii=False))
 
 
 @app.command()
@@ -357,6 +378,73 @@ def eval_routing(train: Path = typer.Option(..., exists=True, dir_okay=False,
               f"{result['review_share']:.1%} · accuracy of the rest {'—' if kept is None else f'{kept:.3f}'}")
     if as_json:
         print(json.dumps(result, ensure_ascii=False))
+
+
+_COVID_CORPUS = typer.Option(_SHARED / "ncp-policy-qa" / "documents.jsonl", help="COVID-period documents (JSONL).")
+_COVID_QUESTIONS = typer.Option(_SHARED / "ncp-policy-qa" / "questions.dev.jsonl", help="Their dev questions.")
+_RESIDENT_QUESTIONS = typer.Option(_SHARED / "beijing-qa" / "questions.dev.jsonl",
+                                   help="Residents' dev questions about the bundled corpus.")
+
+
+def _dev_sets(settings: Settings, covid_corpus: Path, covid_questions: Path, residents_questions: Path):
+    from app.training import dev_sets
+
+    for path in (covid_corpus, covid_questions, residents_questions):
+        if not path.exists():
+            console.print(f"[red]not found: {path}[/red]")
+            raise typer.Exit(2)
+    return dev_sets(covid_corpus, covid_questions, residents_questions,
+                    [REPO_ROOT / p for p in settings.ingest.corpus_paths])
+
+
+@train_app.command("ranker")
+def train_ranker_command(covid_corpus: Path = _COVID_CORPUS, covid_questions: Path = _COVID_QUESTIONS,
+                         residents_questions: Path = _RESIDENT_QUESTIONS,
+                         folds: int = typer.Option(5, min=2, max=20),
+                         out: Optional[Path] = typer.Option(None, help="Default: ANSWER_RANKER_MODEL."),
+                         index_dir: Optional[Path] = typer.Option(None)) -> None:
+    """Fit the document ranker on the dev questions; prints cross-validated recall@1 / MRR@10
+    beside the fused search's, then writes the model."""
+    from app.config import AnswerSettings
+    from app.training import collect, ranker_rows, train_ranker
+
+    settings = _settings()
+    # candidates as the fused search ranks them, whatever ranker is configured now
+    settings = settings.model_copy(update={"answer": settings.answer.model_copy(update={"ranker_model": None})})
+    sets = _dev_sets(settings, covid_corpus, covid_questions, residents_questions)
+    rows = collect(sets, settings, index_dir, lambda s, dev: ranker_rows(s, dev, settings.answer.candidates),
+                   progress=lambda m: console.print(m))
+    model = train_ranker(rows, folds)
+    target = out or AnswerSettings().ranker_model
+    model.save(target)
+    print(json.dumps(model.report, ensure_ascii=False))
+    console.print(f"wrote {target}")
+
+
+@train_app.command("answerability")
+def train_answerability_command(covid_corpus: Path = _COVID_CORPUS, covid_questions: Path = _COVID_QUESTIONS,
+                                residents_questions: Path = _RESIDENT_QUESTIONS,
+                                unanswerable: list[Path] = typer.Option(
+                                    [REPO_ROOT / "tests" / "data" / "unanswerable.txt",
+                                     REPO_ROOT / "tests" / "data" / "out_of_scope.txt"],
+                                    exists=True, dir_okay=False, help="Questions the corpora cannot answer."),
+                                folds: int = typer.Option(5, min=2, max=20),
+                                max_false_refusal: float = typer.Option(0.05, min=0.0, max=0.5),
+                                out: Optional[Path] = typer.Option(None, help="Default: ANSWER_ANSWERABILITY_MODEL."),
+                                index_dir: Optional[Path] = typer.Option(None)) -> None:
+    """Fit the answerability decision; prints cross-validated false refusals (dev sets) and false
+    answers (unanswerable lists), then writes the model with its threshold."""
+    from app.training import answerability_rows, collect, train_answerability
+
+    settings = _settings()
+    sets = _dev_sets(settings, covid_corpus, covid_questions, residents_questions)
+    rows = collect(sets, settings, index_dir, lambda s, dev: answerability_rows(s, dev, unanswerable),
+                   progress=lambda m: console.print(m))
+    model = train_answerability(rows, folds, max_false_refusal)
+    target = out or settings.answer.answerability_model
+    model.save(target)
+    print(json.dumps(model.report, ensure_ascii=False))
+    console.print(f"wrote {target} (threshold {model.threshold:.3f})")
 
 
 def main() -> None:

@@ -30,7 +30,21 @@ from app.routing.store import RoutingStore
 from app.config import Settings
 from app.pipeline.runner import AnswerPipeline
 from app.prompts import load_prompt
-from app.pipeline.steps import CheckAnswer, CheckQuestion, ComposeAnswer, Record, Retrieve, RewriteQuestion
+from app.pipeline.steps import (
+    CheckAnswer,
+    CheckQuestion,
+    ComposeAnswer,
+    ExtractAnswer,
+    JudgeAnswerability,
+    ReadQuestion,
+    Record,
+    Retrieve,
+    RewriteQuestion,
+)
+from app.answering.answerability import AnswerabilityModel
+from app.policy_data import question_kinds, word_list
+from app.ranking import DocumentRanker
+from app.vocabulary import CorpusVocabulary, read_pairs
 from app.retrieval import HybridRetriever
 from ingestion.sync import Indexer
 
@@ -110,9 +124,11 @@ def build_services(settings: Settings, embedder: ArrayEmbeddings | None = None) 
     sparse = build_sparse(settings)
     store = build_store(settings, embedder.dim)
     r = settings.retrieval
+    vocabulary = CorpusVocabulary(read_pairs(r.vocabulary_path), store, r.vocabulary_refresh_s)
     retriever = HybridRetriever(store, embedder, sparse, fusion=r.fusion, rrf_k=r.rrf_k,
                                 weights=(r.dense_weight, r.sparse_weight), prefetch_limit=r.prefetch_limit,
-                                document_weight=r.document_weight)
+                                document_weight=r.document_weight, expansion_weight=r.expansion_weight,
+                                vocabulary=vocabulary)
     i = settings.ingest
     indexer = Indexer(store, embedder, sparse, max_file_bytes=int(i.max_file_mb * 2**20),
                       chunk_max_chars=i.chunk_max_chars, chunk_min_chars=i.chunk_min_chars,
@@ -120,7 +136,7 @@ def build_services(settings: Settings, embedder: ArrayEmbeddings | None = None) 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     audit = AuditStore(settings.database_url)
     llm = build_llm_client(settings)  # one client (and one circuit breaker) for answers and routing
-    pipeline = build_pipeline(settings, retriever, sparse, audit, llm)
+    pipeline = build_pipeline(settings, retriever, sparse, vocabulary, audit, llm)
     return Services(settings, embedder, sparse, store, retriever, indexer, audit, pipeline, build_sessions(settings),
                     PolicyLookup(store, retriever, sparse, max_results=settings.lookup.max_results),
                     RoutingService(settings.routing, RoutingStore(audit.engine), embedder, retriever, pipeline,
@@ -145,15 +161,21 @@ def build_llm_client(settings: Settings) -> LLMClient | None:
 
 
 def build_pipeline(settings: Settings, retriever: HybridRetriever, sparse: JiebaBm25Encoder,
-                   audit: AuditStore, llm: LLMClient | None) -> AnswerPipeline:
+                   vocabulary: CorpusVocabulary, audit: AuditStore, llm: LLMClient | None) -> AnswerPipeline:
     a = settings.answer
+    ranker = DocumentRanker.load(a.ranker_model) if a.ranker_model else None
+    extractive = ExtractiveComposer(question_kinds(), budget_chars=a.budget_chars, max_sentences=a.max_sentences,
+                                    title_term_weight=a.title_term_weight)
     return AnswerPipeline([
         CheckQuestion(max_chars=a.max_question_chars),
-        RewriteQuestion(llm, load_prompt("rewrite_question") if llm else None),
-        Retrieve(retriever, top_k=a.top_k),
-        ComposeAnswer(ExtractiveComposer(sparse, budget_chars=a.budget_chars, title_term_weight=a.title_term_weight),
-                      min_coverage=a.min_coverage,
-                      min_dense=a.min_dense, llm=LLMComposer(llm, load_prompt("compose_answer")) if llm else None),
+        RewriteQuestion(sparse, word_list(str(a.intent_words_path)), llm,
+                        load_prompt("rewrite_question") if llm else None),
+        ReadQuestion(sparse, vocabulary),
+        Retrieve(retriever, top_k=a.top_k, ranker=ranker, candidates=a.candidates,
+                 per_document=a.chunks_per_document),
+        ExtractAnswer(extractive),
+        JudgeAnswerability(AnswerabilityModel.load(a.answerability_model)),
+        ComposeAnswer(extractive.name, llm=LLMComposer(llm, load_prompt("compose_answer")) if llm else None),
         CheckAnswer(),
         Record(audit),
     ])

@@ -75,6 +75,13 @@ class RetrievalSettings(BaseSettings):
     document_weight: float = Field(0.3, ge=0, description="Weight of the whole-document BM25 score added to each "
                                    "chunk's fused score (dbsf only; 0 turns the document signal off).")
     prefetch_limit: int = Field(100, ge=1, description="Candidates each signal contributes before fusion.")
+    expansion_weight: float = Field(0.5, ge=0, le=1, description="Weight in the BM25 query of a token that only the "
+                                    "question's expansion (the people's words ↔ the documents' words) brings.")
+    vocabulary_path: Path = Field(REPO_ROOT / "policies" / "dictionaries" / "colloquial.txt",
+                                  description="Curated pairs of the people's words and the documents' words "
+                                              "(`word = term | term`); the corpus adds the short names it defines.")
+    vocabulary_refresh_s: float = Field(300.0, gt=0, description="How often the short names the indexed documents "
+                                        "define are re-read from the index (another process may ingest).")
     top_k: int = Field(5, ge=1, description="Results returned when the caller does not say.")
     max_top_k: int = Field(50, ge=1, description="Largest top_k a caller may ask for.")
 
@@ -120,16 +127,24 @@ class AnswerSettings(BaseSettings):
     model_config = _group("ANSWER_")
 
     top_k: int = Field(8, ge=1, le=20, description="Sources retrieved for an answer.")
+    candidates: int = Field(30, ge=1, le=200, description="Chunks the document ranker chooses the sources among.")
+    chunks_per_document: int = Field(4, ge=1, le=20, description="Most sources taken from one document.")
     max_question_chars: int = Field(500, ge=1, description="Longer questions get the invalid_question status.")
-    budget_chars: int = Field(450, ge=50, description="Most characters the extractive composer quotes.")
+    budget_chars: int = Field(200, ge=50, description="About how many characters the extractive answer quotes "
+                              "(its first sentence is always whole; the rest of the clause is a click away).")
+    max_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an extractive answer.")
+    intent_words_path: Path = Field(REPO_ROOT / "policies" / "dictionaries" / "intent_words.txt",
+                                    description="Words that say what a question asks, not what it is about: left "
+                                                "out of the subject a follow-up carries over.")
     title_term_weight: float = Field(0.3, ge=0, le=1, description="Weight, when the extractive composer picks "
-                                     "the passage to quote, of question terms that are in the document's title "
+                                     "the sentence to quote, of question terms that are in the document's title "
                                      "(they identify the document, not the passage that answers).")
-    min_coverage: float = Field(0.3, ge=0, le=1, description="Share of the question's word weight the chosen "
-                                "passage must contain; below it the answer is refused for lack of evidence.")
-    min_dense: float = Field(0.885, ge=-1, le=1, description="Least cosine between the question and its closest "
-                             "chunk; below it the corpus is off-topic and the answer is refused. Calibrated for "
-                             "e5-small: 3% of the COVID dev questions fall below, no off-topic question reaches it.")
+    answerability_model: Path = Field(REPO_ROOT / "models" / "answerability.json", description="The fitted "
+                                      "answerability decision (`jingce train answerability`): below its threshold "
+                                      "the answer is refused for lack of evidence.")
+    ranker_model: Path | None = Field(None, description="A fitted document ranker (`jingce train ranker` writes "
+                                      "models/doc_ranker.json); unset keeps the fused search's order, which the "
+                                      "shipped ranker does not beat in cross-validation (docs/adr/0007).")
 
 
 class LookupSettings(BaseSettings):

@@ -51,6 +51,7 @@ class Document:
     source_url: str | None = None
     source_path: str | None = None  # the file it came from; used to notice deletions
     replaces: list[str] = field(default_factory=list)
+    programmes: list[str] = field(default_factory=list)  # curated ids of the programme(s) it belongs to
     kind: str = "policy"  # policy | faq | news
 
     def metadata(self) -> dict[str, Any]:
@@ -102,3 +103,6 @@ class SearchHit:
     end: int
     heading_path: list[str]
     document: dict[str, Any]
+    # what each retrieval signal said of this chunk: "dense" (cosine), "bm25" and "document" (raw
+    # BM25 of the chunk and of its whole document), "fused"; a signal that did not list it is absent
+    signals: dict[str, float] = field(default_factory=dict)

@@ -13,6 +13,7 @@ import math
 import re
 import statistics
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,16 +22,26 @@ from app.jsonl import jsonl_records
 from app.config import DatabaseSettings, QdrantSettings, Settings
 from app.clients.vector_store import CHUNKS
 from app.domain import SearchFilters
+from app.pipeline.context import AnswerContext
 from ingestion.chunking import CHUNKER_VERSION
+from ingestion.sync import PAYLOAD_VERSION
 
 MODES = ("hybrid", "bm25", "dense", "hybrid_rrf")
 INDEX_LAYOUT = "chunks+document-points"  # what kinds of points an index holds
 _COMPLETE = "index-complete.json"
 
 
-def index_key(corpus: Path, settings: Settings, model_id: str) -> str:
-    h = hashlib.sha256(corpus.read_bytes())
-    h.update(json.dumps([CHUNKER_VERSION, INDEX_LAYOUT, model_id, settings.ingest.chunk_max_chars,
+def _corpus_files(corpus: Path | list[Path]) -> list[Path]:
+    paths = corpus if isinstance(corpus, list) else [corpus]
+    return sorted(f for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file())
+
+
+def index_key(corpus: Path | list[Path], settings: Settings, model_id: str) -> str:
+    h = hashlib.sha256()
+    for path in _corpus_files(corpus):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    h.update(json.dumps([CHUNKER_VERSION, INDEX_LAYOUT, PAYLOAD_VERSION, model_id, settings.ingest.chunk_max_chars,
                          settings.ingest.chunk_min_chars, settings.sparse.k1, settings.sparse.b,
                          settings.sparse.avg_len, settings.sparse.char_bigrams, _file_digest(settings.sparse.user_dict),
                          _file_digest(settings.sparse.stopwords)]).encode())
@@ -61,9 +72,41 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
     return [record for _, record in jsonl_records(path, ("question", "gold_docid"))]
 
 
-def evaluation_services(corpus: Path, settings: Settings, index_dir: Path | None,
+@dataclass
+class EvalQuestion:
+    """A question of either evaluation format: the COVID set ({qid, question, gold_docid, answer})
+    or the residents' set ({qid, question, history, gold_doc_ids, must_contain, answer, evidence, kind})."""
+
+    qid: str
+    question: str
+    gold_doc_ids: list[str]
+    answer: str = ""  # COVID set: the official answer, verbatim in the gold document
+    must_contain: list[str] = field(default_factory=list)  # residents' set: facts a correct answer states
+    history: list[str] = field(default_factory=list)  # earlier questions of the same conversation
+    kind: str | None = None
+
+    @property
+    def residents(self) -> bool:
+        return bool(self.must_contain)
+
+
+def load_eval_questions(path: Path) -> list[EvalQuestion]:
+    """Either format; each line must carry a question and its gold document(s)."""
+    out = []
+    for number, record in jsonl_records(path, ("question",)):
+        gold = record.get("gold_doc_ids") or ([record["gold_docid"]] if record.get("gold_docid") else [])
+        if not gold:
+            raise ValueError(f"{path}:{number}: missing field gold_docid or gold_doc_ids")
+        out.append(EvalQuestion(str(record.get("qid", number)), record["question"], [str(g) for g in gold],
+                                record.get("answer") or "", list(record.get("must_contain") or []),
+                                list(record.get("history") or []), record.get("kind")))
+    return out
+
+
+def evaluation_services(corpus: Path | list[Path], settings: Settings, index_dir: Path | None,
                         progress: Callable[[str], None] = lambda _: None):
-    """Services over an index of `corpus` kept under index_dir (built once, then reused)."""
+    """Services over an index of `corpus` (a file or folders) kept under index_dir (built once,
+    then reused)."""
     base = index_dir or settings.embedding.cache_dir / "eval-indexes"
     embedder = build_embedder(settings)
     data_dir = base / index_key(corpus, settings, embedder.model_id)
@@ -74,7 +117,7 @@ def evaluation_services(corpus: Path, settings: Settings, index_dir: Path | None
     marker = data_dir / _COMPLETE
     if not marker.exists():
         progress(f"building the index of {corpus} in {data_dir} (embedding is cached by content hash)")
-        report = services.indexer.sync([corpus], prune=True)
+        report = services.indexer.sync(corpus if isinstance(corpus, list) else [corpus], prune=True)
         if report.interrupted:
             services.close()
             raise KeyboardInterrupt
@@ -119,29 +162,64 @@ def normalise(text: str) -> str:
     return _NORMALISE.sub("", _MARKER.sub("", text))
 
 
-def run_answer_eval(corpus: Path, questions_file: Path, settings: Settings, index_dir: Path | None,
-                    unanswerable: Path | None = None,
+def ask(services, question: str, history: list[str], filters: SearchFilters, channel: str = "eval"):
+    """Asks as a conversation does: the earlier questions first, each remembered as the session
+    remembers it (its standalone form), then the question."""
+    turns: list[dict[str, str]] = []
+    for earlier in history:
+        ctx = services.pipeline.run(AnswerContext(earlier, channel=channel, filters=filters, history=list(turns)))
+        turns.append({"question": ctx.search_question})
+    return services.pipeline.run(AnswerContext(question, channel=channel, filters=filters, history=turns))
+
+
+def _percentile(values: list[float], share: float) -> float:
+    return sorted(values)[int(share * (len(values) - 1))] if values else 0.0
+
+
+def run_answer_eval(corpus: Path | list[Path], questions_file: Path, settings: Settings, index_dir: Path | None,
+                    unanswerable: list[Path] | None = None,
                     progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    from app.pipeline.context import AnswerContext
+    """Answers every question and measures the answers. The COVID set: answer recall (the official
+    answer in ours), citation precision, sentence support. The residents' set: correct (answered,
+    citing a gold document, holding every must_contain fact), per kind, answer length. Both: the
+    refusal rates (false refusals; refusals of the unanswerable lists) and latency."""
     from app.policy_data import status as answer_status
 
-    questions = load_questions(questions_file)
+    questions = load_eval_questions(questions_file)
+    residents = any(q.residents for q in questions)
     services = evaluation_services(corpus, settings, index_dir, progress)
-    filters = SearchFilters(include_not_in_force=True)
+    # residents ask as the chat API does (documents out of force left out); the COVID documents
+    # carry no validity, so nothing is left out there either way
+    filters = SearchFilters(include_not_in_force=not residents)
     try:
         found = refused = citations = good_citations = sentences = supported = 0
+        correct = cites_gold = first_gold = has_facts = 0
+        by_kind: dict[str, list[bool]] = {}
+        lengths: list[int] = []
         latencies: list[float] = []
         statuses: dict[str, int] = {}
         for q in questions:
             clock = time.perf_counter()
-            ctx = services.pipeline.run(AnswerContext(q["question"], channel="eval", filters=filters))
+            ctx = ask(services, q.question, q.history, filters)
             latencies.append((time.perf_counter() - clock) * 1000)
             statuses[ctx.status] = statuses.get(ctx.status, 0) + 1
-            if answer_status(ctx.status).refusal:
-                refused += 1
+            answered = not answer_status(ctx.status).refusal
+            refused += not answered
+            text = normalise(ctx.answer_text) if answered else ""
+            cited_docs = [c.doc_id for s in ctx.sentences for c in s.citations] if answered else []
+            gold_cited = bool(set(cited_docs) & set(q.gold_doc_ids))
+            facts = all(normalise(m) in text for m in q.must_contain)
+            ok = answered and gold_cited and facts
+            correct += ok
+            cites_gold += gold_cited
+            first_gold += bool(cited_docs) and cited_docs[0] in q.gold_doc_ids
+            has_facts += answered and facts
+            by_kind.setdefault(q.kind or "-", []).append(ok)
+            if not answered:
                 continue
-            gold = normalise(q.get("answer", ""))
-            if gold and gold in normalise(ctx.answer_text):
+            lengths.append(len(_MARKER.sub("", ctx.answer_text)))
+            gold = normalise(q.answer)
+            if gold and gold in text:
                 found += 1
             for sentence in ctx.sentences:
                 sentences += 1
@@ -150,26 +228,42 @@ def run_answer_eval(corpus: Path, questions_file: Path, settings: Settings, inde
                     supported += 1
                 for hit in cited:
                     citations += 1
-                    if hit.doc_id == q["gold_docid"] or (gold and gold in normalise(hit.text)):
+                    if hit.doc_id in q.gold_doc_ids or (gold and gold in normalise(hit.text)):
                         good_citations += 1
-        unanswerable_rate = None
-        if unanswerable:
-            lines = [line.strip() for line in unanswerable.read_text(encoding="utf-8").splitlines()
+        refusal_rates = {}
+        for path in unanswerable or []:
+            lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
                      if line.strip() and not line.startswith("#")]
             refusals = sum(answer_status(services.pipeline.run(
                 AnswerContext(line, channel="eval", filters=filters)).status).refusal for line in lines)
-            unanswerable_rate = refusals / max(len(lines), 1)
+            refusal_rates[path.name] = refusals / max(len(lines), 1)
         n = max(len(questions), 1)
-        return {
+        result: dict[str, Any] = {
             "questions": len(questions),
-            "answer_recall": found / n,
+            "answered": (n - refused) / n,
+            "refusal_rate": refused / n,
             "citation_precision": good_citations / citations if citations else 0.0,
             "sentence_support": supported / sentences if sentences else 0.0,
-            "refusal_rate": refused / n,
-            "unanswerable_refusal_rate": unanswerable_rate,
+            "unanswerable_refusal_rate": min(refusal_rates.values()) if refusal_rates else None,
+            "unanswerable_by_file": refusal_rates,
             "latency_ms": {"p50": statistics.median(latencies) if latencies else 0.0,
-                           "p95": sorted(latencies)[int(0.95 * (len(latencies) - 1))] if latencies else 0.0},
+                           "p95": _percentile(latencies, 0.95)},
             "statuses": statuses,
+            "median_answer_chars": statistics.median(lengths) if lengths else 0,
         }
+        if residents:
+            result.update({"correct": correct / n, "cites_gold_doc": cites_gold / n, "first_citation_gold": first_gold / n,
+                           "has_facts": has_facts / n,
+                           "by_kind": {k: sum(v) / len(v) for k, v in sorted(by_kind.items())}})
+        else:
+            result["answer_recall"] = found / n
+        return result
     finally:
         services.close()
+
+
+# what `jingce eval answers --json` prints on its last line, by question format
+COVID_KEYS = ("questions", "answer_recall", "citation_precision", "sentence_support", "refusal_rate",
+              "unanswerable_refusal_rate", "latency_ms")
+RESIDENT_KEYS = ("questions", "correct", "answered", "cites_gold_doc", "first_citation_gold", "has_facts", "by_kind",
+                 "median_answer_chars", "latency_ms", "unanswerable_refusal_rate")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import yaml
 
@@ -56,3 +57,49 @@ def matching_guardrail(name: str, text: str) -> str | None:
         if pattern.search(text):
             return pattern.pattern
     return None
+
+
+@dataclass(frozen=True)
+class QuestionKind:
+    name: str
+    description: str
+    asks: tuple[re.Pattern[str], ...]
+    answers: tuple[re.Pattern[str], ...]
+    search_words: tuple[str, ...] = ()  # words answers of this kind carry, added to the search at a low weight
+
+    def asked_by(self, question: str) -> bool:
+        return any(p.search(question) for p in self.asks)
+
+    def answered_by(self, sentence: str) -> float:
+        """1 when the sentence shows the strong sign of this kind's answer (the first pattern), a
+        half for a weaker sign, else 0."""
+        for index, pattern in enumerate(self.answers):
+            if pattern.search(sentence):
+                return 1.0 if index == 0 else 0.5
+        return 0.0
+
+
+@lru_cache(maxsize=1)
+def question_kinds() -> dict[str, QuestionKind]:
+    """policies/question_kinds.yml: what a question asks for and what an answering sentence looks like."""
+    data = yaml.safe_load((POLICIES / "question_kinds.yml").read_text(encoding="utf-8"))
+    kinds = {}
+    for name, item in data.items():
+        try:
+            kinds[name] = QuestionKind(name, item["description"], tuple(map(re.compile, item["asks"])),
+                                       tuple(map(re.compile, item["answers"])), tuple(item.get("search") or ()))
+        except (KeyError, TypeError, re.error) as exc:
+            raise ValueError(f"policies/question_kinds.yml: kind '{name}': {exc}") from exc
+    return kinds
+
+
+def kinds_asked(question: str) -> list[str]:
+    """The kinds a question asks for, in the file's order (the first is its main kind)."""
+    return [name for name, kind in question_kinds().items() if kind.asked_by(question)]
+
+
+@lru_cache(maxsize=None)
+def word_list(path: str) -> frozenset[str]:
+    """A one-word-per-line list (# starts a comment), e.g. policies/dictionaries/intent_words.txt."""
+    lines = (line.split("#", 1)[0].strip() for line in Path(path).read_text(encoding="utf-8").splitlines())
+    return frozenset(line for line in lines if line)

@@ -17,14 +17,15 @@ from pydantic import ConfigDict
 
 from app.clients.embeddings import ArrayEmbeddings
 from app.clients.sparse import JiebaBm25Encoder
-from app.clients.vector_store import Condition, FilterSpec, ScoredChunk, VectorStore, build_filter
+from app.clients.vector_store import DOCUMENTS, Condition, FilterSpec, ScoredChunk, VectorStore, build_filter
 from app.domain import SearchFilters, SearchHit
 from app.fusion import add_document_scores, dbsf
+from app.vocabulary import CorpusVocabulary
 
 Mode = Literal["hybrid", "hybrid_rrf", "dense", "bm25"]
 
 _DOC_FIELDS = ("title", "doc_number", "issuer", "level", "district", "written", "published", "effective",
-               "expires", "status", "topics", "source_url", "kind", "replaces")
+               "expires", "status", "topics", "source_url", "kind", "replaces", "amends", "amended_by")
 
 
 @dataclass
@@ -46,15 +47,20 @@ class SearchResult:
     hits: list[SearchHit]
     timings: RetrievalTimings
     best_dense: float | None = None  # cosine of the closest chunk, when the search fetched a dense list
+    # the best raw score of each signal's list ("dense", "bm25", "document"), to put a hit's on a scale
+    best: dict[str, float] = field(default_factory=dict)
 
 
 class HybridRetriever:
     def __init__(self, store: VectorStore, embedder: ArrayEmbeddings, sparse: JiebaBm25Encoder,
                  fusion: str = "dbsf", rrf_k: int = 10, weights: tuple[float, float] = (0.4, 0.6),
-                 prefetch_limit: int = 100, document_weight: float = 0.3) -> None:
-        """weights: (dense, sparse); document_weight: of the whole-document BM25 score (dbsf only)."""
+                 prefetch_limit: int = 100, document_weight: float = 0.3, expansion_weight: float = 0.5,
+                 vocabulary: CorpusVocabulary | None = None) -> None:
+        """weights: (dense, sparse); document_weight: of the whole-document BM25 score (dbsf only);
+        expansion_weight: of a BM25 query token that only the question's expansion brings."""
         self.store, self.embedder, self.sparse = store, embedder, sparse
-        self.document_weight = document_weight
+        self.document_weight, self.expansion_weight = document_weight, expansion_weight
+        self.vocabulary = vocabulary
         self.fusion, self.rrf_k, self.weights, self.prefetch_limit = fusion, rrf_k, weights, prefetch_limit
 
     def search(self, question: str, top_k: int = 5, filters: SearchFilters | None = None,
@@ -68,11 +74,18 @@ class HybridRetriever:
         return closest[0].score if closest else 0.0
 
     def search_detailed(self, question: str, top_k: int = 5, filters: SearchFilters | None = None,
-                        mode: Mode = "hybrid") -> SearchResult:
+                        mode: Mode = "hybrid", expansion: list[str] | tuple[str, ...] | None = None,
+                        also: list[str] | tuple[str, ...] = ()) -> SearchResult:
         """The hits with the timings of this call (returned, not kept on the retriever, which
-        concurrent requests share) and, from the fused path, the best dense score."""
+        concurrent requests share) and, from the fused path, each signal's scores. `expansion`:
+        words that mean what the question's words mean (the people's words ↔ the documents'),
+        added to the BM25 query at a lower weight; by default the vocabulary's. `also`: words that
+        answers to this kind of question carry ("提交", "原件" for materials), at half that weight."""
+        if expansion is None:
+            expansion = self.vocabulary.current().expansion(question) if self.vocabulary else ()
         timings = RetrievalTimings()
         best_dense = None
+        best: dict[str, float] = {}
         dense = sparse = None
         if mode != "bm25":
             clock = time.perf_counter()
@@ -80,7 +93,7 @@ class HybridRetriever:
             timings.embed_ms = (time.perf_counter() - clock) * 1000
         if mode != "dense":
             clock = time.perf_counter()
-            vec = self.sparse.encode_query(question)
+            vec = self.sparse.encode_query(question, expansion, self.expansion_weight, also, self.expansion_weight / 2)
             sparse = (vec.indices, vec.values)
             timings.sparse_ms = (time.perf_counter() - clock) * 1000
         clock = time.perf_counter()
@@ -90,23 +103,31 @@ class HybridRetriever:
         if mode == "hybrid" and self.fusion == "dbsf":
             lists = self.store.query_each(dense, sparse, spec, limit=max(self.prefetch_limit, limit),
                                           doc_sparse=sparse if self.document_weight else None)
-            signals = [(lists[name], w) for name, w in (("dense", self.weights[0]), ("bm25", self.weights[1]))
-                       if name in lists]
-            points = dbsf([pts for pts, _ in signals], [w for _, w in signals] if len(signals) == 2 else [1.0])
+            weighted = [(lists[name], w) for name, w in (("dense", self.weights[0]), ("bm25", self.weights[1]))
+                        if name in lists]
+            points = dbsf([pts for pts, _ in weighted], [w for _, w in weighted] if len(weighted) == 2 else [1.0])
             if "dense" in lists:
                 best_dense = lists["dense"][0].score if lists["dense"] else 0.0
+            best = {name: pts[0].score for name, pts in lists.items() if pts}
             # payloads (and so doc ids) only for the candidates the document score can reorder
             candidates = points[:max(3 * limit, 30)]
             payloads = {p.id: p.payload for p in self.store.retrieve([p.id for p in candidates])}
             points = [ScoredChunk(p.id, p.score, payloads[p.id]) for p in candidates if p.id in payloads]
             points = add_document_scores(points, lists.get("document", []), self.document_weight)[:limit]
+            signals = _signals_by_id(lists)
         else:
             points = self.store.query(dense, sparse, spec, limit=limit,
                                       prefetch_limit=max(self.prefetch_limit, limit), rrf_k=self.rrf_k,
                                       weights=self.weights)
+            signals = None
         timings.search_ms = (time.perf_counter() - clock) * 1000
         points.sort(key=lambda p: (-p.score, p.id))
-        return SearchResult([to_hit(p) for p in points[:top_k]], timings, best_dense)
+        hits = [to_hit(p) for p in points[:top_k]]
+        if signals is not None:
+            for hit in hits:
+                hit.signals = {"fused": hit.score, **signals["chunk"].get(hit.chunk_id, {}),
+                               **signals["document"].get(hit.doc_id, {})}
+        return SearchResult(hits, timings, best_dense, best)
 
     def search_documents(self, question: str, top_k: int = 10, filters: SearchFilters | None = None,
                          mode: Mode = "hybrid", chunks_per_doc: int = 3, candidates: int = 60) -> list[DocumentHit]:
@@ -122,12 +143,30 @@ class HybridRetriever:
         return list(docs.values())[:top_k]
 
 
+    def document_summaries(self, doc_ids: list[str]) -> dict[str, dict]:
+        """Title, 文号 and dates of the given documents (for notices naming them), by doc id."""
+        if not doc_ids:
+            return {}
+        spec = FilterSpec(must=DOCUMENTS.must + [Condition("any", "doc_id", list(doc_ids))])
+        fields = ["doc_id", "title", "doc_number", "status", "published", "effective", "amend_from"]
+        return {p["doc_id"]: p for _, p in self.store.scroll_payloads(spec, fields=fields)}
+
     def replacement_of(self, doc_id: str) -> dict | None:
         """The document that says it replaces `doc_id` (metadata `replaces`), if the corpus has one."""
         spec = FilterSpec(must=[Condition("match", "replaces", doc_id)])
         for _, payload in self.store.scroll_payloads(spec, fields=["doc_id", "title", "doc_number", "status"]):
             return payload
         return None
+
+
+def _signals_by_id(lists: dict[str, list[ScoredChunk]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Raw scores by chunk id ("dense", "bm25") and by doc id ("document")."""
+    chunk: dict[str, dict[str, float]] = {}
+    for name in ("dense", "bm25"):
+        for p in lists.get(name, []):
+            chunk.setdefault(p.id, {})[name] = p.score
+    document = {p.payload.get("doc_id"): {"document": p.score} for p in lists.get("document", [])}
+    return {"chunk": chunk, "document": document}
 
 
 def to_hit(point: ScoredChunk) -> SearchHit:

@@ -166,6 +166,7 @@ def document_from_page(text: str, path: Path, sidecar: dict[str, Any]) -> Docume
         source_url=sidecar.get("officialUrl") or sidecar.get("url"),
         source_path=str(path),
         replaces=list(sidecar.get("replacesDocumentIds") or []),
+        programmes=list(sidecar.get("policyIds") or []),
     )
 
 
@@ -291,8 +292,15 @@ def document_from_record(record: dict[str, Any], path: Path) -> Document:
         topics=list(topics) if isinstance(topics, list) else [str(topics)],
         source_url=record.get("url") or record.get("urlsource") or record.get("source_url"),
         source_path=str(path),
+        programmes=_string_list(record.get("programmes") or record.get("policyIds")),
         kind=record.get("kind") or "policy",
     )
+
+
+def _string_list(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [str(v) for v in value if v not in (None, "")]
+    return [str(value)] if value not in (None, "") else []
 
 
 _LOADERS: dict[str, Callable[[Path, LoadedFile], None]] = {

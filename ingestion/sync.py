@@ -18,20 +18,28 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from app.clients.embeddings import ArrayEmbeddings, CachedEmbeddings
 from app.clients.sparse import JiebaBm25Encoder
-from app.clients.vector_store import ChunkPoint, DocState, VectorStore, date_int
+from app.clients.vector_store import DOCUMENTS, ChunkPoint, DocState, VectorStore, date_int
 from app.domain import Chunk, Document
 from ingestion.chunking import CHUNKER_VERSION, chunk_document, embedding_text
+from app.vocabulary import ALIAS_FIELD, encode_alias
+from ingestion.aliases import find_aliases
+from ingestion.amendments import find_amendment, link_amendments
 from ingestion.loaders import LoadedFile, discover, load_file
 from ingestion.metadata import normalize_doc_number
 from ingestion.references import find_references
 
 # What the points of a document carry beyond their vectors; part of the document hash, so that an
 # index written with an older payload layout is rewritten by the next sync (embeddings are cached)
-PAYLOAD_VERSION = 2  # 2: body on the document point, doc_number_key, references, effective_int
+PAYLOAD_VERSION = 3  # 2: body on the document point, doc_number_key, references, effective_int;
+#                      3: programmes, short names the text defines, what it amends
+# Set across documents by the pass that ends every sync, on all points of a document
+RELATION_FIELDS = ("amends", "amended_by")
+_LINK_FIELDS = ["doc_id", "title", "published", "effective", "written", "programmes", "amend_subjects",
+                "amend_from", "amend_explicit", *RELATION_FIELDS]
 
 
 class SyncProgress(Protocol):
@@ -49,6 +57,7 @@ class SyncReport:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (source, reason)
     chunks_written: int = 0
     chunks_embedded: int = 0  # cache misses: texts the model actually had to embed
+    relations_changed: int = 0  # documents whose amends / amended_by the sync changed
     seconds: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
 
@@ -57,6 +66,7 @@ class SyncReport:
             "added": len(self.added), "updated": len(self.updated), "removed": len(self.removed),
             "skipped": len(self.skipped), "failed": [{"source": s, "reason": r} for s, r in self.failed],
             "chunks_written": self.chunks_written, "chunks_embedded": self.chunks_embedded,
+            "relations_changed": self.relations_changed,
             "seconds": {k: round(v, 3) for k, v in self.seconds.items()}, "interrupted": self.interrupted,
         }
 
@@ -88,13 +98,21 @@ def document_payload(doc: Document, doc_hash: str, n_chunks: int, indexed_at: st
     }
 
 
-def document_point_payload(doc: Document, doc_hash: str, n_chunks: int, indexed_at: str) -> dict:
-    """The document point also holds, for the lookup API, the cleaned body, what the text cites and
-    repeals, and when it was written; chunks do not repeat them."""
+def document_point_payload(doc: Document, doc_hash: str, n_chunks: int, indexed_at: str,
+                           segment: Callable[[str], list[str]]) -> dict:
+    """The document point also holds, for the lookup API, the cleaned body, what the text cites,
+    repeals and amends, and the short names it defines (for query expansion); chunks do not repeat
+    them. `segment` cuts text into words (to find where a full name starts)."""
     refs = find_references(doc.body, doc.doc_number, doc.title)
+    amendment = find_amendment(doc.title, doc.body, doc.effective)
     return {**document_payload(doc, doc_hash, n_chunks, indexed_at), "body": doc.body,
             "cites_numbers": refs.cites_numbers, "cites_titles": refs.cites_titles,
-            "repeals_numbers": refs.repeals_numbers, "repeals_titles": refs.repeals_titles}
+            "repeals_numbers": refs.repeals_numbers, "repeals_titles": refs.repeals_titles,
+            "programmes": doc.programmes,
+            ALIAS_FIELD: [encode_alias(s, f) for s, f in find_aliases(doc.body, segment)],
+            "amend_subjects": amendment.subjects if amendment else [],
+            "amend_from": amendment.applies_from if amendment else None,
+            "amend_explicit": amendment.explicit if amendment else False}
 
 
 def chunk_payload(doc: Document, chunk: Chunk, doc_hash: str, n_chunks: int, indexed_at: str) -> dict:
@@ -164,6 +182,9 @@ class Indexer:
                 clock = time.perf_counter()
                 self._prune(paths, files, documents, states, report)
                 timings["prune"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            report.relations_changed = self.link_documents()
+            timings["link"] = time.perf_counter() - clock
         except KeyboardInterrupt:
             report.interrupted = True
         finally:
@@ -174,6 +195,21 @@ class Indexer:
             timings["optimize_flush"] = time.perf_counter() - clock
             report.seconds.update(timings)
         return report
+
+    def link_documents(self) -> int:
+        """Recompute the relations between documents (which amends which) over the whole index and
+        write those that changed onto every point of their document. Runs at the end of every
+        sync, so a sync interrupted before it leaves relations the next sync puts right.
+        Returns how many documents changed."""
+        documents = [payload for _, payload in self.store.scroll_payloads(DOCUMENTS, fields=_LINK_FIELDS)]
+        changed = 0
+        links = link_amendments(documents)
+        for doc in documents:
+            wanted = links[doc["doc_id"]]
+            if any(list(doc.get(name) or []) != wanted[name] for name in RELATION_FIELDS):
+                self.store.set_document_fields(doc["doc_id"], wanted)
+                changed += 1
+        return changed
 
     def _collect(self, files: list[LoadedFile], report: SyncReport) -> list[Document]:
         documents: list[Document] = []
@@ -213,7 +249,8 @@ class Indexer:
             clock = time.perf_counter()
             indexed_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
             points = [ChunkPoint(document_point_id(item.doc.doc_id), None, doc_vector.indices, doc_vector.values,
-                                 document_point_payload(item.doc, item.doc_hash, len(item.chunks), indexed_at))]
+                                 document_point_payload(item.doc, item.doc_hash, len(item.chunks), indexed_at,
+                                                        self.sparse.segment))]
             for chunk in item.chunks:
                 points.append(ChunkPoint(chunk.chunk_id, vectors[row].tolist(), sparse[row].indices,
                                          sparse[row].values,

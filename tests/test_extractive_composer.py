@@ -1,46 +1,126 @@
-"""Which passage the extractive composer quotes."""
+"""What the extractive composer quotes: the sentence that holds what was asked, short; lists with
+their lead-in; headings never; the current figure before an amended one; the clause for a
+question about measures."""
 
 from __future__ import annotations
 
+import pytest
+
 from app.answering.extractive import ExtractiveComposer
 from app.composition import build_sparse
+from app.config import REPO_ROOT
 from app.domain import SearchHit
+from app.policy_data import kinds_asked, question_kinds
+from app.vocabulary import Vocabulary, question_terms, read_pairs
 
 TITLE = "农业农村部开展防控疫情专项法治宣传行动"
 OPENING = (f"{TITLE}\n为切实做好新冠肺炎疫情防控工作，农业农村部日前启动开展防控疫情专项法治宣传行动，"
            "大力宣传动物防疫法、野生动物保护法和渔业法等法律法规。")
 FOCUS = "据介绍，此次专项法治宣传行动注重以案释法，注重运用新媒体新技术，注重把普法融入到执法和管理服务过程中。"
-
-
-# the rest of a realistic source list: other documents on nearby topics, ranked below
 OTHERS = ["农业农村部办公厅关于公布热线电话受理新冠肺炎疫情防控期间问题线索的通告。",
           "各级农业农村部门要做好春耕生产，统筹疫情防控和农业生产。",
           "全国普法办印发防控疫情法治宣传工作方案，要求各地开展宣传。",
           "市场监管部门依法查处哄抬物价行为，维护市场秩序。",
           "交通运输部要求保障农业生产物资运输畅通。"]
 
+DIBAO_RULES = ("一、城乡低保标准\n（一）本市实施城乡统一的最低生活保障标准。城乡低保标准主要考虑居民必需的基本生活需要，"
+               "按照本市上年度城镇居民人均消费支出的一定比例确定。\n四、申请\n（三）申请城乡低保应当提交以下材料：\n"
+               "1.《社会救助申请（定期核查）表及授权书》；\n2.本人和共同生活家庭成员的身份证和户口本原件；\n"
+               "3.收入证明。\n（四）申请家庭应当向户籍所在地街道办事处（乡镇人民政府）提出书面申请。")
+DIBAO_2024 = "一、本市低保标准从每人每月1395元调整为1450元。\n二、因标准提高所增加的经费，由各区财政负担。\n三、新标准从2024年7月施行。"
+OLD_SCHEME = "二、扶助标准\n独生子女死亡后未再生育或收养子女的夫妻，由政府给予每人每月200元的扶助金，直至亡故为止。"
+NEW_SCHEME = ("一、调整标准\n自2022年7月1日起，将符合政策条件的本市计划生育家庭独生子女伤残、死亡特别扶助金分别由"
+              "每人每月590元、720元提高到每人每月740元、900元。")
 
-def _hit(chunk_id: str, text: str, start: int, score: float, doc_id: str = "doc", title: str = TITLE) -> SearchHit:
-    return SearchHit(chunk_id=chunk_id, doc_id=doc_id, score=score, text=text, start=start, end=start + len(text),
-                     heading_path=[], document={"title": title})
+
+def _hit(chunk_id: str, text: str, score: float, doc_id: str = "doc", title: str = TITLE, **document) -> SearchHit:
+    return SearchHit(chunk_id=chunk_id, doc_id=doc_id, score=score, text=text, start=0, end=len(text),
+                     heading_path=[], document={"title": title, **document})
 
 
-def _quoted(settings, **options) -> str:
-    # a budget that holds one of the two passages: the test is which one
-    composer = ExtractiveComposer(build_sparse(settings), budget_chars=80, **options)
-    sources = [_hit("c1", f"{OPENING}\n{FOCUS}", 0, 2.2)]
-    sources += [_hit(f"o{n}", text, 0, 1.0 - n / 10, doc_id=f"other{n}", title=text[:12])
-                for n, text in enumerate(OTHERS)]
-    extract = composer.compose("农业农村部防控疫情专项法治宣传行动注重哪些方面？", sources)
+@pytest.fixture(scope="module")
+def sparse():
+    from app.config import Settings
+
+    return build_sparse(Settings())
+
+
+@pytest.fixture(scope="module")
+def vocabulary():
+    return Vocabulary(read_pairs(REPO_ROOT / "policies" / "dictionaries" / "colloquial.txt"))
+
+
+def _answer(sparse, vocabulary, question: str, sources: list[SearchHit], **options):
+    composer = ExtractiveComposer(question_kinds(), tokenize=sparse.tokens, **options)
+    terms = question_terms(question, sparse.words(question), vocabulary)
+    return composer.compose(question, sources, terms, kinds_asked(question))
+
+
+def _text(extract) -> str:
     return "".join(s.text for s in extract.sentences)
 
 
-def test_the_clause_that_answers_beats_the_opening_that_repeats_the_title(settings):
+def test_an_amount_question_gets_the_sentence_with_the_figure(sparse, vocabulary):
+    # as in the bundled corpus: the 2024 notice amends the standard the rules describe
+    sources = [_hit("r", DIBAO_RULES, 2.0, "rules", "北京市城乡居民最低生活保障实施细则", amended_by=["2024"]),
+               _hit("n", DIBAO_2024, 1.8, "2024", "关于调整本市最低生活保障标准的通知", amends=["rules"])]
+    extract = _answer(sparse, vocabulary, "北京低保现在一个月多少钱？", sources)
+    assert extract.sentences[0].text == "一、本市低保标准从每人每月1395元调整为1450元。"
+    assert len(extract.sentences) <= 3 and len(_text(extract)) <= 200
+
+
+def test_headings_are_context_never_sentences(sparse, vocabulary):
+    sources = [_hit("r", DIBAO_RULES, 2.0, "rules", "北京市城乡居民最低生活保障实施细则")]
+    for question in ("低保标准是怎么定的？", "低保去哪儿申请？", "申请低保要带什么材料？"):
+        quoted = [s.text for s in _answer(sparse, vocabulary, question, sources).sentences]
+        assert quoted and not {"一、城乡低保标准", "四、申请"} & set(quoted)
+
+
+def test_a_materials_question_gets_the_list_with_its_lead_in(sparse, vocabulary):
+    sources = [_hit("r", DIBAO_RULES, 2.0, "rules", "北京市城乡居民最低生活保障实施细则")]
+    quoted = [s.text for s in _answer(sparse, vocabulary, "申请低保需要准备哪些材料？", sources).sentences]
+    assert quoted[0] == "（三）申请城乡低保应当提交以下材料："
+    assert "2.本人和共同生活家庭成员的身份证和户口本原件；" in quoted
+
+
+def test_a_who_question_gets_the_office(sparse, vocabulary):
+    sources = [_hit("r", DIBAO_RULES, 2.0, "rules", "北京市城乡居民最低生活保障实施细则")]
+    extract = _answer(sparse, vocabulary, "低保去哪儿申请？", sources)
+    assert "街道办事处" in extract.sentences[0].text
+
+
+def test_the_current_figure_comes_before_an_amended_one(sparse, vocabulary):
+    old = _hit("o", OLD_SCHEME, 2.0, "2008", "北京市独生子女家庭特别扶助制度实施方案", amended_by=["2022"])
+    new = _hit("n", NEW_SCHEME, 1.5, "2022", "关于调整计划生育特别扶助金标准的通知", amends=["2008"])
+    question = "失独家庭每个月能领多少扶助金？"
+    extract = _answer(sparse, vocabulary, question, [old, new])
+    assert "900元" in extract.sentences[0].text
+    # the same sources without the relation: the older document's figure would lead (the test can fail)
+    plain = [_hit("o", OLD_SCHEME, 2.0, "2008", "北京市独生子女家庭特别扶助制度实施方案"),
+             _hit("n", NEW_SCHEME, 1.5, "2022", "关于调整计划生育特别扶助金标准的通知")]
+    assert "200元" in _answer(sparse, vocabulary, question, plain).sentences[0].text
+
+
+def test_every_sentence_is_a_verbatim_span_with_its_offsets(sparse, vocabulary):
+    sources = [_hit("r", DIBAO_RULES, 2.0, "rules", "北京市城乡居民最低生活保障实施细则")]
+    for sentence in _answer(sparse, vocabulary, "申请低保需要准备哪些材料？", sources).sentences:
+        citation = sentence.citations[0]
+        assert DIBAO_RULES[citation.start:citation.end] == citation.quote == sentence.text
+
+
+def _topic_answer(sparse, vocabulary, **options) -> str:
+    # a budget that holds one of the two passages: the test is which one
+    sources = [_hit("c1", f"{OPENING}\n{FOCUS}", 2.2)]
+    sources += [_hit(f"o{n}", text, 1.0 - n / 10, doc_id=f"other{n}", title=text[:12]) for n, text in enumerate(OTHERS)]
+    return _text(_answer(sparse, vocabulary, "农业农村部防控疫情专项法治宣传行动注重哪些方面？", sources,
+                         clause_budget_chars=80, **options))
+
+
+def test_a_question_about_measures_gets_the_clause_not_the_opening_that_repeats_the_title(sparse, vocabulary):
     # the opening shares every topic word with the question, but they are the title's words;
     # the answer is the clause with the question's own word, 注重
-    assert "注重以案释法" in _quoted(settings)
+    assert "注重以案释法" in _topic_answer(sparse, vocabulary)
 
 
-def test_without_title_awareness_the_opening_would_win(settings):
-    # the same sources scored as if title words said which passage answers: proves the test above can fail
-    assert "注重以案释法" not in _quoted(settings, title_term_weight=1.0)
+def test_without_title_awareness_the_opening_would_win(sparse, vocabulary):
+    assert "注重以案释法" not in _topic_answer(sparse, vocabulary, title_term_weight=1.0)

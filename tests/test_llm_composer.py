@@ -40,7 +40,7 @@ def test_llm_answer_with_citations(llm_services, fake):
     fake.reply = lambda m: f"本市低保标准从每人每月1395元调整为1450元。[{source_number(m, '1450元')}]新标准从2024年7月施行。[{source_number(m, '1450元')}]"
     ctx, deltas = _run(llm_services)
     assert ctx.status == "answered" and ctx.composer == "llm" and not ctx.degraded
-    assert ctx.prompt_version == "compose_answer/v1" and ctx.model == llm_services.settings.llm.model
+    assert ctx.prompt_version == "compose_answer/v2" and ctx.model == llm_services.settings.llm.model
     assert [s.text for s in ctx.sentences] == ["本市低保标准从每人每月1395元调整为1450元。", "新标准从2024年7月施行。"]
     assert len(deltas) == 2
     citation = ctx.sentences[0].citations[0]
@@ -48,7 +48,7 @@ def test_llm_answer_with_citations(llm_services, fake):
     prompt = fake.requests[0]["body"]["messages"]
     assert "每一句话的末尾都必须" in prompt[0]["content"] and QUESTION in prompt[1]["content"]
     audit = llm_services.audit.get(ctx.audit_id)["details"]
-    assert audit["prompt_version"] == "compose_answer/v1" and audit["composer"] == "llm"
+    assert audit["prompt_version"] == "compose_answer/v2" and audit["composer"] == "llm"
 
 
 def test_hallucinated_citations_and_uncited_numbers_never_reach_the_user(llm_services, fake):
@@ -158,4 +158,23 @@ def test_follow_up_is_rewritten_by_the_llm(llm_services, fake):
 def test_rewrite_falls_back_to_the_rule_when_the_llm_fails(llm_services, fake):
     fake.mode = "error"
     ctx = llm_services.pipeline.run(AnswerContext("那申请流程呢？", history=[{"question": "养老服务补贴津贴有哪些"}]))
-    assert ctx.rewritten == "养老服务补贴津贴有哪些 那申请流程呢?" and ctx.degraded
+    assert ctx.rewritten == "养老服务补贴津贴，申请流程呢?" and ctx.degraded
+
+
+def test_a_question_the_sources_cannot_answer_never_reaches_the_llm(llm_services, fake):
+    # the answerability decision guards the LLM path as it guards the extractive one
+    ctx, deltas = _run(llm_services, "结婚登记需要带什么材料？")
+    assert ctx.status == "refused_no_evidence" and not deltas
+    assert fake.requests == []
+
+
+def test_the_prompt_says_which_sources_a_newer_document_amended(llm_services):
+    steps = {step.name: step for step in llm_services.pipeline.steps}
+    ctx = AnswerContext("北京低保标准是多少")
+    for name in ("check_question", "rewrite_question", "read_question", "retrieve"):
+        steps[name](ctx)
+    ctx.sources[0].document["amended_by_documents"] = [{"title": "新通知", "doc_number": "京民社救发〔2030〕1号",
+                                                        "amend_from": "2030-07-01"}]
+    prompt = steps["compose_answer"].llm.messages(ctx.search_question, ctx.sources)[1]["content"]
+    assert "（其中的标准已由《新通知》（京民社救发〔2030〕1号）自2030-07-01起调整）" in prompt
+    assert prompt.count("其中的标准已由") == 1, "only the amended source carries the note"

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from app.api import create_app
 from app.domain import SearchFilters
 from app.pipeline.context import AnswerContext, AnswerSentence, Citation
+from app.answering.answerability import FEATURES
 from app.pipeline.steps import GUARDRAIL_STATUSES, CheckAnswer
 from app.policy_data import answer_statuses
 from ingestion.loaders import load_file
@@ -43,7 +44,8 @@ def test_code_and_policies_list_the_same_statuses():
 
 
 def test_the_pipeline_is_the_documented_list_of_steps(answering):
-    assert answering.pipeline.step_names == ["check_question", "rewrite_question", "retrieve", "compose_answer",
+    assert answering.pipeline.step_names == ["check_question", "rewrite_question", "read_question", "retrieve",
+                                             "extract_answer", "judge_answerability", "compose_answer",
                                              "check_answer", "record"]
 
 
@@ -76,6 +78,8 @@ def test_the_audit_event_is_complete(answering):
     assert details["retrieved"] and all(len(r["text_sha256"]) == 64 for r in details["retrieved"])
     assert details["composer"] == "extractive" and details["citations"]
     assert {"check_question", "retrieve", "compose_answer"} <= set(details["timings_ms"])
+    # what the answerability decision read, and what it decided
+    assert set(details["evidence"]) == set(FEATURES) and 0 <= details["answerable"] <= 1
 
 
 @pytest.mark.parametrize("question,status", [
@@ -131,9 +135,14 @@ def test_a_failing_step_becomes_an_error_status_and_is_still_recorded(answering,
     assert answering.audit.get(ctx.audit_id)["status"] == "error"
 
 
-def test_follow_up_questions_are_rewritten(answering):
+def test_follow_up_questions_carry_the_subject_not_the_whole_question(answering):
     ctx = answering.pipeline.run(AnswerContext("那申请流程呢？", history=[{"question": "养老服务补贴津贴有哪些"}]))
-    assert ctx.rewritten == "养老服务补贴津贴有哪些 那申请流程呢?"
+    assert ctx.rewritten == "养老服务补贴津贴，申请流程呢?"
+    ctx = answering.pipeline.run(AnswerContext("那需要准备哪些材料？", history=[{"question": "我家想申请低保，去哪儿申请？"}]))
+    assert ctx.rewritten == "低保，需要准备哪些材料?", "the previous question's 去哪儿申请 is not carried over"
+    standalone = answering.pipeline.run(AnswerContext("北京市城乡居民最低生活保障标准是多少",
+                                                      history=[{"question": "养老服务补贴津贴有哪些"}]))
+    assert standalone.rewritten is None
 
 
 def test_chat_api(answering):

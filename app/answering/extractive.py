@@ -1,13 +1,19 @@
-"""The extractive composer: answers with the original wording of the retrieved clauses.
+"""The extractive composer: answers with the original wording of the retrieved clauses, short.
 
-It scores each paragraph of the retrieved chunks against the question (IDF-weighted overlap of the
-same jieba + bigram terms the BM25 index uses, plus the chunk's retrieval rank), keeps the best
-paragraph and any close runner-up within a length budget, splits them into sentences and cites
-each sentence with the source it was copied from. Nothing is paraphrased, so every sentence is
+It reads what the question asks for (an amount, a time limit, an office, materials, conditions, a
+procedure: policies/question_kinds.yml) and scores every sentence of the retrieved chunks by the
+question's words it holds (IDF-weighted, the people's words counted as the documents' words), the
+words of its headings and lead-in (context, weighed less), whether it looks like the kind of
+sentence that answers such a question, and how high its document ranks. It leads with the best
+sentence and adds at most a few more: the lead-in of a list item, the items of a lead-in, or
+another sentence of the same document that holds a part of the question the first one does not.
+Headings are context, never sentences of their own.
+
+Where a retrieved document has been amended by another one that is also retrieved (a raised
+standard), the older document's figures rank below the newer one's.
+
+Nothing is paraphrased: every sentence is a verbatim span of a source with its offsets, so it is
 supported by its citation by construction; the answer check verifies it anyway.
-
-On the COVID policy questions, paragraph units beat single sentences (answer recall 0.72 vs 0.61
-at the same budget) because official answers are usually a whole clause.
 """
 
 from __future__ import annotations
@@ -15,15 +21,27 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from app.clients.sparse import JiebaBm25Encoder
 from app.domain import SearchHit
+from app.linear_model import LinearModel
 from app.pipeline.context import AnswerSentence, Citation
+from app.policy_data import QuestionKind
+from app.vocabulary import TermGroup
 
 _PARAGRAPH = re.compile(r"[^\n]+")
 _SPACE_BREAK = re.compile(r"(?<=[^\x00-\x7f])[ \t\u3000]+(?=[^\x00-\x7f])")
 _SENTENCE = re.compile(r"[^。！？!?；;]+[。！？!?；;]?")
+# list markers, by style: the items of a list share one style, unlike their lead-in
+_MARKER_STYLES = [("num_dot", re.compile(r"^\s*\d{1,2}[.．、](?!\d)")), ("num_paren", re.compile(r"^\s*[（(]\d{1,2}[）)]")),
+                  ("circled", re.compile(r"^\s*[①②③④⑤⑥⑦⑧⑨⑩]")),
+                  ("cn_paren", re.compile(r"^\s*[（(][一二三四五六七八九十]+[）)]"))]
+
+
+def marker_style(text: str) -> str | None:
+    return next((name for name, pattern in _MARKER_STYLES if pattern.match(text)), None)
+_FIGURE = re.compile(r"\d+(?:\.\d+)?\s*(?:元|万元|%|％)")
 
 
 def paragraph_spans(text: str) -> list[tuple[int, int]]:
@@ -51,83 +69,379 @@ def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return out
 
 
-def _looks_like_heading(text: str) -> bool:
-    return len(text) < 40 and not re.search(r"[。；;！？!?]$", text)
+_MARKER = re.compile(r"^\s*(?:第[一二三四五六七八九十百零]+[章节条]|[一二三四五六七八九十]+[、．.]|[（(][一二三四五六七八九十\d]+[）)]|\d{1,2}[.．、])\s*")
+
+
+def looks_like_heading(text: str) -> bool:
+    """"二、重点任务", "第二十条", "（三）申请程序", "申请及受理程序。": a label for what follows,
+    not a statement."""
+    text = text.strip()
+    if len(text) < 40 and not re.search(r"[。；;！？!?：:，,]", text):
+        return True
+    label = re.sub(r"[^\u4e00-\u9fff]", "", _MARKER.sub("", text))
+    return len(label) <= 8 and not re.search(r"[，,：:]", text) and not re.search(r"\d", text)
+
+
+_UNIT_PAIRS = re.compile(r"每人|人每|每月|每年|每天|标准|元的|按照|给予|发放|以上|以下")
+
+
+def _same_subject(a: str, b: str) -> bool:
+    """Do two sentences state a figure about the same thing: at least four character pairs in
+    common, a fifth of the shorter one's, leaving out the pairs every standard has (每人每月, 标准)."""
+    pairs = [{run[i:i + 2] for run in re.findall(r"[\u4e00-\u9fff]+", s) for i in range(len(run) - 1)} for s in (a, b)]
+    pairs = [{p for p in ps if not _UNIT_PAIRS.fullmatch(p)} for ps in pairs]
+    shared = pairs[0] & pairs[1]
+    return len(shared) >= 4 and len(shared) >= 0.2 * min(len(pairs[0]), len(pairs[1]))
+
+
+def _restates_title(sentence: str, title: str) -> bool:
+    """The page's title repeated in the text ("2026年度…缴费标准？") says nothing the citation does not."""
+    core = re.sub(r"[^\u4e00-\u9fff\d]", "", sentence)
+    return len(core) >= 6 and core in re.sub(r"[^\u4e00-\u9fff\d]", "", title)
 
 
 @dataclass
-class _Candidate:
-    score: float
-    coverage: float
-    rank: int
-    start: int
+class _Sentence:
+    rank: int  # of its source
+    doc_rank: int  # of its document among the sources' documents
+    start: int  # offsets in the source's text
     end: int
+    paragraph: int  # index of its paragraph in the source
+    text: str
+    context: str  # its document's title, the headings above it and the lead-in of its list
+    lead_in: bool  # ends with "：": what follows is a list
+    list_item: bool  # opens with 1. / （1） / ① / （一）
+    style: str | None = None  # which of those
+    score: float = 0.0
+    relevance: float = 0.0  # the question's words it and its context hold, weighted
+    covered: float = 0.0  # share of the question's word weight it and its context hold
+    features: dict[str, float] = field(default_factory=dict)
+    matched: frozenset[int] = frozenset()  # indices of the term groups it holds
+    in_context: frozenset[int] = frozenset()  # … and those only its headings or lead-in hold
+    cue: float = 0.0  # how much it looks like what the question asks for, 0–1
+
+
+@dataclass
+class _Scored:
+    sentences: list[_Sentence]
+    weight: list[float]  # of each term group
+    total: float
 
 
 @dataclass
 class Extract:
     sentences: list[AnswerSentence]
-    coverage: float  # largest share of the question's word weight found in one passage of the sources, 0–1
+    # evidence measures, 0–1, for the answerability decision
+    coverage: float = 0.0  # share of the question's word weight in the best sentence and its context
+    best_coverage: float = 0.0  # the largest such share in any sentence of the sources
+    source_coverage: float = 0.0  # share of the question's word weight anywhere in the sources
+    answers_kind: float = 0.0  # how much the best sentence looks like what the question asks for
+    largest_missing: float = 0.0  # share of the question's word weight of its heaviest word no source holds
+    chosen: list[int] = field(default_factory=list)  # source ranks quoted
 
 
 class ExtractiveComposer:
     name = "extractive"
 
-    def __init__(self, sparse: JiebaBm25Encoder, budget_chars: int = 450, runner_up: float = 0.3,
-                 rank_prior: float = 5.0, same_document: bool = True, heading_damping: float = 0.5,
-                 title_term_weight: float = 0.3) -> None:
-        self.sparse = sparse
-        self.budget_chars, self.runner_up, self.rank_prior = budget_chars, runner_up, rank_prior
-        self.same_document = same_document  # runner-ups only from the best passage's document
+    def __init__(self, kinds: dict[str, QuestionKind], budget_chars: int = 200, max_sentences: int = 3,
+                 list_budget_chars: int = 300, clause_budget_chars: int = 450,
+                 tokenize: Callable[[str], list[str]] = list, clause_rank_prior: float = 5.0,
+                 clause_runner_up: float = 0.3, heading_damping: float = 0.5,
+                 title_term_weight: float = 0.3, context_weight: float = 0.4, cue_weight: float = 0.5,
+                 rank_weight: float = 0.5, runner_up: float = 0.6, amended_figure_factor: float = 0.5,
+                 model: LinearModel | None = None) -> None:
+        """list_budget_chars: how much of a list (a lead-in and its items) an answer may quote.
+        Weights are shares of the question's total word weight. title_term_weight: a question
+        word that is in the document's title says which document, not which passage, and counts
+        that much; context_weight: a word found only in a sentence's headings or lead-in;
+        cue_weight: the bonus of a sentence that looks like the asked-for kind; rank_weight: of
+        the document's retrieval rank; runner_up: least share of the best score another sentence
+        needs to be added; amended_figure_factor: multiplies a figure of a document another
+        retrieved document amended."""
+        self.kinds = kinds
+        self.budget_chars, self.max_sentences, self.list_budget_chars = budget_chars, max_sentences, list_budget_chars
+        self.clause_budget_chars, self.tokenize = clause_budget_chars, tokenize
+        self.clause_rank_prior, self.clause_runner_up = clause_rank_prior, clause_runner_up
         self.heading_damping = heading_damping
-        self.title_term_weight = title_term_weight
+        self.title_term_weight, self.context_weight = title_term_weight, context_weight
+        self.cue_weight, self.rank_weight, self.runner_up = cue_weight, rank_weight, runner_up
+        self.amended_figure_factor = amended_figure_factor
+        self.model = model  # the fitted sentence model (models/sentence_scorer.json); None: the hand formula
+        # kinds answered by the sentence (or list) that holds the fact; other questions
+        # (requirements, procedures, measures, a topic) are answered by the clause
+        self.specific_kinds = {"amount", "deadline", "who", "material", "condition"}
 
-    def compose(self, question: str, sources: list[SearchHit]) -> Extract:
-        terms = set(self.sparse.tokens(question))
-        # coverage counts whole words only: bigrams across word boundaries ("准是", "贴怎") never
-        # match anything and would make every question look unanswerable
-        words = set(self.sparse.words(question))
+    # ---- candidates ----
+    @staticmethod
+    def _sentences(sources: list[SearchHit]) -> list[_Sentence]:
+        doc_order: dict[str, int] = {}
+        out = []
+        for rank, hit in enumerate(sources):
+            doc_rank = doc_order.setdefault(hit.doc_id, len(doc_order))
+            headings = list(hit.heading_path)
+            title = hit.document.get("title") or ""
+            lead = ""
+            for index, (s, e) in enumerate(paragraph_spans(hit.text)):
+                paragraph = hit.text[s:e].strip()
+                if looks_like_heading(paragraph):
+                    headings.append(paragraph)
+                    lead = ""
+                    continue
+                style = marker_style(paragraph)
+                item = style is not None
+                if not item:
+                    lead = ""
+                for ss, se in sentence_spans(hit.text, s, e):
+                    text = hit.text[ss:se]
+                    if _restates_title(text, hit.document.get("title") or ""):
+                        continue
+                    is_lead = text.rstrip().endswith(("：", ":"))
+                    out.append(_Sentence(rank, doc_rank, ss, se, index, text, " ".join([title, *headings[-3:], lead]),
+                                         is_lead, item and ss == s, style if ss == s else None))
+                    if is_lead:
+                        lead = text
+        return out
+
+    # ---- scoring ----
+    def candidates(self, sources: list[SearchHit], terms: list[TermGroup], kinds: list[str] | None) -> _Scored:
+        """Every sentence of the sources with the features the sentence model reads."""
+        candidates = self._sentences(sources)
+        n = len(candidates) + 1
+        # a word counts as common when many sentences hold it, in their text or their context
+        df = [sum(1 for c in candidates if g.found_in(c.text) or g.found_in(c.context)) for g in terms]
+        # a one-character word ("领", "车") is a weak sign of what a sentence is about
+        weight = [math.log(1 + n / (1 + d)) * (0.5 if len(g.word) == 1 else 1.0) for g, d in zip(terms, df)]
+        total = sum(weight) or 1.0
+        # sentences are compared on the words some of them hold; the rest only tell coverage
+        attainable = sum(w for w, d in zip(weight, df) if d) or 1.0
+        asked = [self.kinds[k] for k in (kinds or []) if k in self.kinds]
+        titles = {hit.doc_id: hit.document.get("title") or "" for hit in sources}
+        top_fused = max((hit.signals.get("fused", hit.score) for hit in sources), default=1.0) or 1.0
+        present = {sources[c.rank].doc_id: c.doc_rank for c in candidates}
+        previous: _Sentence | None = None
+        for c in candidates:
+            hit = sources[c.rank]
+            title = titles[hit.doc_id]
+            held = [i for i, g in enumerate(terms) if g.found_in(c.text)]
+            in_context = [i for i, g in enumerate(terms) if i not in held and g.found_in(c.context)]
+            own = sum(weight[i] * (self.title_term_weight if terms[i].found_in(title) else 1.0) for i in held)
+            around = sum(weight[i] for i in in_context)
+            c.matched, c.in_context = frozenset(held), frozenset(in_context)
+            c.covered = (sum(weight[i] for i in held) + around) / total
+            c.cue = max((kind.answered_by(c.text) for kind in asked), default=0.0)
+            c.relevance = (own + self.context_weight * around) / attainable
+            same_paragraph = previous is not None and previous.rank == c.rank and previous.paragraph == c.paragraph
+            figure = bool(_FIGURE.search(c.text))
+            newer_here = bool(set(hit.document.get("amended_by") or []) & present.keys())
+            # a current figure about the question ranks as high as the document it amends
+            amended_ranks = [present[d] for d in hit.document.get("amends") or [] if d in present]
+            doc_rank = min([c.doc_rank, *amended_ranks]) if figure and held else c.doc_rank
+            c.features = {
+                "own": own / attainable,
+                "context": around / attainable,
+                "cue": c.cue,
+                "doc_rank": 1.0 / (1 + doc_rank),
+                "chunk_rank": 1.0 / (1 + c.rank),
+                "fused": hit.signals.get("fused", hit.score) / top_fused,
+                "length": math.log1p(len(c.text)) / math.log(300),
+                "first_in_paragraph": float(not same_paragraph),
+                "list_item": float(c.list_item),
+                "lead_in": float(c.lead_in),
+                "figure": float(figure),
+                "held": len(held) / (len(terms) or 1),
+                "previous": previous.relevance if same_paragraph else 0.0,
+                "outdated_figure": float(figure and newer_here),
+            }
+            previous = c
+        return _Scored(candidates, weight, total)
+
+    def compose(self, question: str, sources: list[SearchHit], terms: list[TermGroup],
+                kinds: list[str] | None = None) -> Extract:
         if not terms or not sources:
-            return Extract([], 0.0)
-        units = [(rank, s, e, set(self.sparse.tokens(hit.text[s:e])))
+            return Extract([])
+        scored = self.candidates(sources, terms, kinds)
+        candidates, weight, total = scored.sentences, scored.weight, scored.total
+        if not candidates:
+            return Extract([])
+        for c in candidates:
+            c.score = self.model.probability(c.features) if self.model else self._hand_score(c, bool(kinds))
+        self._current_figures_first(candidates, sources)
+        ranked = sorted(candidates, key=lambda c: (-c.score, c.rank, c.start))
+        best = ranked[0]
+        if set(kinds or []) & self.specific_kinds:
+            chosen = self._around(best, candidates, whole_list="material" in (kinds or []))
+            chosen = self._add_runner_ups(chosen, ranked, sources)
+            sentences = [self._cite(c, sources) for c in chosen]
+        else:  # a question about measures or a topic: the clauses that answer it
+            sentences = self._clauses(question, sources)
+        everywhere = set().union(*(c.matched | c.in_context for c in candidates))
+        missing = [weight[i] for i, g in enumerate(terms) if i not in everywhere and len(g.word) > 1]
+        return Extract(sentences, coverage=best.covered, best_coverage=max(c.covered for c in candidates),
+                       source_coverage=sum(weight[i] for i in everywhere) / total,
+                       largest_missing=max(missing, default=0.0) / total,
+                       answers_kind=best.cue, chosen=sorted({c.number - 1 for s in sentences for c in s.citations}))
+
+    def _clauses(self, question: str, sources: list[SearchHit]) -> list[AnswerSentence]:
+        """For a question about measures or a topic ("有哪些举措", "如何做好…"), whose answer is a
+        whole clause: paragraphs scored by the IDF-weighted question tokens they hold (question
+        tokens in the document's title counted less: they say which document, not which passage;
+        headings damped: the answer is the clause under them) and strongly by the rank of their
+        chunk; the best and close runner-ups of its document, within `clause_budget_chars`."""
+        terms = set(self.tokenize(question))
+        units = [(rank, s, e, set(self.tokenize(hit.text[s:e])))
                  for rank, hit in enumerate(sources) for s, e in paragraph_spans(hit.text)]
+        if not terms or not units:
+            return []
         df = Counter(t for *_, tokens in units for t in tokens & terms)
         n = len(units) + 1
         weight = {t: math.log(1 + n / (1 + df[t])) for t in terms}
-        word_total = sum(weight[w] for w in words) or 1.0
-        # question terms that are in a document's title say which document, not which passage of it:
-        # "农业农村部…专项法治宣传行动注重哪些方面" matches the opening that repeats the title
-        # everywhere, but only the clause with "注重" answers it
-        title_terms = {hit.doc_id: set(self.sparse.tokens(hit.document.get("title") or "")) & terms
-                       for hit in sources}
-        candidates = []
+        title_terms = {hit.doc_id: set(self.tokenize(hit.document.get("title") or "")) & terms for hit in sources}
+        scored = []
         for rank, s, e, tokens in units:
             in_title = title_terms[sources[rank].doc_id]
             overlap = sum(weight[t] * (self.title_term_weight if t in in_title else 1.0) for t in tokens & terms)
-            # a heading or title names the topic the question is about; the answer is the clause under it
-            damp = self.heading_damping if _looks_like_heading(sources[rank].text[s:e]) else 1.0
-            score = damp * overlap / (1 + 0.001 * (e - s)) + self.rank_prior * (len(sources) - rank)
-            coverage = sum(weight[w] for w in tokens & words) / word_total
-            candidates.append(_Candidate(score, coverage, rank, s, e))
-        candidates.sort(key=lambda c: (-c.score, c.rank, c.start))
-        best = candidates[0]
-        chosen, used = [best], best.end - best.start
-        for candidate in candidates[1:]:
-            if candidate.score < self.runner_up * best.score:
+            damp = self.heading_damping if looks_like_heading(sources[rank].text[s:e]) else 1.0
+            score = damp * overlap / (1 + 0.001 * (e - s)) + self.clause_rank_prior * (len(sources) - rank)
+            scored.append((score, rank, s, e))
+        scored.sort(key=lambda u: (-u[0], u[1], u[2]))
+        best = scored[0]
+        chosen, used = [best], best[3] - best[2]
+        for unit in scored[1:]:
+            if unit[0] < self.clause_runner_up * best[0]:
                 break
-            if self.same_document and sources[candidate.rank].doc_id != sources[best.rank].doc_id:
+            if sources[unit[1]].doc_id != sources[best[1]].doc_id:
                 continue
-            if used + candidate.end - candidate.start <= self.budget_chars:
-                chosen.append(candidate)
-                used += candidate.end - candidate.start
-        chosen.sort(key=lambda c: (c.rank, c.start))
-        sentences = []
-        for c in chosen:
-            hit = sources[c.rank]
-            for s, e in sentence_spans(hit.text, c.start, c.end):
-                quote = hit.text[s:e]
-                sentences.append(AnswerSentence(quote, [Citation(c.rank + 1, hit.doc_id, hit.chunk_id, quote,
-                                                                 hit.start + s, hit.start + e)]))
-        # the evidence gate asks whether the sources hold the question's words at all, whichever
-        # passage the ranking preferred to quote
-        return Extract(sentences, max(c.coverage for c in candidates))
+            if used + unit[3] - unit[2] <= self.clause_budget_chars:
+                chosen.append(unit)
+                used += unit[3] - unit[2]
+        out = []
+        for _, rank, s, e in sorted(chosen, key=lambda u: (u[1], u[2])):
+            hit = sources[rank]
+            for ss, se in sentence_spans(hit.text, s, e):
+                out.append(AnswerSentence(hit.text[ss:se], [Citation(rank + 1, hit.doc_id, hit.chunk_id,
+                                                                     hit.text[ss:se], hit.start + ss, hit.start + se)]))
+        return out
+
+    def _hand_score(self, c: _Sentence, asked: bool) -> float:
+        """Relevance plus the rank of its document (and, a little, of its chunk), scaled down when
+        the sentence does not look like what the question asks for; shorter sentences first."""
+        f = c.features
+        base = c.relevance + self.rank_weight * f["doc_rank"] + 0.05 * f["chunk_rank"]
+        fit = 1 - self.cue_weight * (1 - c.cue) if asked else 1.0
+        return base * fit / (1 + len(c.text) / 300)
+
+    def _current_figures_first(self, candidates: list[_Sentence], sources: list[SearchHit]) -> None:
+        """A figure in a document that a retrieved newer document amends, when the newer document
+        states a figure about the same thing (their sentences share enough words, and the newer
+        one holds words of the question), gives its place to the newer figure and ranks below it:
+        the current standard first."""
+        docs = [hit.doc_id for hit in sources]
+        newer_of = {hit.doc_id: set(hit.document.get("amended_by") or []) & set(docs) for hit in sources}
+        figures = [c for c in candidates if _FIGURE.search(c.text)]
+        for c in figures:
+            newer = newer_of[docs[c.rank]]
+            if not newer:
+                continue
+            successors = [d for d in figures if docs[d.rank] in newer and d.matched and _same_subject(c.text, d.text)]
+            if successors:
+                current = max(successors, key=lambda d: d.score)
+                current.score = max(current.score, c.score)
+                c.score *= self.amended_figure_factor
+
+    def _list_of(self, sentence: _Sentence, candidates: list[_Sentence]) -> tuple[_Sentence | None, list[_Sentence]]:
+        """The lead-in ("…提交以下材料：") and the items of the list a sentence opens or belongs to.
+        The items share one marker style, unlike their lead-in: "（四）" after "（三）…材料：1.… 2.…" is
+        the next clause, not an item."""
+        same = [c for c in candidates if c.rank == sentence.rank]
+        if sentence.lead_in:
+            lead = sentence
+        elif sentence.list_item:
+            before = [c for c in same if c.start < sentence.start]
+            lead = None
+            for c in reversed(before):  # back over the items, to the lead-in
+                if c.lead_in:
+                    lead = c if marker_style(c.text) != sentence.style else None
+                    break
+                if c.list_item and c.style != sentence.style:
+                    break
+                if not c.list_item and c.paragraph != sentence.paragraph:
+                    break
+            if lead is None:
+                return None, []
+        else:
+            return None, []
+        items: list[_Sentence] = []
+        for c in same:
+            if c.start <= lead.start:
+                continue
+            if c.list_item and items and c.style != items[0].style:
+                break
+            if c.list_item and not items and c.style == marker_style(lead.text):
+                break
+            if c.lead_in or (not c.list_item and c.paragraph != (items[-1].paragraph if items else -1)):
+                break
+            items.append(c)
+        return lead, items
+
+    def _around(self, best: _Sentence, candidates: list[_Sentence], whole_list: bool) -> list[_Sentence]:
+        """The best sentence with what it needs to be read: a list item with its lead-in; a
+        lead-in with its items. When the question asks for a list (materials), the list's items
+        in order as far as `list_budget_chars` holds them; else the best item only."""
+        lead, items = self._list_of(best, candidates)
+        if lead is None:
+            return [best]
+        if not whole_list and best is not lead:
+            return [lead, best] if len(lead.text) + len(best.text) <= self.list_budget_chars else [best]
+        chosen, used = [lead], len(lead.text)
+        for item in items:
+            if used + len(item.text) > self.list_budget_chars:
+                break
+            chosen.append(item)
+            used += len(item.text)
+        if best not in chosen:  # the item that answers is beyond the budget: the lead-in and that item
+            chosen = [lead, best]
+        return chosen
+
+    def _add_continuation(self, chosen: list[_Sentence], candidates: list[_Sentence]) -> list[_Sentence]:
+        """The sentences that follow the last chosen one in its paragraph, within the clause budget."""
+        last = max(chosen, key=lambda c: (c.rank, c.start))
+        used = sum(len(c.text) for c in chosen)
+        for c in candidates:
+            if c.rank != last.rank or c.start <= last.start or c in chosen:
+                continue
+            if c.paragraph != last.paragraph or used + len(c.text) > self.clause_budget_chars:
+                break
+            chosen.append(c)
+            used += len(c.text)
+            last = c
+        return chosen
+
+    def _add_runner_ups(self, chosen: list[_Sentence], ranked: list[_Sentence],
+                        sources: list[SearchHit]) -> list[_Sentence]:
+        """Another sentence of the same document, nearly as good, when it holds a part of the
+        question the chosen ones do not (a question that asks two things) or another figure of
+        the kind asked (a second tier of a standard), within the sentence and character budget.
+        A list counts as one sentence."""
+        head = max(chosen, key=lambda c: c.score)
+        held = set().union(*(c.matched for c in chosen))
+        used = sum(len(c.text) for c in chosen)
+        units = 1
+        for c in ranked[1:]:
+            if units >= self.max_sentences or c.score < self.runner_up * head.score:
+                break
+            if c in chosen or c.lead_in or sources[c.rank].doc_id != sources[head.rank].doc_id:
+                continue
+            adds = bool(c.matched - held) or (c.cue >= 1.0 and head.cue >= 1.0)
+            if not adds or used + len(c.text) > self.budget_chars:
+                continue
+            chosen.append(c)
+            held |= c.matched
+            used += len(c.text)
+            units += 1
+        return chosen
+
+    @staticmethod
+    def _cite(c: _Sentence, sources: list[SearchHit]) -> AnswerSentence:
+        hit = sources[c.rank]
+        return AnswerSentence(c.text, [Citation(c.rank + 1, hit.doc_id, hit.chunk_id, c.text,
+                                                hit.start + c.start, hit.start + c.end)])

@@ -42,7 +42,8 @@ class LLMComposer:
     def messages(self, question: str, sources: list[SearchHit]) -> list[dict[str, str]]:
         blocks = "\n".join(self.prompt["source"].format(
             number=n, title=hit.document.get("title") or "", doc_number=hit.document.get("doc_number") or "",
-            status=hit.document.get("status") or STATUS_UNKNOWN, text=hit.text) for n, hit in enumerate(sources, 1))
+            status=hit.document.get("status") or STATUS_UNKNOWN, note=_amended_note(hit), text=hit.text)
+            for n, hit in enumerate(sources, 1))
         return [{"role": "system", "content": self.prompt["system"]},
                 {"role": "user", "content": self.prompt["user"].format(sources=blocks, question=question)}]
 
@@ -95,6 +96,19 @@ class LLMComposer:
             else:  # kept so that the check names the bad citation
                 citations.append(Citation(number, "", "", "", 0, 0))
         return AnswerSentence(text, citations)
+
+
+def _amended_note(hit: SearchHit) -> str:
+    """"（其中的标准已由《…》（文号）自…起调整）" for a source a newer document amended."""
+    newer = hit.document.get("amended_by_documents") or []
+    if not newer:
+        return ""
+    names = []
+    for doc in newer:
+        since = doc.get("amend_from") or doc.get("effective")
+        names.append(f"《{doc.get('title')}》" + (f"（{doc['doc_number']}）" if doc.get("doc_number") else "")
+                     + (f"自{since}起" if since else ""))
+    return f"（其中的标准已由{'、'.join(names)}调整）"
 
 
 def _complete(rest: str) -> bool:

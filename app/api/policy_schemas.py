@@ -105,7 +105,8 @@ class ChunkOut(ChunkRef):
 
 
 class RelatedOut(BaseModel):
-    relation: str = Field(description="same_doc_number | cites | cited_by | repeals | repealed_by")
+    relation: str = Field(description="same_doc_number | cites | cited_by | repeals | repealed_by | amends | "
+                                      "amended_by (a newer document changed a standard or rule this one states)")
     document: PolicyMeta
 
 

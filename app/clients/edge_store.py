@@ -79,6 +79,11 @@ class EdgeVectorStore:
         with self._lock:
             self._shard.update(q.UpdateOperation.delete_points_by_filter(flt))
 
+    def set_document_fields(self, doc_id: str, fields: dict[str, Any]) -> None:
+        flt = q.Filter(must=[q.FieldCondition(key="doc_id", match=q.MatchValue(doc_id))])
+        with self._lock:
+            self._shard.update(q.UpdateOperation.set_payload_by_filter(flt, fields))
+
     # ---- reads ----
     def doc_states(self) -> dict[str, DocState]:
         states: dict[str, DocState] = {}

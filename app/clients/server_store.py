@@ -65,6 +65,10 @@ class ServerVectorStore:
         self.client.delete(self.collection, wait=True, points_selector=models.FilterSelector(filter=models.Filter(
             must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))], must_not=must_not)))
 
+    def set_document_fields(self, doc_id: str, fields: dict[str, Any]) -> None:
+        self.client.set_payload(self.collection, payload=fields, wait=True, points=models.FilterSelector(
+            filter=models.Filter(must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))])))
+
     def doc_states(self) -> dict[str, DocState]:
         states: dict[str, DocState] = {}
         collect_doc_states(list(self.scroll_payloads(fields=STATE_FIELDS)), states)

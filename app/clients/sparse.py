@@ -80,6 +80,11 @@ class JiebaBm25Encoder:
         return f"jieba-search+bigrams={self.char_bigrams};k1={self.k1};b={self.b};avg={self.avg_len};" \
                f"dict={digest.hexdigest()[:12]}"
 
+    def segment(self, text: str) -> list[str]:
+        """jieba's plain cut: the words of `text` in order, covering it exactly (for word boundaries)."""
+        self._ensure_ready()
+        return list(self._tokenizer.cut(text))
+
     def words(self, text: str) -> list[str]:
         """jieba search-mode words, lower-cased, without stop words and punctuation."""
         self._ensure_ready()
@@ -121,6 +126,13 @@ class JiebaBm25Encoder:
         norm = self.k1 * (1 - self.b + self.b * len(tokens) / self.avg_len)
         return self._to_sparse({tid: tf * (self.k1 + 1) / (tf + norm) for tid, tf in counts.items()})
 
-    def encode_query(self, text: str) -> SparseVec:
-        counts = Counter(self.token_id(t) for t in self.tokens(text))
-        return self._to_sparse({tid: 1.0 for tid in counts})
+    def encode_query(self, text: str, expansion: list[str] | tuple[str, ...] = (),
+                     expansion_weight: float = 0.5, hints: list[str] | tuple[str, ...] = (),
+                     hint_weight: float = 0.25) -> SparseVec:
+        """Every token of the question weighs 1; tokens only the expansion (words that mean what
+        the question's words mean) brings weigh `expansion_weight`, those only the hints (words
+        answers of this kind carry) bring, `hint_weight`."""
+        weights = {self.token_id(t): hint_weight for term in hints for t in self.tokens(term)}
+        weights.update({self.token_id(t): expansion_weight for term in expansion for t in self.tokens(term)})
+        weights.update({self.token_id(t): 1.0 for t in self.tokens(text)})
+        return self._to_sparse(weights)

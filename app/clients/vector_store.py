@@ -139,6 +139,9 @@ class VectorStore(Protocol):
     def delete_doc_chunks(self, doc_id: str, keep_ids: list[str]) -> None:
         """Delete the document's chunks whose ids are not in keep_ids (all of them when empty)."""
 
+    def set_document_fields(self, doc_id: str, fields: dict[str, Any]) -> None:
+        """Set payload fields on every point of a document (relations computed across documents)."""
+
     def doc_states(self) -> dict[str, DocState]: ...
 
     def query(self, dense: list[float] | None, sparse: tuple[list[int], list[float]] | None,

@@ -26,6 +26,7 @@ META_FIELDS = ["doc_id", "title", "doc_number", "issuer", "level", "district", "
                "expires", "status", "topics", "source_url", "kind", "replaces", "n_chunks", "indexed_at",
                "doc_number_key", "published_int"]
 _REFERENCE_FIELDS = ["cites_numbers", "cites_titles", "repeals_numbers", "repeals_titles"]
+_RELATION_FIELDS = ("amends", "amended_by")  # doc ids, both directions stored by the sync's link pass
 FACETS = ("issuer", "year", "status", "topic")
 
 
@@ -56,7 +57,7 @@ class PolicyPage:
 
 @dataclass
 class Related:
-    relation: str  # same_doc_number | cites | cited_by | repeals | repealed_by
+    relation: str  # same_doc_number | cites | cited_by | repeals | repealed_by | amends | amended_by
     document: dict[str, Any]
 
 
@@ -214,6 +215,9 @@ class PolicyLookup:
             if title:
                 wanted.append((relation, [Condition("match", titles, title)]))
         wanted.append(("repealed_by", [Condition("match", "replaces", doc_id)]))
+        for relation in _RELATION_FIELDS:
+            if doc.get(relation):
+                wanted.append((relation, [Condition("any", "doc_id", list(doc[relation]))]))
         out: dict[tuple[str, str], Related] = {}
         for relation, conditions in wanted:
             spec = FilterSpec(must=DOCUMENTS.must + conditions)

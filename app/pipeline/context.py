@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from app.domain import SearchFilters, SearchHit
+from app.vocabulary import TermGroup
 
 
 @dataclass
@@ -38,10 +39,18 @@ class AnswerContext:
     # rewrite_question
     history: list[dict[str, str]] = field(default_factory=list)
     rewritten: str | None = None
+    # read_question
+    kinds: list[str] = field(default_factory=list)  # what it asks for: amount, deadline, who, … (first = main)
+    terms: list[TermGroup] = field(default_factory=list)  # its words, each with the words meaning the same
     # retrieve
     sources: list[SearchHit] = field(default_factory=list)
     best_dense: float = 0.0  # cosine of the question to the closest chunk: how on-topic the corpus is
-    coverage: float = 0.0  # share of the question's words the chosen passage contains
+    best_signals: dict[str, float] = field(default_factory=dict)  # best raw score of each retrieval signal
+    # extract_answer
+    extract: Any = None  # the extractive composition (app.answering.extractive.Extract): answer and evidence
+    # judge_answerability
+    evidence: dict[str, float] = field(default_factory=dict)  # the features the decision read
+    answerable: float | None = None  # the calibrated probability that the sources answer the question
     # compose_answer
     sentences: list[AnswerSentence] = field(default_factory=list)
     composer: str | None = None

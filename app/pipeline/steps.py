@@ -8,22 +8,27 @@ import re
 import unicodedata
 from dataclasses import asdict, replace
 
+from app.answering.answerability import AnswerabilityModel, evidence_features
 from app.answering.extractive import ExtractiveComposer
 from app.answering.llm_composer import LLMComposer, LLMComposition
 from app.clients.llm import LLMClient, LLMUnavailable
 from app.answering.support import unsupported_reason
 from app.audit.store import AuditStore
-from app.domain import NOT_IN_FORCE, STATUS_UNKNOWN
+from app.clients.sparse import JiebaBm25Encoder
+from app.domain import NOT_IN_FORCE, STATUS_UNKNOWN, SearchHit
 from app.pipeline.context import AnswerContext
-from app.policy_data import matching_guardrail
+from app.policy_data import kinds_asked, matching_guardrail, question_kinds
 from app.prompts import Prompt
+from app.ranking import DocumentRanker, at_most_per_document
 from app.retrieval import HybridRetriever
+from app.vocabulary import CorpusVocabulary, question_terms
 from app.security.pii import mask_personal_data
 
 # guardrail list in policies/guardrails/ → the status a match ends with, checked in this order
 GUARDRAIL_STATUSES = {"crisis": "crisis", "injection": "refused_injection", "out_of_scope": "out_of_scope"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\ufeff]")
 _FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|这个|那个|它|该|此|其|如果是|要是|怎么|呢|吗)|(呢|吗)[？?]?$")
+_FOLLOW_UP_LEAD = re.compile(r"^(?:那么|那|还有|另外|这个|那个)[，,\s]*")
 
 
 class CheckQuestion:
@@ -53,18 +58,23 @@ class CheckQuestion:
 
 
 class RewriteQuestion:
-    """Reads question, history. Writes rewritten: a follow-up ("那退休的呢？") becomes a standalone
-    question — by the LLM when one is configured, else (or when it fails) by carrying the previous
-    question along. A question that does not look like a follow-up is left as it is."""
+    """Reads question, history. Writes rewritten: a follow-up ("那需要什么材料？") becomes a
+    standalone question — by the LLM when one is configured, else (or when it fails) by putting the
+    subject of the previous question before it: the programme or benefit it was about (its words,
+    less those that only say what it asked: policies/dictionaries/intent_words.txt), not the whole
+    sentence, whose "去哪儿申请" would pull the answer towards the wrong clause. A question that does
+    not look like a follow-up is left as it is."""
 
     name = "rewrite_question"
 
-    def __init__(self, llm: LLMClient | None = None, prompt: Prompt | None = None) -> None:
-        self.llm, self.prompt = llm, prompt
+    def __init__(self, sparse: JiebaBm25Encoder, intent_words: set[str], llm: LLMClient | None = None,
+                 prompt: Prompt | None = None, max_follow_up_chars: int = 15) -> None:
+        self.sparse, self.intent_words = sparse, intent_words
+        self.llm, self.prompt, self.max_follow_up_chars = llm, prompt, max_follow_up_chars
 
     def __call__(self, ctx: AnswerContext) -> None:
         previous = [turn["question"] for turn in ctx.history if turn.get("question")]
-        if not previous or not (len(ctx.question) <= 12 or _FOLLOW_UP.search(ctx.question)):
+        if not previous or not (len(ctx.question) <= self.max_follow_up_chars or _FOLLOW_UP.search(ctx.question)):
             return
         if self.llm is not None and self.prompt is not None:
             messages = [{"role": "system", "content": self.prompt["system"]},
@@ -77,62 +87,163 @@ class RewriteQuestion:
                     return
             except LLMUnavailable as exc:
                 ctx.degraded_reason = f"rewrite: {exc}"
-        ctx.rewritten = f"{previous[-1]} {ctx.question}"
+        subject = self.subject(previous[-1])
+        question = _FOLLOW_UP_LEAD.sub("", ctx.question) or ctx.question
+        ctx.rewritten = f"{subject}，{question}" if subject else f"{previous[-1]} {ctx.question}"
+
+    def subject(self, question: str) -> str:
+        """What a question is about: its words less the intent words and the kind cues, in order;
+        a word inside a longer kept word is dropped (jieba's search mode yields both)."""
+        kinds = question_kinds().values()
+        words = [w for w in dict.fromkeys(self.sparse.words(question))
+                 if w not in self.intent_words and not any(k.asked_by(w) for k in kinds)]
+        kept = [w for w in words if len(w) > 1 and not any(w != other and w in other for other in words)]
+        # words next to each other in the question stay together ("养老服务补贴津贴")
+        spans = sorted((question.find(w), question.find(w) + len(w)) for w in kept if w in question)
+        parts: list[list[int]] = []
+        for start, end in spans:
+            if parts and start <= parts[-1][1]:
+                parts[-1][1] = max(parts[-1][1], end)
+            else:
+                parts.append([start, end])
+        return " ".join(question[s:e] for s, e in parts)
+
+
+class ReadQuestion:
+    """Reads search_question. Writes kinds (what it asks for: amount, deadline, who, material,
+    condition, procedure; policies/question_kinds.yml) and terms (its words, each with the words
+    that mean the same: the people's words and the documents')."""
+
+    name = "read_question"
+
+    def __init__(self, sparse: JiebaBm25Encoder, vocabulary: CorpusVocabulary) -> None:
+        self.sparse, self.vocabulary = sparse, vocabulary
+
+    def __call__(self, ctx: AnswerContext) -> None:
+        question = ctx.search_question
+        ctx.kinds = kinds_asked(question)
+        ctx.terms = question_terms(question, self.sparse.words(question), self.vocabulary.current())
 
 
 class Retrieve:
-    """Reads search_question, filters. Writes sources. Stops with refused_no_evidence when nothing
-    is found, even among documents no longer in force."""
+    """Reads search_question, kinds, filters. Writes sources (documents amended by a newer retrieved
+    document come after it, and the newer one is fetched when the search missed it),
+    best_dense, best_signals. Stops with refused_no_evidence when nothing is found, even among
+    documents no longer in force."""
 
     name = "retrieve"
 
-    def __init__(self, retriever: HybridRetriever, top_k: int = 5) -> None:
-        self.retriever, self.top_k = retriever, top_k
+    def __init__(self, retriever: HybridRetriever, top_k: int = 8, ranker: DocumentRanker | None = None,
+                 candidates: int = 30, per_document: int = 4) -> None:
+        self.retriever, self.top_k, self.ranker, self.candidates = retriever, top_k, ranker, candidates
+        self.per_document = per_document
 
     def __call__(self, ctx: AnswerContext) -> None:
-        first = self.retriever.search_detailed(ctx.search_question, top_k=self.top_k, filters=ctx.filters)
-        ctx.sources = first.hits
-        if not ctx.sources and not ctx.filters.include_not_in_force:
-            ctx.sources = self.retriever.search(ctx.search_question, top_k=self.top_k,
-                                                filters=replace(ctx.filters, include_not_in_force=True))
-        if not ctx.sources:
+        wanted = self.candidates
+        kinds = question_kinds()
+        also = list(dict.fromkeys(w for k in ctx.kinds if k in kinds for w in kinds[k].search_words))
+        first = self.retriever.search_detailed(ctx.search_question, top_k=wanted, filters=ctx.filters, also=also)
+        hits = first.hits
+        if not hits and not ctx.filters.include_not_in_force:
+            hits = self.retriever.search(ctx.search_question, top_k=wanted,
+                                         filters=replace(ctx.filters, include_not_in_force=True))
+        if not hits:
             ctx.stop("refused_no_evidence")
             return
+        if self.ranker is not None:
+            hits = self.ranker.rerank(ctx.search_question, hits, ctx.terms, first.best)
+        hits = at_most_per_document(hits, self.per_document)[:self.top_k]
+        ctx.sources = self._current_first(ctx, hits)
         for hit in ctx.sources:
             if hit.document.get("status") in NOT_IN_FORCE and "replaced_by" not in hit.document:
                 hit.document["replaced_by"] = self.retriever.replacement_of(hit.doc_id)
         # the fused search already ranked every chunk by cosine; only RRF needs a query of its own
         ctx.best_dense = first.best_dense if first.best_dense is not None else \
             self.retriever.best_dense(ctx.search_question, ctx.filters)
+        ctx.best_signals = first.best
         ctx.emit("sources", {"sources": [{"number": n, "doc_id": h.doc_id, "chunk_id": h.chunk_id,
                                           "title": h.document.get("title"), "doc_number": h.document.get("doc_number"),
                                           "status": h.document.get("status"), "heading_path": h.heading_path}
                                          for n, h in enumerate(ctx.sources, 1)]})
 
+    def _current_first(self, ctx: AnswerContext, hits: list[SearchHit]) -> list[SearchHit]:
+        """A retrieved document that a newer one amends (a raised standard) brings the newer one's
+        best chunks along, right after its own, when the search missed them; each amended
+        document carries a summary of its amenders for the answer's notice."""
+        present = {hit.doc_id for hit in hits}
+        missing = sorted({d for hit in hits for d in hit.document.get("amended_by") or []} - present)
+        if missing:
+            found = self.retriever.search(ctx.search_question, top_k=2 * len(missing),
+                                          filters=replace(ctx.filters, doc_ids=missing))
+            newest: dict[str, SearchHit] = {}
+            for hit in found:
+                newest.setdefault(hit.doc_id, hit)
+            out = []
+            for i, hit in enumerate(hits):
+                out.append(hit)
+                last_of_doc = i + 1 == len(hits) or all(h.doc_id != hit.doc_id for h in hits[i + 1:])
+                if last_of_doc:
+                    out += [newest.pop(d) for d in hit.document.get("amended_by") or [] if d in newest]
+            hits = out
+        newer = sorted({d for hit in hits for d in hit.document.get("amended_by") or []})
+        if newer:
+            summaries = self.retriever.document_summaries(newer)
+            for hit in hits:
+                if hit.document.get("amended_by"):
+                    hit.document["amended_by_documents"] = [summaries[d] for d in hit.document["amended_by"]
+                                                            if d in summaries]
+        return hits
+
+
+class ExtractAnswer:
+    """Reads search_question, sources, terms, kinds. Writes extract: the extractive answer (a few
+    verbatim sentences that hold what was asked, each cited) and the evidence measures the
+    answerability decision reads. Cheap (a few ms): it is also the LLM's fallback."""
+
+    name = "extract_answer"
+
+    def __init__(self, composer: ExtractiveComposer) -> None:
+        self.composer = composer
+
+    def __call__(self, ctx: AnswerContext) -> None:
+        ctx.extract = self.composer.compose(ctx.search_question, ctx.sources, ctx.terms, ctx.kinds)
+
+
+class JudgeAnswerability:
+    """Reads sources, best_dense, best_signals, terms, kinds, extract. Writes evidence (the
+    features) and answerable (a probability from a model fitted with cross-validation on
+    answerable and unanswerable questions, models/answerability.json). Stops with
+    refused_no_evidence below the model's threshold, for the LLM as for the extractive answer."""
+
+    name = "judge_answerability"
+
+    def __init__(self, model: AnswerabilityModel) -> None:
+        self.model = model
+
+    def __call__(self, ctx: AnswerContext) -> None:
+        if ctx.extract is None or not ctx.extract.sentences:
+            ctx.stop("refused_no_evidence")
+            return
+        ctx.evidence = evidence_features(ctx.sources, ctx.best_dense, ctx.best_signals, ctx.terms, ctx.kinds,
+                                         ctx.extract)
+        ctx.answerable = self.model.probability(ctx.evidence)
+        if ctx.answerable < self.model.threshold:
+            ctx.stop("refused_no_evidence")
+
 
 class ComposeAnswer:
-    """Reads question, sources, best_dense, cancel. Writes sentences (each with citations),
-    composer, model, prompt_version, coverage, degraded, and emits each accepted sentence as a
-    "delta". Stops with refused_no_evidence when the corpus is off-topic for the question (no chunk
-    close enough) or the best passage holds too little of the question's words; with cancelled
-    when the client went away. With an LLM configured it answers through it and falls back to the
-    extractive answer (degraded) when the LLM is down, slow or failing."""
+    """Reads search_question, sources, kinds, extract, cancel. Writes sentences (each with
+    citations), composer, model, prompt_version, degraded, and emits each accepted sentence as a
+    "delta". With an LLM configured it answers through it and falls back to the extractive answer
+    (degraded) when the LLM is down, slow or failing; stops with cancelled when the client went
+    away."""
 
     name = "compose_answer"
 
-    def __init__(self, extractive: ExtractiveComposer, min_coverage: float, min_dense: float,
-                 llm: LLMComposer | None = None) -> None:
-        self.extractive, self.llm = extractive, llm
-        self.min_coverage, self.min_dense = min_coverage, min_dense
+    def __init__(self, extractive_name: str, llm: LLMComposer | None = None) -> None:
+        self.extractive_name, self.llm = extractive_name, llm
 
     def __call__(self, ctx: AnswerContext) -> None:
-        # the extractive pass is cheap (a few ms) and is both the evidence gate and the fallback
-        extract = self.extractive.compose(ctx.search_question, ctx.sources)
-        ctx.coverage = extract.coverage
-        if not extract.sentences or extract.coverage < self.min_coverage or ctx.best_dense < self.min_dense:
-            ctx.composer = self.extractive.name
-            ctx.stop("refused_no_evidence")
-            return
         if self.llm is not None:
             result = LLMComposition()
             try:
@@ -150,8 +261,8 @@ class ComposeAnswer:
                     ctx.composer, ctx.model = self.llm.name, self.llm.model
                     ctx.prompt_version, ctx.sentences = self.llm.prompt.version, result.sentences
                     return
-        ctx.composer, ctx.sentences = self.extractive.name, extract.sentences
-        for sentence in extract.sentences:
+        ctx.composer, ctx.sentences = self.extractive_name, list(ctx.extract.sentences)
+        for sentence in ctx.sentences:
             self._emit(ctx, sentence)
 
     @staticmethod
@@ -162,8 +273,10 @@ class ComposeAnswer:
 class CheckAnswer:
     """Reads sentences, sources. Drops a sentence whose citation points at no retrieved source,
     whose quote is not in the cited chunk, or whose numbers, dates or 文号 are not in the cited
-    chunk (recorded in dropped). Writes notice when a cited document is not in force. Ends with
-    answered / answered_not_in_force, or refused_no_evidence when nothing survives."""
+    chunk (recorded in dropped). Writes notice when a cited document is not in force, or has been
+    amended by a newer document the answer does not cite (naming it, its 文号 and from when it
+    applies). Ends with answered / answered_not_in_force, or refused_no_evidence when nothing
+    survives."""
 
     name = "check_answer"
 
@@ -184,6 +297,9 @@ class CheckAnswer:
         unknown = [hit for hit in cited if (hit.document.get("status") or STATUS_UNKNOWN) == STATUS_UNKNOWN]
         notices = [self._validity_notice(hit) for hit in stale]
         notices += [f"提示：{_name(hit.document)}的效力状态未知，请向发文机关核实" for hit in unknown]
+        cited_ids = {hit.doc_id for hit in cited}
+        notices += [self._amended_notice(hit) for hit in cited
+                    if hit.document.get("amended_by_documents") and not cited_ids & set(hit.document["amended_by"])]
         ctx.notice = "；".join(dict.fromkeys(notices)) + "。" if notices else None
         if stale:
             ctx.stop("answered_not_in_force")
@@ -200,8 +316,22 @@ class CheckAnswer:
         return notice + "，请以现行规定为准"
 
 
+    @staticmethod
+    def _amended_notice(hit) -> str:
+        newer = []
+        for doc in hit.document["amended_by_documents"]:
+            since = doc.get("amend_from") or doc.get("effective") or doc.get("published")
+            newer.append(_name(doc) + (f"（自{_chinese_date(since)}起执行）" if since else ""))
+        return f"注意：{_name(hit.document)}中的标准已由{'、'.join(newer)}调整，以下引文如涉及标准请以新规定为准"
+
+
 def _name(doc: dict) -> str:
     return f"《{doc.get('title')}》" + (f"（{doc['doc_number']}）" if doc.get("doc_number") else "")
+
+
+def _chinese_date(iso: str) -> str:
+    year, month, day = iso.split("-")
+    return f"{year}年{int(month)}月{int(day)}日"
 
 
 class Record:
@@ -224,7 +354,9 @@ class Record:
                            "status": h.document.get("status")} for h in ctx.sources],
             "composer": ctx.composer, "model": ctx.model, "prompt_version": ctx.prompt_version,
             "degraded": ctx.degraded, "degraded_reason": ctx.degraded_reason,
-            "evidence": {"best_dense": round(ctx.best_dense, 4), "coverage": round(ctx.coverage, 4)},
+            "question_kinds": ctx.kinds,
+            "evidence": {name: round(value, 4) for name, value in ctx.evidence.items()},
+            "answerable": round(ctx.answerable, 4) if ctx.answerable is not None else None,
             "citations": [asdict(c) for s in ctx.sentences for c in s.citations],
             "dropped": ctx.dropped,
             "error": ctx.error,
