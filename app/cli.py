@@ -437,11 +437,13 @@ def train_answerability_command(covid_corpus: Path = _COVID_CORPUS, covid_questi
     from app.training import answerability_rows, collect, train_answerability
 
     settings = _settings()
+    target = out or settings.answer.answerability_model
+    # the features are read without the decision being taken (and whatever model is there now)
+    settings = settings.model_copy(update={"answer": settings.answer.model_copy(update={"answerability_model": None})})
     sets = _dev_sets(settings, covid_corpus, covid_questions, residents_questions)
     rows = collect(sets, settings, index_dir, lambda s, dev: answerability_rows(s, dev, unanswerable),
                    progress=lambda m: console.print(m))
     model = train_answerability(rows, folds, max_false_refusal)
-    target = out or settings.answer.answerability_model
     model.save(target)
     print(json.dumps(model.report, ensure_ascii=False))
     console.print(f"wrote {target} (threshold {model.threshold:.3f})")

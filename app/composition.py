@@ -165,7 +165,8 @@ def build_pipeline(settings: Settings, retriever: HybridRetriever, sparse: Jieba
     a = settings.answer
     ranker = DocumentRanker.load(a.ranker_model) if a.ranker_model else None
     extractive = ExtractiveComposer(question_kinds(), budget_chars=a.budget_chars, max_sentences=a.max_sentences,
-                                    title_term_weight=a.title_term_weight)
+                                    list_budget_chars=a.list_budget_chars, clause_budget_chars=a.clause_budget_chars,
+                                    tokenize=sparse.tokens, title_term_weight=a.title_term_weight)
     return AnswerPipeline([
         CheckQuestion(max_chars=a.max_question_chars),
         RewriteQuestion(sparse, word_list(str(a.intent_words_path)), llm,
@@ -174,7 +175,7 @@ def build_pipeline(settings: Settings, retriever: HybridRetriever, sparse: Jieba
         Retrieve(retriever, top_k=a.top_k, ranker=ranker, candidates=a.candidates,
                  per_document=a.chunks_per_document),
         ExtractAnswer(extractive),
-        JudgeAnswerability(AnswerabilityModel.load(a.answerability_model)),
+        JudgeAnswerability(AnswerabilityModel.load(a.answerability_model) if a.answerability_model else None),
         ComposeAnswer(extractive.name, llm=LLMComposer(llm, load_prompt("compose_answer")) if llm else None),
         CheckAnswer(),
         Record(audit),

@@ -126,22 +126,28 @@ class SessionSettings(BaseSettings):
 class AnswerSettings(BaseSettings):
     model_config = _group("ANSWER_")
 
-    top_k: int = Field(8, ge=1, le=20, description="Sources retrieved for an answer.")
+    top_k: int = Field(10, ge=1, le=20, description="Sources retrieved for an answer.")
     candidates: int = Field(30, ge=1, le=200, description="Chunks the document ranker chooses the sources among.")
-    chunks_per_document: int = Field(4, ge=1, le=20, description="Most sources taken from one document.")
+    chunks_per_document: int = Field(6, ge=1, le=20, description="Most sources taken from one document.")
     max_question_chars: int = Field(500, ge=1, description="Longer questions get the invalid_question status.")
     budget_chars: int = Field(200, ge=50, description="About how many characters the extractive answer quotes "
                               "(its first sentence is always whole; the rest of the clause is a click away).")
-    max_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an extractive answer.")
+    max_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an extractive answer to a specific "
+                               "question (an amount, a time limit, an office, conditions).")
+    list_budget_chars: int = Field(300, ge=50, description="Most characters of a list (a lead-in and its items) "
+                                   "an extractive answer quotes, e.g. the materials to bring.")
+    clause_budget_chars: int = Field(450, ge=50, description="Most characters an extractive answer to a question "
+                                     "about measures or a topic quotes (whole paragraphs: such answers are clauses).")
     intent_words_path: Path = Field(REPO_ROOT / "policies" / "dictionaries" / "intent_words.txt",
                                     description="Words that say what a question asks, not what it is about: left "
                                                 "out of the subject a follow-up carries over.")
     title_term_weight: float = Field(0.3, ge=0, le=1, description="Weight, when the extractive composer picks "
                                      "the sentence to quote, of question terms that are in the document's title "
                                      "(they identify the document, not the passage that answers).")
-    answerability_model: Path = Field(REPO_ROOT / "models" / "answerability.json", description="The fitted "
-                                      "answerability decision (`jingce train answerability`): below its threshold "
-                                      "the answer is refused for lack of evidence.")
+    answerability_model: Path | None = Field(REPO_ROOT / "models" / "answerability.json", description="The fitted "
+                                             "answerability decision (`jingce train answerability`): below its "
+                                             "threshold the answer is refused for lack of evidence. Unset only to "
+                                             "train it (then only an empty extract is refused).")
     ranker_model: Path | None = Field(None, description="A fitted document ranker (`jingce train ranker` writes "
                                       "models/doc_ranker.json); unset keeps the fused search's order, which the "
                                       "shipped ranker does not beat in cross-validation (docs/adr/0007).")

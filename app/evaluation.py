@@ -264,6 +264,6 @@ def run_answer_eval(corpus: Path | list[Path], questions_file: Path, settings: S
 
 # what `jingce eval answers --json` prints on its last line, by question format
 COVID_KEYS = ("questions", "answer_recall", "citation_precision", "sentence_support", "refusal_rate",
-              "unanswerable_refusal_rate", "latency_ms")
+              "unanswerable_refusal_rate", "unanswerable_by_file", "latency_ms")
 RESIDENT_KEYS = ("questions", "correct", "answered", "cites_gold_doc", "first_citation_gold", "has_facts", "by_kind",
-                 "median_answer_chars", "latency_ms", "unanswerable_refusal_rate")
+                 "median_answer_chars", "latency_ms", "unanswerable_refusal_rate", "unanswerable_by_file")

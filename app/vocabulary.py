@@ -152,7 +152,17 @@ def question_terms(question: str, words: list[str], vocabulary: Vocabulary) -> l
     matches = vocabulary.matches(question)
     groups = [TermGroup(m.word, (m.word, *vocabulary.equivalents(m.word))) for m in matches]
     taken = [m.word for m in matches]
+    spans = [(m.start, m.start + len(m.word)) for m in matches]
     for word in dict.fromkeys(words):
-        if not any(word in key for key in taken):
-            groups.append(TermGroup(word, (word, *vocabulary.equivalents(word))))
+        if any(word in key for key in taken) or _straddles(question, word, spans):
+            continue
+        groups.append(TermGroup(word, (word, *vocabulary.equivalents(word))))
     return groups
+
+
+def _straddles(question: str, word: str, spans: list[tuple[int, int]]) -> bool:
+    """A word the segmenter cut across a vocabulary word ("金去" of "失业金去哪儿领") is an artefact,
+    not a word of the question."""
+    start = question.find(word)
+    end = start + len(word)
+    return start >= 0 and any(s < end and start < e and not (s <= start and end <= e) for s, e in spans)

@@ -91,3 +91,9 @@ def test_the_bundled_corpus_defines_short_names_the_index_serves(services, small
     vocabulary = CorpusVocabulary([], services.store, refresh_s=3600)
     assert ("公租房", "公共租赁住房") in vocabulary.mined_pairs()
     assert "公共租赁住房" in vocabulary.current().expansion("公租房租金补贴怎么算")
+
+
+def test_a_segmentation_artefact_across_a_vocabulary_word_is_not_a_question_word():
+    vocabulary = Vocabulary(read_pairs(CURATED))
+    groups = question_terms("失业金去哪儿领", ["失业", "失业金", "金去", "哪儿", "领"], vocabulary)
+    assert [g.word for g in groups] == ["失业金", "哪儿", "领"]

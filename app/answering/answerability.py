@@ -22,7 +22,9 @@ from app.vocabulary import TermGroup
 
 FEATURES = ("dense_top", "bm25_top", "document_top", "coverage", "best_coverage", "source_coverage",
             "largest_missing", "answers_kind", "asks_kind", "title_coverage", "dense_agrees", "bm25_agrees",
-            "doc_margin", "terms")
+            "doc_margin")
+# Not a feature: the question's length. The COVID questions are long and the unanswerable lists short,
+# so a model reading length learns to refuse short questions — which is how residents ask.
 
 
 def _share(terms: list[TermGroup], text: str) -> float:
@@ -58,7 +60,6 @@ def evidence_features(sources: list[SearchHit], best_dense: float, best_signals:
         "dense_agrees": float(_top_doc_by(sources, "dense") == top.doc_id),
         "bm25_agrees": float(_top_doc_by(sources, "bm25") == top.doc_id),
         "doc_margin": max(min(margin, 1.0), 0.0),
-        "terms": math.log1p(len(terms)),
     }
 
 

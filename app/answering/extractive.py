@@ -25,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app.domain import SearchHit
-from app.linear_model import LinearModel
 from app.pipeline.context import AnswerSentence, Citation
 from app.policy_data import QuestionKind
 from app.vocabulary import TermGroup
@@ -115,7 +114,7 @@ class _Sentence:
     score: float = 0.0
     relevance: float = 0.0  # the question's words it and its context hold, weighted
     covered: float = 0.0  # share of the question's word weight it and its context hold
-    features: dict[str, float] = field(default_factory=dict)
+    doc_rank_for_score: int = 0  # its document's rank, or that of the document its current figure amends
     matched: frozenset[int] = frozenset()  # indices of the term groups it holds
     in_context: frozenset[int] = frozenset()  # … and those only its headings or lead-in hold
     cue: float = 0.0  # how much it looks like what the question asks for, 0–1
@@ -145,28 +144,30 @@ class ExtractiveComposer:
 
     def __init__(self, kinds: dict[str, QuestionKind], budget_chars: int = 200, max_sentences: int = 3,
                  list_budget_chars: int = 300, clause_budget_chars: int = 450,
-                 tokenize: Callable[[str], list[str]] = list, clause_rank_prior: float = 5.0,
-                 clause_runner_up: float = 0.3, heading_damping: float = 0.5,
+                 tokenize: Callable[[str], list[str]] | None = None, clause_rank_prior: float = 5.0,
+                 clause_runner_up: float = 0.3,
                  title_term_weight: float = 0.3, context_weight: float = 0.4, cue_weight: float = 0.5,
-                 rank_weight: float = 0.5, runner_up: float = 0.6, amended_figure_factor: float = 0.5,
-                 model: LinearModel | None = None) -> None:
-        """list_budget_chars: how much of a list (a lead-in and its items) an answer may quote.
-        Weights are shares of the question's total word weight. title_term_weight: a question
-        word that is in the document's title says which document, not which passage, and counts
-        that much; context_weight: a word found only in a sentence's headings or lead-in;
-        cue_weight: the bonus of a sentence that looks like the asked-for kind; rank_weight: of
-        the document's retrieval rank; runner_up: least share of the best score another sentence
-        needs to be added; amended_figure_factor: multiplies a figure of a document another
-        retrieved document amended."""
+                 rank_weight: float = 0.5, runner_up: float = 0.6, amended_figure_factor: float = 0.5) -> None:
+        """budget_chars / max_sentences: the short answer to a specific question (its first
+        sentence always whole); list_budget_chars: how much of a list (a lead-in and its items);
+        clause_budget_chars: the answer to a question about measures or a topic, made of whole
+        paragraphs chosen by the `tokenize` tokens (the BM25 tokenizer's) they share with the
+        question (headings left out), the chunk's rank weighing clause_rank_prior
+        per place, runner-up paragraphs of the same document down to clause_runner_up of the best.
+        Sentence scoring: relevance is the question's word weight a sentence holds, a word in its
+        document's title counting title_term_weight, one found only in its context (title,
+        headings, lead-in) context_weight; plus rank_weight / (1 + the document's rank); times
+        1 - cue_weight × (1 - how much it looks like the asked-for kind). runner_up: least share
+        of the best score another sentence needs to be added; amended_figure_factor: multiplies
+        the score of a figure a retrieved newer document restates."""
         self.kinds = kinds
         self.budget_chars, self.max_sentences, self.list_budget_chars = budget_chars, max_sentences, list_budget_chars
-        self.clause_budget_chars, self.tokenize = clause_budget_chars, tokenize
+        self.clause_budget_chars = clause_budget_chars
+        self.tokenize = tokenize or (lambda text: re.findall(r"[\u4e00-\u9fff]{2}|\w+", text))
         self.clause_rank_prior, self.clause_runner_up = clause_rank_prior, clause_runner_up
-        self.heading_damping = heading_damping
         self.title_term_weight, self.context_weight = title_term_weight, context_weight
         self.cue_weight, self.rank_weight, self.runner_up = cue_weight, rank_weight, runner_up
         self.amended_figure_factor = amended_figure_factor
-        self.model = model  # the fitted sentence model (models/sentence_scorer.json); None: the hand formula
         # kinds answered by the sentence (or list) that holds the fact; other questions
         # (requirements, procedures, measures, a topic) are answered by the clause
         self.specific_kinds = {"amount", "deadline", "who", "material", "condition"}
@@ -204,7 +205,8 @@ class ExtractiveComposer:
 
     # ---- scoring ----
     def candidates(self, sources: list[SearchHit], terms: list[TermGroup], kinds: list[str] | None) -> _Scored:
-        """Every sentence of the sources with the features the sentence model reads."""
+        """Every sentence of the sources, with what it holds of the question and how much it looks
+        like what was asked."""
         candidates = self._sentences(sources)
         n = len(candidates) + 1
         # a word counts as common when many sentences hold it, in their text or their context
@@ -216,9 +218,7 @@ class ExtractiveComposer:
         attainable = sum(w for w, d in zip(weight, df) if d) or 1.0
         asked = [self.kinds[k] for k in (kinds or []) if k in self.kinds]
         titles = {hit.doc_id: hit.document.get("title") or "" for hit in sources}
-        top_fused = max((hit.signals.get("fused", hit.score) for hit in sources), default=1.0) or 1.0
         present = {sources[c.rank].doc_id: c.doc_rank for c in candidates}
-        previous: _Sentence | None = None
         for c in candidates:
             hit = sources[c.rank]
             title = titles[hit.doc_id]
@@ -230,29 +230,10 @@ class ExtractiveComposer:
             c.covered = (sum(weight[i] for i in held) + around) / total
             c.cue = max((kind.answered_by(c.text) for kind in asked), default=0.0)
             c.relevance = (own + self.context_weight * around) / attainable
-            same_paragraph = previous is not None and previous.rank == c.rank and previous.paragraph == c.paragraph
-            figure = bool(_FIGURE.search(c.text))
-            newer_here = bool(set(hit.document.get("amended_by") or []) & present.keys())
             # a current figure about the question ranks as high as the document it amends
             amended_ranks = [present[d] for d in hit.document.get("amends") or [] if d in present]
-            doc_rank = min([c.doc_rank, *amended_ranks]) if figure and held else c.doc_rank
-            c.features = {
-                "own": own / attainable,
-                "context": around / attainable,
-                "cue": c.cue,
-                "doc_rank": 1.0 / (1 + doc_rank),
-                "chunk_rank": 1.0 / (1 + c.rank),
-                "fused": hit.signals.get("fused", hit.score) / top_fused,
-                "length": math.log1p(len(c.text)) / math.log(300),
-                "first_in_paragraph": float(not same_paragraph),
-                "list_item": float(c.list_item),
-                "lead_in": float(c.lead_in),
-                "figure": float(figure),
-                "held": len(held) / (len(terms) or 1),
-                "previous": previous.relevance if same_paragraph else 0.0,
-                "outdated_figure": float(figure and newer_here),
-            }
-            previous = c
+            c.doc_rank_for_score = min([c.doc_rank, *amended_ranks]) if held and _FIGURE.search(c.text) \
+                else c.doc_rank
         return _Scored(candidates, weight, total)
 
     def compose(self, question: str, sources: list[SearchHit], terms: list[TermGroup],
@@ -264,13 +245,15 @@ class ExtractiveComposer:
         if not candidates:
             return Extract([])
         for c in candidates:
-            c.score = self.model.probability(c.features) if self.model else self._hand_score(c, bool(kinds))
+            c.score = self._score(c, bool(kinds))
         self._current_figures_first(candidates, sources)
         ranked = sorted(candidates, key=lambda c: (-c.score, c.rank, c.start))
         best = ranked[0]
         if set(kinds or []) & self.specific_kinds:
-            chosen = self._around(best, candidates, whole_list="material" in (kinds or []))
+            chosen = self._around(best, candidates, whole_list=bool({"material", "condition"} & set(kinds or [])))
             chosen = self._add_runner_ups(chosen, ranked, sources)
+            if len(chosen) == 1:  # one sentence: with the rest of its clause, within the budget
+                chosen = self._add_continuation(chosen, candidates, self.budget_chars)
             sentences = [self._cite(c, sources) for c in chosen]
         else:  # a question about measures or a topic: the clauses that answer it
             sentences = self._clauses(question, sources)
@@ -284,12 +267,14 @@ class ExtractiveComposer:
     def _clauses(self, question: str, sources: list[SearchHit]) -> list[AnswerSentence]:
         """For a question about measures or a topic ("有哪些举措", "如何做好…"), whose answer is a
         whole clause: paragraphs scored by the IDF-weighted question tokens they hold (question
-        tokens in the document's title counted less: they say which document, not which passage;
-        headings damped: the answer is the clause under them) and strongly by the rank of their
+        tokens in the document's title counted less: they say which document, not which passage)
+        and strongly by the rank of their
         chunk; the best and close runner-ups of its document, within `clause_budget_chars`."""
         terms = set(self.tokenize(question))
+        # headings name the topic; the answer is the clause under them, and they are never quoted
         units = [(rank, s, e, set(self.tokenize(hit.text[s:e])))
-                 for rank, hit in enumerate(sources) for s, e in paragraph_spans(hit.text)]
+                 for rank, hit in enumerate(sources) for s, e in paragraph_spans(hit.text)
+                 if not looks_like_heading(hit.text[s:e])]
         if not terms or not units:
             return []
         df = Counter(t for *_, tokens in units for t in tokens & terms)
@@ -300,8 +285,7 @@ class ExtractiveComposer:
         for rank, s, e, tokens in units:
             in_title = title_terms[sources[rank].doc_id]
             overlap = sum(weight[t] * (self.title_term_weight if t in in_title else 1.0) for t in tokens & terms)
-            damp = self.heading_damping if looks_like_heading(sources[rank].text[s:e]) else 1.0
-            score = damp * overlap / (1 + 0.001 * (e - s)) + self.clause_rank_prior * (len(sources) - rank)
+            score = overlap / (1 + 0.001 * (e - s)) + self.clause_rank_prior * (len(sources) - rank)
             scored.append((score, rank, s, e))
         scored.sort(key=lambda u: (-u[0], u[1], u[2]))
         best = scored[0]
@@ -322,11 +306,10 @@ class ExtractiveComposer:
                                                                      hit.text[ss:se], hit.start + ss, hit.start + se)]))
         return out
 
-    def _hand_score(self, c: _Sentence, asked: bool) -> float:
+    def _score(self, c: _Sentence, asked: bool) -> float:
         """Relevance plus the rank of its document (and, a little, of its chunk), scaled down when
         the sentence does not look like what the question asks for; shorter sentences first."""
-        f = c.features
-        base = c.relevance + self.rank_weight * f["doc_rank"] + 0.05 * f["chunk_rank"]
+        base = c.relevance + self.rank_weight / (1 + c.doc_rank_for_score) + 0.05 / (1 + c.rank)
         fit = 1 - self.cue_weight * (1 - c.cue) if asked else 1.0
         return base * fit / (1 + len(c.text) / 300)
 
@@ -384,11 +367,12 @@ class ExtractiveComposer:
         return lead, items
 
     def _around(self, best: _Sentence, candidates: list[_Sentence], whole_list: bool) -> list[_Sentence]:
-        """The best sentence with what it needs to be read: a list item with its lead-in; a
-        lead-in with its items. When the question asks for a list (materials), the list's items
-        in order as far as `list_budget_chars` holds them; else the best item only."""
+        """The best sentence with what it needs to be read: a list item with its lead-in. When the
+        question asks for a list (materials, conditions), the lead-in and its items in order as far
+        as `list_budget_chars` holds them; else the lead-in alone ("…向所在区民政局提出申请，并提交
+        以下材料：" answers "找谁申请") or the lead-in and the best item."""
         lead, items = self._list_of(best, candidates)
-        if lead is None:
+        if lead is None or (best is lead and not whole_list):
             return [best]
         if not whole_list and best is not lead:
             return [lead, best] if len(lead.text) + len(best.text) <= self.list_budget_chars else [best]
@@ -402,14 +386,16 @@ class ExtractiveComposer:
             chosen = [lead, best]
         return chosen
 
-    def _add_continuation(self, chosen: list[_Sentence], candidates: list[_Sentence]) -> list[_Sentence]:
-        """The sentences that follow the last chosen one in its paragraph, within the clause budget."""
+    def _add_continuation(self, chosen: list[_Sentence], candidates: list[_Sentence],
+                          budget: int | None = None) -> list[_Sentence]:
+        """The sentences that follow the last chosen one in its paragraph, within the budget."""
+        budget = budget or self.clause_budget_chars
         last = max(chosen, key=lambda c: (c.rank, c.start))
         used = sum(len(c.text) for c in chosen)
         for c in candidates:
             if c.rank != last.rank or c.start <= last.start or c in chosen:
                 continue
-            if c.paragraph != last.paragraph or used + len(c.text) > self.clause_budget_chars:
+            if c.paragraph != last.paragraph or used + len(c.text) > budget:
                 break
             chosen.append(c)
             used += len(c.text)

@@ -217,8 +217,8 @@ class JudgeAnswerability:
 
     name = "judge_answerability"
 
-    def __init__(self, model: AnswerabilityModel) -> None:
-        self.model = model
+    def __init__(self, model: AnswerabilityModel | None) -> None:
+        self.model = model  # None only while training it: the features are still recorded
 
     def __call__(self, ctx: AnswerContext) -> None:
         if ctx.extract is None or not ctx.extract.sentences:
@@ -226,6 +226,8 @@ class JudgeAnswerability:
             return
         ctx.evidence = evidence_features(ctx.sources, ctx.best_dense, ctx.best_signals, ctx.terms, ctx.kinds,
                                          ctx.extract)
+        if self.model is None:
+            return
         ctx.answerable = self.model.probability(ctx.evidence)
         if ctx.answerable < self.model.threshold:
             ctx.stop("refused_no_evidence")
