@@ -33,6 +33,20 @@ def chunk_point_id(doc_id: str, position: int) -> str:
     return str(uuid.uuid5(_CHUNK_NAMESPACE, f"{doc_id}#{position}"))
 
 
+# Short names a document defines ("城乡居民最低生活保障（以下简称城乡低保）"), kept on its document point
+# by ingestion and read by the query vocabulary: ["城乡低保=城乡居民最低生活保障", ...]
+ALIAS_FIELD = "aliases"
+
+
+def encode_alias(short: str, long: str) -> str:
+    return f"{short}={long}"
+
+
+def decode_alias(value: str) -> tuple[str, str] | None:
+    short, sep, long = value.partition("=")
+    return (short, long) if sep and short and long else None
+
+
 @dataclass
 class Document:
     doc_id: str

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.clients.vector_store import DOCUMENTS, VectorStore
+from app.domain import ALIAS_FIELD, decode_alias
 
-ALIAS_FIELD = "aliases"  # on document points: ["short=long", ...]
 MIN_KEY_CHARS = 2
 
 
@@ -47,15 +47,6 @@ def read_pairs(path: Path) -> list[tuple[str, str]]:
             raise ValueError(f"{path.name} line {number}: expected 'word = term | term', got {raw!r}")
         pairs += [(left.strip(), term) for term in terms]
     return pairs
-
-
-def encode_alias(short: str, long: str) -> str:
-    return f"{short}={long}"
-
-
-def decode_alias(value: str) -> tuple[str, str] | None:
-    short, sep, long = value.partition("=")
-    return (short, long) if sep and short and long else None
 
 
 class Vocabulary:

@@ -23,9 +23,8 @@ from typing import Callable, Protocol
 from app.clients.embeddings import ArrayEmbeddings, CachedEmbeddings
 from app.clients.sparse import JiebaBm25Encoder
 from app.clients.vector_store import DOCUMENTS, ChunkPoint, DocState, VectorStore, date_int
-from app.domain import Chunk, Document
+from app.domain import ALIAS_FIELD, Chunk, Document, encode_alias
 from ingestion.chunking import CHUNKER_VERSION, chunk_document, embedding_text
-from app.vocabulary import ALIAS_FIELD, encode_alias
 from ingestion.aliases import find_aliases
 from ingestion.amendments import find_amendment, link_amendments
 from ingestion.loaders import LoadedFile, discover, load_file

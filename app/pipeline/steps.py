@@ -126,10 +126,10 @@ class ReadQuestion:
 
 
 class Retrieve:
-    """Reads search_question, kinds, filters. Writes sources (documents amended by a newer retrieved
-    document come after it, and the newer one is fetched when the search missed it),
-    best_dense, best_signals. Stops with refused_no_evidence when nothing is found, even among
-    documents no longer in force."""
+    """Reads search_question, kinds, terms, filters. Writes sources (the search's best chunks, a
+    few per document, reordered by the document ranker when one is configured; a document a newer
+    one amends brings the newer one's best chunk along), best_dense, best_signals. Stops with
+    refused_no_evidence when nothing is found, even among documents no longer in force."""
 
     name = "retrieve"
 
@@ -153,7 +153,7 @@ class Retrieve:
         if self.ranker is not None:
             hits = self.ranker.rerank(ctx.search_question, hits, ctx.terms, first.best)
         hits = at_most_per_document(hits, self.per_document)[:self.top_k]
-        ctx.sources = self._current_first(ctx, hits)
+        ctx.sources = self._with_newer_documents(ctx, hits)
         for hit in ctx.sources:
             if hit.document.get("status") in NOT_IN_FORCE and "replaced_by" not in hit.document:
                 hit.document["replaced_by"] = self.retriever.replacement_of(hit.doc_id)
@@ -166,7 +166,7 @@ class Retrieve:
                                           "status": h.document.get("status"), "heading_path": h.heading_path}
                                          for n, h in enumerate(ctx.sources, 1)]})
 
-    def _current_first(self, ctx: AnswerContext, hits: list[SearchHit]) -> list[SearchHit]:
+    def _with_newer_documents(self, ctx: AnswerContext, hits: list[SearchHit]) -> list[SearchHit]:
         """A retrieved document that a newer one amends (a raised standard) brings the newer one's
         best chunks along, right after its own, when the search missed them; each amended
         document carries a summary of its amenders for the answer's notice."""
