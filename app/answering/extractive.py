@@ -152,11 +152,13 @@ class ExtractiveComposer:
         sentence always whole); list_budget_chars: how much of a list (a lead-in and its items);
         clause_budget_chars: the answer to a question about measures or a topic, made of whole
         paragraphs chosen by the `tokenize` tokens (the BM25 tokenizer's) they share with the
-        question (headings left out), the chunk's rank weighing clause_rank_prior
+        question (headings left out; a token in the document's title counting title_term_weight),
+        the chunk's rank weighing clause_rank_prior
         per place, runner-up paragraphs of the same document down to clause_runner_up of the best.
-        Sentence scoring: relevance is the question's word weight a sentence holds, a word in its
-        document's title counting title_term_weight, one found only in its context (title,
-        headings, lead-in) context_weight; plus rank_weight / (1 + the document's rank); times
+        Sentence scoring: relevance is the question's word weight a sentence holds, a word found
+        only in its context (its document's title, headings, lead-in) counting context_weight (a
+        word's weight is low when many sentences hold it in text or context, as title words are);
+        plus rank_weight / (1 + the document's rank); times
         1 - cue_weight × (1 - how much it looks like the asked-for kind). runner_up: least share
         of the best score another sentence needs to be added; amended_figure_factor: multiplies
         the score of a figure a retrieved newer document restates."""
@@ -217,14 +219,13 @@ class ExtractiveComposer:
         # sentences are compared on the words some of them hold; the rest only tell coverage
         attainable = sum(w for w, d in zip(weight, df) if d) or 1.0
         asked = [self.kinds[k] for k in (kinds or []) if k in self.kinds]
-        titles = {hit.doc_id: hit.document.get("title") or "" for hit in sources}
         present = {sources[c.rank].doc_id: c.doc_rank for c in candidates}
         for c in candidates:
             hit = sources[c.rank]
-            title = titles[hit.doc_id]
             held = [i for i, g in enumerate(terms) if g.found_in(c.text)]
             in_context = [i for i, g in enumerate(terms) if i not in held and g.found_in(c.context)]
-            own = sum(weight[i] * (self.title_term_weight if terms[i].found_in(title) else 1.0) for i in held)
+            # (a title word is in every sentence's context, so its weight is already low: no damping here)
+            own = sum(weight[i] for i in held)
             around = sum(weight[i] for i in in_context)
             c.matched, c.in_context = frozenset(held), frozenset(in_context)
             c.covered = (sum(weight[i] for i in held) + around) / total
