@@ -167,10 +167,10 @@ def build_pipeline(settings: Settings, retriever: HybridRetriever, sparse: Jieba
     extractive = ExtractiveComposer(question_kinds(), budget_chars=a.budget_chars, max_sentences=a.max_sentences,
                                     list_budget_chars=a.list_budget_chars, clause_budget_chars=a.clause_budget_chars,
                                     tokenize=sparse.tokens, title_term_weight=a.title_term_weight)
+    intent_words = word_list(str(a.intent_words_path))
     return AnswerPipeline([
         CheckQuestion(max_chars=a.max_question_chars),
-        RewriteQuestion(sparse, word_list(str(a.intent_words_path)), llm,
-                        load_prompt("rewrite_question") if llm else None),
+        RewriteQuestion(sparse, intent_words, llm, load_prompt("rewrite_question") if llm else None),
         ReadQuestion(sparse, vocabulary),
         Retrieve(retriever, top_k=a.top_k, ranker=ranker, candidates=a.candidates,
                  per_document=a.chunks_per_document),

@@ -75,15 +75,22 @@ def test_answers_give_the_current_figure(bundled_services):
             assert outdated not in body.split(current)[0], "the outdated figure never comes first"
 
 
-def test_an_answer_from_an_amended_document_names_the_newer_one(bundled_services):
-    # a clause of the 2008 scheme quoted as it stands: its standard was raised in 2022
-    ctx = bundled_services.pipeline.run(AnswerContext("独生子女家庭特别扶助对象应同时符合哪些条件？"))
+def test_an_outdated_figure_quoted_from_an_amended_document_names_the_newer_one(bundled_services):
+    ctx = bundled_services.pipeline.run(AnswerContext("独生子女死亡的家庭每月能领多少扶助金？"))
     number, hit = next((n, h) for n, h in enumerate(ctx.sources, 1)
-                       if h.doc_id == "bj-2008-only-child-death-assistance")
-    quote = hit.text[:20]
-    ctx.sentences = [AnswerSentence(quote, [Citation(number, hit.doc_id, hit.chunk_id, quote, hit.start, hit.start + 20)])]
+                       if h.doc_id == "bj-2008-only-child-death-assistance" and "200元" in h.text)
+    start = hit.text.index("由政府给予每人每月200元")
+    quote = hit.text[start:start + 14]
+    ctx.sentences = [AnswerSentence(quote, [Citation(number, hit.doc_id, hit.chunk_id, quote, hit.start + start,
+                                                     hit.start + start + 14)])]
     ctx.status, ctx.notice = None, None
     CheckAnswer()(ctx)
     assert ctx.status == "answered"
     assert "京人口发〔2008〕53号" in ctx.notice and "京卫家庭〔2022〕19号" in ctx.notice
     assert "自2022年7月1日起执行" in ctx.notice
+    # a rule of the same document without a figure needs no such notice
+    rule = hit.text[:12]
+    ctx.sentences = [AnswerSentence(rule, [Citation(number, hit.doc_id, hit.chunk_id, rule, hit.start, hit.start + 12)])]
+    ctx.status, ctx.notice = None, None
+    CheckAnswer()(ctx)
+    assert not ctx.notice or "京卫家庭" not in ctx.notice

@@ -97,3 +97,4 @@ def test_a_segmentation_artefact_across_a_vocabulary_word_is_not_a_question_word
     vocabulary = Vocabulary(read_pairs(CURATED))
     groups = question_terms("失业金去哪儿领", ["失业", "失业金", "金去", "哪儿", "领"], vocabulary)
     assert [g.word for g in groups] == ["失业金", "哪儿", "领"]
+

@@ -40,7 +40,7 @@ _MARKER_STYLES = [("num_dot", re.compile(r"^\s*\d{1,2}[.．、](?!\d)")), ("num_
 
 def marker_style(text: str) -> str | None:
     return next((name for name, pattern in _MARKER_STYLES if pattern.match(text)), None)
-_FIGURE = re.compile(r"\d+(?:\.\d+)?\s*(?:元|万元|%|％)")
+FIGURE = re.compile(r"\d+(?:\.\d+)?\s*(?:元|万元|%|％)")  # an amount or a rate: what a newer standard changes
 
 
 def paragraph_spans(text: str) -> list[tuple[int, int]]:
@@ -228,12 +228,12 @@ class ExtractiveComposer:
             own = sum(weight[i] for i in held)
             around = sum(weight[i] for i in in_context)
             c.matched, c.in_context = frozenset(held), frozenset(in_context)
-            c.covered = (sum(weight[i] for i in held) + around) / total
+            c.covered = sum(weight[i] for i in (*held, *in_context)) / total
             c.cue = max((kind.answered_by(c.text) for kind in asked), default=0.0)
             c.relevance = (own + self.context_weight * around) / attainable
             # a current figure about the question ranks as high as the document it amends
             amended_ranks = [present[d] for d in hit.document.get("amends") or [] if d in present]
-            c.doc_rank_for_score = min([c.doc_rank, *amended_ranks]) if held and _FIGURE.search(c.text) \
+            c.doc_rank_for_score = min([c.doc_rank, *amended_ranks]) if held and FIGURE.search(c.text) \
                 else c.doc_rank
         return _Scored(candidates, weight, total)
 
@@ -321,7 +321,7 @@ class ExtractiveComposer:
         the current standard first."""
         docs = [hit.doc_id for hit in sources]
         newer_of = {hit.doc_id: set(hit.document.get("amended_by") or []) & set(docs) for hit in sources}
-        figures = [c for c in candidates if _FIGURE.search(c.text)]
+        figures = [c for c in candidates if FIGURE.search(c.text)]
         for c in figures:
             newer = newer_of[docs[c.rank]]
             if not newer:

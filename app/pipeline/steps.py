@@ -9,7 +9,7 @@ import unicodedata
 from dataclasses import asdict, replace
 
 from app.answering.answerability import AnswerabilityModel, evidence_features
-from app.answering.extractive import ExtractiveComposer
+from app.answering.extractive import FIGURE, ExtractiveComposer
 from app.answering.llm_composer import LLMComposer, LLMComposition
 from app.clients.llm import LLMClient, LLMUnavailable
 from app.answering.support import unsupported_reason
@@ -111,8 +111,8 @@ class RewriteQuestion:
 
 class ReadQuestion:
     """Reads search_question. Writes kinds (what it asks for: amount, deadline, who, material,
-    condition, procedure; policies/question_kinds.yml) and terms (its words, each with the words
-    that mean the same: the people's words and the documents')."""
+    condition, requirement, procedure; policies/question_kinds.yml) and terms (its words, each with
+    the words that mean the same: the people's words and the documents')."""
 
     name = "read_question"
 
@@ -276,8 +276,8 @@ class CheckAnswer:
     """Reads sentences, sources. Drops a sentence whose citation points at no retrieved source,
     whose quote is not in the cited chunk, or whose numbers, dates or 文号 are not in the cited
     chunk (recorded in dropped). Writes notice when a cited document is not in force, or has been
-    amended by a newer document the answer does not cite (naming it, its 文号 and from when it
-    applies). Ends with answered / answered_not_in_force, or refused_no_evidence when nothing
+    amended by a newer document the answer does not cite and a figure is quoted from it (naming
+    the newer one, its 文号 and from when it applies). Ends with answered / answered_not_in_force, or refused_no_evidence when nothing
     survives."""
 
     name = "check_answer"
@@ -299,9 +299,12 @@ class CheckAnswer:
         unknown = [hit for hit in cited if (hit.document.get("status") or STATUS_UNKNOWN) == STATUS_UNKNOWN]
         notices = [self._validity_notice(hit) for hit in stale]
         notices += [f"提示：{_name(hit.document)}的效力状态未知，请向发文机关核实" for hit in unknown]
+        # a figure quoted from a document a newer one amends is named as possibly outdated
         cited_ids = {hit.doc_id for hit in cited}
+        figures_from = {c.doc_id for s in ctx.sentences if FIGURE.search(s.text) for c in s.citations}
         notices += [self._amended_notice(hit) for hit in cited
-                    if hit.document.get("amended_by_documents") and not cited_ids & set(hit.document["amended_by"])]
+                    if hit.doc_id in figures_from and hit.document.get("amended_by_documents")
+                    and not cited_ids & set(hit.document["amended_by"])]
         ctx.notice = "；".join(dict.fromkeys(notices)) + "。" if notices else None
         if stale:
             ctx.stop("answered_not_in_force")
@@ -324,7 +327,7 @@ class CheckAnswer:
         for doc in hit.document["amended_by_documents"]:
             since = doc.get("amend_from") or doc.get("effective") or doc.get("published")
             newer.append(_name(doc) + (f"（自{_chinese_date(since)}起执行）" if since else ""))
-        return f"注意：{_name(hit.document)}中的标准已由{'、'.join(newer)}调整，以下引文如涉及标准请以新规定为准"
+        return f"注意：{_name(hit.document)}中的标准已由{'、'.join(newer)}调整，以下所引标准请以新规定为准"
 
 
 def _name(doc: dict) -> str:
