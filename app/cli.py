@@ -271,8 +271,8 @@ def eval_answers(questions: Path = typer.Option(..., exists=True, dir_okay=False
     settings = _settings()
     paths = corpus or [REPO_ROOT / p for p in settings.ingest.corpus_paths]
     try:
-        result = run_answer_eval(paths if len(paths) > 1 or paths[0].is_dir() else paths[0], questions, settings,
-                                 index_dir, unanswerable, progress=lambda m: console.print(m))
+        result = run_answer_eval(paths, questions, settings, index_dir, unanswerable,
+                                 progress=lambda m: console.print(m))
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None

@@ -164,9 +164,9 @@ def build_pipeline(settings: Settings, retriever: HybridRetriever, sparse: Jieba
                    vocabulary: CorpusVocabulary, audit: AuditStore, llm: LLMClient | None) -> AnswerPipeline:
     a = settings.answer
     ranker = DocumentRanker.load(a.ranker_model) if a.ranker_model else None
-    extractive = ExtractiveComposer(question_kinds(), budget_chars=a.budget_chars, max_sentences=a.max_sentences,
-                                    list_budget_chars=a.list_budget_chars, clause_budget_chars=a.clause_budget_chars,
-                                    tokenize=sparse.tokens, title_term_weight=a.title_term_weight)
+    extractive = ExtractiveComposer(question_kinds(), sparse.tokens, budget_chars=a.budget_chars,
+                                    max_sentences=a.max_sentences, list_budget_chars=a.list_budget_chars,
+                                    clause_budget_chars=a.clause_budget_chars, title_term_weight=a.title_term_weight)
     intent_words = word_list(str(a.intent_words_path))
     return AnswerPipeline([
         CheckQuestion(max_chars=a.max_question_chars),

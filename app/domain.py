@@ -47,6 +47,11 @@ def decode_alias(value: str) -> tuple[str, str] | None:
     return (short, long) if sep and short and long else None
 
 
+def document_name(doc: dict[str, Any]) -> str:
+    """How answers name a document: 《title》（文号）."""
+    return f"《{doc.get('title')}》" + (f"（{doc['doc_number']}）" if doc.get("doc_number") else "")
+
+
 @dataclass
 class Document:
     doc_id: str

@@ -68,10 +68,6 @@ def metrics_for(ranked: list[list[str]], gold: list[str]) -> dict[str, float]:
             "mrr@10": mrr / n, "ndcg@10": ndcg / n}
 
 
-def load_questions(path: Path) -> list[dict[str, Any]]:
-    return [record for _, record in jsonl_records(path, ("question", "gold_docid"))]
-
-
 @dataclass
 class EvalQuestion:
     """A question of either evaluation format: the COVID set ({qid, question, gold_docid, answer})
@@ -127,7 +123,7 @@ def evaluation_services(corpus: Path | list[Path], settings: Settings, index_dir
 
 def run_retrieval_eval(corpus: Path, questions_file: Path, settings: Settings, index_dir: Path | None,
                        progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    questions = load_questions(questions_file)
+    questions = load_eval_questions(questions_file)
     services = evaluation_services(corpus, settings, index_dir, progress)
     try:
         chunks = services.store.count(CHUNKS)
@@ -138,14 +134,13 @@ def run_retrieval_eval(corpus: Path, questions_file: Path, settings: Settings, i
             ranked = []
             for q in questions:
                 clock = time.perf_counter()
-                docs = services.retriever.search_documents(q["question"], top_k=10, filters=filters, mode=mode,
+                docs = services.retriever.search_documents(q.question, top_k=10, filters=filters, mode=mode,
                                                            candidates=services.settings.retrieval.prefetch_limit)
                 if mode == "hybrid":
                     latencies.append((time.perf_counter() - clock) * 1000)
                 ranked.append([d.doc_id for d in docs])
-            results[mode] = metrics_for(ranked, [q["gold_docid"] for q in questions])
-        results["latency_ms"] = {"p50": statistics.median(latencies),
-                                 "p95": sorted(latencies)[int(0.95 * (len(latencies) - 1))]}
+            results[mode] = metrics_for(ranked, [q.gold_doc_ids[0] for q in questions])
+        results["latency_ms"] = {"p50": statistics.median(latencies), "p95": _percentile(latencies, 0.95)}
         return results
     finally:
         services.close()
@@ -162,14 +157,23 @@ def normalise(text: str) -> str:
     return _NORMALISE.sub("", _MARKER.sub("", text))
 
 
-def ask(services, question: str, history: list[str], filters: SearchFilters, channel: str = "eval"):
+def ask(services, question: str, history: list[str], filters: SearchFilters, channel: str = "eval",
+        run: Callable[[AnswerContext], AnswerContext] | None = None) -> AnswerContext:
     """Asks as a conversation does: the earlier questions first, each remembered as the session
-    remembers it (its standalone form), then the question."""
+    remembers it (its standalone form), then the question. `run`: the steps to run (default the
+    whole pipeline)."""
+    run = run or services.pipeline.run
     turns: list[dict[str, str]] = []
     for earlier in history:
-        ctx = services.pipeline.run(AnswerContext(earlier, channel=channel, filters=filters, history=list(turns)))
+        ctx = run(AnswerContext(earlier, channel=channel, filters=filters, history=list(turns)))
         turns.append({"question": ctx.search_question})
-    return services.pipeline.run(AnswerContext(question, channel=channel, filters=filters, history=turns))
+    return run(AnswerContext(question, channel=channel, filters=filters, history=turns))
+
+
+def question_lines(path: Path) -> list[str]:
+    """The questions of a one-per-line list (tests/data/unanswerable.txt); # starts a comment line."""
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")]
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -232,8 +236,7 @@ def run_answer_eval(corpus: Path | list[Path], questions_file: Path, settings: S
                         good_citations += 1
         refusal_rates = {}
         for path in unanswerable or []:
-            lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
-                     if line.strip() and not line.startswith("#")]
+            lines = question_lines(path)
             refusals = sum(answer_status(services.pipeline.run(
                 AnswerContext(line, channel="eval", filters=filters)).status).refusal for line in lines)
             refusal_rates[path.name] = refusals / max(len(lines), 1)

@@ -98,6 +98,12 @@ def kinds_asked(question: str) -> list[str]:
     return [name for name, kind in question_kinds().items() if kind.asked_by(question)]
 
 
+def kind_search_words(kinds: list[str]) -> list[str]:
+    """The words answers to these kinds of question carry, for the search ("提交", "原件" for materials)."""
+    known = question_kinds()
+    return list(dict.fromkeys(w for k in kinds if k in known for w in known[k].search_words))
+
+
 @lru_cache(maxsize=None)
 def word_list(path: str) -> frozenset[str]:
     """A one-word-per-line list (# starts a comment), e.g. policies/dictionaries/intent_words.txt."""

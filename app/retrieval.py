@@ -74,15 +74,13 @@ class HybridRetriever:
         return closest[0].score if closest else 0.0
 
     def search_detailed(self, question: str, top_k: int = 5, filters: SearchFilters | None = None,
-                        mode: Mode = "hybrid", expansion: list[str] | tuple[str, ...] | None = None,
-                        also: list[str] | tuple[str, ...] = ()) -> SearchResult:
+                        mode: Mode = "hybrid", also: list[str] | tuple[str, ...] = ()) -> SearchResult:
         """The hits with the timings of this call (returned, not kept on the retriever, which
-        concurrent requests share) and, from the fused path, each signal's scores. `expansion`:
-        words that mean what the question's words mean (the people's words ↔ the documents'),
-        added to the BM25 query at a lower weight; by default the vocabulary's. `also`: words that
-        answers to this kind of question carry ("提交", "原件" for materials), at half that weight."""
-        if expansion is None:
-            expansion = self.vocabulary.current().expansion(question) if self.vocabulary else ()
+        concurrent requests share) and, from the fused path, each signal's scores. The words that
+        mean what the question's words mean (the vocabulary's: the people's words ↔ the documents')
+        join the BM25 query at a lower weight; `also`, words that answers to this kind of question
+        carry ("提交", "原件" for materials), at half that weight."""
+        expansion = self.vocabulary.current().expansion(question) if self.vocabulary else ()
         timings = RetrievalTimings()
         best_dense = None
         best: dict[str, float] = {}

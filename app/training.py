@@ -23,9 +23,10 @@ import numpy as np
 
 from app.answering.answerability import FEATURES as EVIDENCE_FEATURES
 from app.domain import SearchFilters
-from app.evaluation import EvalQuestion, ask, evaluation_services, load_eval_questions
+from app.evaluation import EvalQuestion, ask, evaluation_services, load_eval_questions, question_lines
 from app.linear_model import LinearModel
 from app.pipeline.context import AnswerContext
+from app.policy_data import kind_search_words
 from app.ranking import FEATURES as RANKER_FEATURES
 from app.ranking import document_features
 
@@ -56,27 +57,19 @@ def dev_sets(covid_corpus: Path | None, covid_questions: Path | None, residents_
     return sets
 
 
-def read_lines(path: Path) -> list[str]:
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and not line.startswith("#")]
-
-
-def _fit(x: np.ndarray, y: np.ndarray, features: tuple[str, ...], c: float = 1.0,
-         weights: np.ndarray | None = None) -> LinearModel:
+def _fit(x: np.ndarray, y: np.ndarray, features: tuple[str, ...], c: float, weights: np.ndarray) -> LinearModel:
     from sklearn.linear_model import LogisticRegression
 
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale == 0] = 1.0
-    model = LogisticRegression(C=c, max_iter=5000, class_weight=None if weights is not None else "balanced")
-    model.fit((x - mean) / scale, y, sample_weight=weights)
+    model = LogisticRegression(C=c, max_iter=5000).fit((x - mean) / scale, y, sample_weight=weights)
     return LinearModel(features, mean.tolist(), scale.tolist(), model.coef_[0].tolist(), float(model.intercept_[0]))
 
 
 def _folds(groups: list[str], k: int) -> list[np.ndarray]:
     """Test-row indices of each fold; the rows of a group stay together, groups spread evenly."""
-    order = sorted(set(groups))
-    fold_of = {g: i % k for i, g in enumerate(sorted(order, key=lambda g: hash_text(g)))}
+    fold_of = {g: i % k for i, g in enumerate(sorted(set(groups), key=hash_text))}
     return [np.array([i for i, g in enumerate(groups) if fold_of[g] == f]) for f in range(k)]
 
 
@@ -105,14 +98,11 @@ def ranker_rows(services, dev: DevSet, candidates: int) -> list[RankerRow]:
     steps = [s for s in services.pipeline.steps if s.name in ("check_question", "rewrite_question", "read_question")]
     rows = []
     for q in dev.questions:
-        turns = []
-        for earlier in q.history:
-            turns.append({"question": _prepared(steps, AnswerContext(earlier, filters=dev.filters,
-                                                                     history=list(turns))).search_question})
-        ctx = _prepared(steps, AnswerContext(q.question, filters=dev.filters, history=turns))
+        ctx = ask(services, q.question, q.history, dev.filters, channel="train", run=lambda c: _prepared(steps, c))
         if ctx.stopped:
             continue
-        result = services.retriever.search_detailed(ctx.search_question, top_k=candidates, filters=dev.filters)
+        result = services.retriever.search_detailed(ctx.search_question, top_k=candidates, filters=dev.filters,
+                                                    also=kind_search_words(ctx.kinds))
         features = document_features(result.hits, ctx.terms, result.best, ctx.search_question)
         rows.append(RankerRow(dev.name, q.question, list(features), list(features.values()), set(q.gold_doc_ids)))
     return rows
@@ -198,7 +188,7 @@ def answerability_rows(services, dev: DevSet, unanswerable: list[Path]) -> list[
         ctx = ask(services, q.question, q.history, dev.filters, channel="train")
         rows.append(EvidenceRow(dev.name, q.question, True, dict(ctx.evidence) or None))
     for path in unanswerable:
-        for line in read_lines(path):
+        for line in question_lines(path):
             ctx = services.pipeline.run(AnswerContext(line, channel="train", filters=dev.filters))
             if ctx.status in GUARDRAIL_STOPS:
                 continue

@@ -22,7 +22,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from app.domain import SearchHit
 from app.pipeline.context import AnswerSentence, Citation
@@ -40,6 +40,8 @@ _MARKER_STYLES = [("num_dot", re.compile(r"^\s*\d{1,2}[.．、](?!\d)")), ("num_
 
 def marker_style(text: str) -> str | None:
     return next((name for name, pattern in _MARKER_STYLES if pattern.match(text)), None)
+
+
 FIGURE = re.compile(r"\d+(?:\.\d+)?\s*(?:元|万元|%|％)")  # an amount or a rate: what a newer standard changes
 
 
@@ -136,15 +138,14 @@ class Extract:
     source_coverage: float = 0.0  # share of the question's word weight anywhere in the sources
     answers_kind: float = 0.0  # how much the best sentence looks like what the question asks for
     largest_missing: float = 0.0  # share of the question's word weight of its heaviest word no source holds
-    chosen: list[int] = field(default_factory=list)  # source ranks quoted
 
 
 class ExtractiveComposer:
     name = "extractive"
 
-    def __init__(self, kinds: dict[str, QuestionKind], budget_chars: int = 200, max_sentences: int = 3,
-                 list_budget_chars: int = 300, clause_budget_chars: int = 450,
-                 tokenize: Callable[[str], list[str]] | None = None, clause_rank_prior: float = 5.0,
+    def __init__(self, kinds: dict[str, QuestionKind], tokenize: Callable[[str], list[str]],
+                 budget_chars: int = 200, max_sentences: int = 3,
+                 list_budget_chars: int = 300, clause_budget_chars: int = 450, clause_rank_prior: float = 5.0,
                  clause_runner_up: float = 0.3,
                  title_term_weight: float = 0.3, context_weight: float = 0.4, cue_weight: float = 0.5,
                  rank_weight: float = 0.5, runner_up: float = 0.6, amended_figure_factor: float = 0.5) -> None:
@@ -165,7 +166,7 @@ class ExtractiveComposer:
         self.kinds = kinds
         self.budget_chars, self.max_sentences, self.list_budget_chars = budget_chars, max_sentences, list_budget_chars
         self.clause_budget_chars = clause_budget_chars
-        self.tokenize = tokenize or (lambda text: re.findall(r"[\u4e00-\u9fff]{2}|\w+", text))
+        self.tokenize = tokenize
         self.clause_rank_prior, self.clause_runner_up = clause_rank_prior, clause_runner_up
         self.title_term_weight, self.context_weight = title_term_weight, context_weight
         self.cue_weight, self.rank_weight, self.runner_up = cue_weight, rank_weight, runner_up
@@ -196,7 +197,7 @@ class ExtractiveComposer:
                     lead = ""
                 for ss, se in sentence_spans(hit.text, s, e):
                     text = hit.text[ss:se]
-                    if _restates_title(text, hit.document.get("title") or ""):
+                    if _restates_title(text, title):
                         continue
                     is_lead = text.rstrip().endswith(("：", ":"))
                     out.append(_Sentence(rank, doc_rank, ss, se, index, text, " ".join([title, *headings[-3:], lead]),
@@ -254,7 +255,7 @@ class ExtractiveComposer:
             chosen = self._around(best, candidates, whole_list=bool({"material", "condition"} & set(kinds or [])))
             chosen = self._add_runner_ups(chosen, ranked, sources)
             if len(chosen) == 1:  # one sentence: with the rest of its clause, within the budget
-                chosen = self._add_continuation(chosen, candidates, self.budget_chars)
+                chosen = self._add_continuation(chosen, candidates)
             sentences = [self._cite(c, sources) for c in chosen]
         else:  # a question about measures or a topic: the clauses that answer it
             sentences = self._clauses(question, sources)
@@ -263,7 +264,7 @@ class ExtractiveComposer:
         return Extract(sentences, coverage=best.covered, best_coverage=max(c.covered for c in candidates),
                        source_coverage=sum(weight[i] for i in everywhere) / total,
                        largest_missing=max(missing, default=0.0) / total,
-                       answers_kind=best.cue, chosen=sorted({c.number - 1 for s in sentences for c in s.citations}))
+                       answers_kind=best.cue)
 
     def _clauses(self, question: str, sources: list[SearchHit]) -> list[AnswerSentence]:
         """For a question about measures or a topic ("有哪些举措", "如何做好…"), whose answer is a
@@ -299,13 +300,8 @@ class ExtractiveComposer:
             if used + unit[3] - unit[2] <= self.clause_budget_chars:
                 chosen.append(unit)
                 used += unit[3] - unit[2]
-        out = []
-        for _, rank, s, e in sorted(chosen, key=lambda u: (u[1], u[2])):
-            hit = sources[rank]
-            for ss, se in sentence_spans(hit.text, s, e):
-                out.append(AnswerSentence(hit.text[ss:se], [Citation(rank + 1, hit.doc_id, hit.chunk_id,
-                                                                     hit.text[ss:se], hit.start + ss, hit.start + se)]))
-        return out
+        return [_quote(sources, rank, ss, se) for _, rank, s, e in sorted(chosen, key=lambda u: (u[1], u[2]))
+                for ss, se in sentence_spans(sources[rank].text, s, e)]
 
     def _score(self, c: _Sentence, asked: bool) -> float:
         """Relevance plus the rank of its document (and, a little, of its chunk), scaled down when
@@ -387,16 +383,14 @@ class ExtractiveComposer:
             chosen = [lead, best]
         return chosen
 
-    def _add_continuation(self, chosen: list[_Sentence], candidates: list[_Sentence],
-                          budget: int | None = None) -> list[_Sentence]:
+    def _add_continuation(self, chosen: list[_Sentence], candidates: list[_Sentence]) -> list[_Sentence]:
         """The sentences that follow the last chosen one in its paragraph, within the budget."""
-        budget = budget or self.clause_budget_chars
         last = max(chosen, key=lambda c: (c.rank, c.start))
         used = sum(len(c.text) for c in chosen)
         for c in candidates:
             if c.rank != last.rank or c.start <= last.start or c in chosen:
                 continue
-            if c.paragraph != last.paragraph or used + len(c.text) > budget:
+            if c.paragraph != last.paragraph or used + len(c.text) > self.budget_chars:
                 break
             chosen.append(c)
             used += len(c.text)
@@ -429,6 +423,12 @@ class ExtractiveComposer:
 
     @staticmethod
     def _cite(c: _Sentence, sources: list[SearchHit]) -> AnswerSentence:
-        hit = sources[c.rank]
-        return AnswerSentence(c.text, [Citation(c.rank + 1, hit.doc_id, hit.chunk_id, c.text,
-                                                hit.start + c.start, hit.start + c.end)])
+        return _quote(sources, c.rank, c.start, c.end)
+
+
+def _quote(sources: list[SearchHit], rank: int, start: int, end: int) -> AnswerSentence:
+    """The span start:end of source `rank` as an answer sentence citing it, offsets in the document body."""
+    hit = sources[rank]
+    quote = hit.text[start:end]
+    return AnswerSentence(quote, [Citation(rank + 1, hit.doc_id, hit.chunk_id, quote, hit.start + start,
+                                           hit.start + end)])

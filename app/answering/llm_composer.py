@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from app.answering.extractive import sentence_spans
 from app.answering.support import unsupported_reason
 from app.clients.llm import LLMClient, LLMUnavailable
-from app.domain import STATUS_UNKNOWN, SearchHit
+from app.domain import STATUS_UNKNOWN, SearchHit, document_name
 from app.pipeline.context import AnswerSentence, Citation
 from app.prompts import Prompt
 
@@ -106,8 +106,7 @@ def _amended_note(hit: SearchHit) -> str:
     names = []
     for doc in newer:
         since = doc.get("amend_from") or doc.get("effective")
-        names.append(f"《{doc.get('title')}》" + (f"（{doc['doc_number']}）" if doc.get("doc_number") else "")
-                     + (f"自{since}起" if since else ""))
+        names.append(document_name(doc) + (f"自{since}起" if since else ""))
     return f"（其中的标准已由{'、'.join(names)}调整）"
 
 

@@ -15,9 +15,9 @@ from app.clients.llm import LLMClient, LLMUnavailable
 from app.answering.support import unsupported_reason
 from app.audit.store import AuditStore
 from app.clients.sparse import JiebaBm25Encoder
-from app.domain import NOT_IN_FORCE, STATUS_UNKNOWN, SearchHit
+from app.domain import NOT_IN_FORCE, STATUS_UNKNOWN, SearchHit, document_name
 from app.pipeline.context import AnswerContext
-from app.policy_data import kinds_asked, matching_guardrail, question_kinds
+from app.policy_data import kind_search_words, kinds_asked, matching_guardrail, question_kinds
 from app.prompts import Prompt
 from app.ranking import DocumentRanker, at_most_per_document
 from app.retrieval import HybridRetriever
@@ -139,13 +139,11 @@ class Retrieve:
         self.per_document = per_document
 
     def __call__(self, ctx: AnswerContext) -> None:
-        wanted = self.candidates
-        kinds = question_kinds()
-        also = list(dict.fromkeys(w for k in ctx.kinds if k in kinds for w in kinds[k].search_words))
-        first = self.retriever.search_detailed(ctx.search_question, top_k=wanted, filters=ctx.filters, also=also)
+        first = self.retriever.search_detailed(ctx.search_question, top_k=self.candidates, filters=ctx.filters,
+                                               also=kind_search_words(ctx.kinds))
         hits = first.hits
         if not hits and not ctx.filters.include_not_in_force:
-            hits = self.retriever.search(ctx.search_question, top_k=wanted,
+            hits = self.retriever.search(ctx.search_question, top_k=self.candidates,
                                          filters=replace(ctx.filters, include_not_in_force=True))
         if not hits:
             ctx.stop("refused_no_evidence")
@@ -298,7 +296,7 @@ class CheckAnswer:
         stale = [hit for hit in cited if hit.document.get("status") in NOT_IN_FORCE]
         unknown = [hit for hit in cited if (hit.document.get("status") or STATUS_UNKNOWN) == STATUS_UNKNOWN]
         notices = [self._validity_notice(hit) for hit in stale]
-        notices += [f"提示：{_name(hit.document)}的效力状态未知，请向发文机关核实" for hit in unknown]
+        notices += [f"提示：{document_name(hit.document)}的效力状态未知，请向发文机关核实" for hit in unknown]
         # a figure quoted from a document a newer one amends is named as possibly outdated
         cited_ids = {hit.doc_id for hit in cited}
         figures_from = {c.doc_id for s in ctx.sentences if FIGURE.search(s.text) for c in s.citations}
@@ -314,10 +312,10 @@ class CheckAnswer:
     @staticmethod
     def _validity_notice(hit) -> str:
         doc = hit.document
-        notice = f"注意：{_name(doc)}的状态为{doc.get('status') or STATUS_UNKNOWN}，以下内容可能已不适用"
+        notice = f"注意：{document_name(doc)}的状态为{doc.get('status') or STATUS_UNKNOWN}，以下内容可能已不适用"
         replacement = doc.get("replaced_by")
         if replacement:
-            return notice + f"，现行规定见{_name(replacement)}"
+            return notice + f"，现行规定见{document_name(replacement)}"
         return notice + "，请以现行规定为准"
 
 
@@ -326,12 +324,8 @@ class CheckAnswer:
         newer = []
         for doc in hit.document["amended_by_documents"]:
             since = doc.get("amend_from") or doc.get("effective") or doc.get("published")
-            newer.append(_name(doc) + (f"（自{_chinese_date(since)}起执行）" if since else ""))
-        return f"注意：{_name(hit.document)}中的标准已由{'、'.join(newer)}调整，以下所引标准请以新规定为准"
-
-
-def _name(doc: dict) -> str:
-    return f"《{doc.get('title')}》" + (f"（{doc['doc_number']}）" if doc.get("doc_number") else "")
+            newer.append(document_name(doc) + (f"（自{_chinese_date(since)}起执行）" if since else ""))
+        return f"注意：{document_name(hit.document)}中的标准已由{'、'.join(newer)}调整，以下所引标准请以新规定为准"
 
 
 def _chinese_date(iso: str) -> str:
