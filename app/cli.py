@@ -401,21 +401,21 @@ def _dev_sets(settings: Settings, covid_corpus: Path, covid_questions: Path, res
 def train_ranker_command(covid_corpus: Path = _COVID_CORPUS, covid_questions: Path = _COVID_QUESTIONS,
                          residents_questions: Path = _RESIDENT_QUESTIONS,
                          folds: int = typer.Option(5, min=2, max=20),
-                         out: Optional[Path] = typer.Option(None, help="Default: ANSWER_RANKER_MODEL."),
+                         out: Optional[Path] = typer.Option(None, help="Default: ANSWER_RANKER_MODEL, else "
+                                                            "models/doc_ranker.json."),
                          index_dir: Optional[Path] = typer.Option(None)) -> None:
     """Fit the document ranker on the dev questions; prints cross-validated recall@1 / MRR@10
     beside the fused search's, then writes the model."""
-    from app.config import AnswerSettings
     from app.training import collect, ranker_rows, train_ranker
 
     settings = _settings()
+    target = out or settings.answer.ranker_model or REPO_ROOT / "models" / "doc_ranker.json"
     # candidates as the fused search ranks them, whatever ranker is configured now
     settings = settings.model_copy(update={"answer": settings.answer.model_copy(update={"ranker_model": None})})
     sets = _dev_sets(settings, covid_corpus, covid_questions, residents_questions)
     rows = collect(sets, settings, index_dir, lambda s, dev: ranker_rows(s, dev, settings.answer.candidates),
                    progress=lambda m: console.print(m))
     model = train_ranker(rows, folds)
-    target = out or AnswerSettings().ranker_model
     model.save(target)
     print(json.dumps(model.report, ensure_ascii=False))
     console.print(f"wrote {target}")
