@@ -59,6 +59,9 @@ def matching_guardrail(name: str, text: str) -> str | None:
     return None
 
 
+ANSWER_FORMS = ("sentence", "list", "clause")
+
+
 @dataclass(frozen=True)
 class QuestionKind:
     name: str
@@ -66,6 +69,7 @@ class QuestionKind:
     asks: tuple[re.Pattern[str], ...]
     answers: tuple[re.Pattern[str], ...]
     search_words: tuple[str, ...] = ()  # words answers of this kind carry, added to the search at a low weight
+    answer_form: str = "clause"  # sentence: the sentence that holds the fact; list: the list; clause: the clause
 
     def asked_by(self, question: str) -> bool:
         return any(p.search(question) for p in self.asks)
@@ -86,9 +90,12 @@ def question_kinds() -> dict[str, QuestionKind]:
     kinds = {}
     for name, item in data.items():
         try:
+            form = item.get("answer", "clause")
+            if form not in ANSWER_FORMS:
+                raise ValueError(f"answer must be one of {', '.join(ANSWER_FORMS)}, not '{form}'")
             kinds[name] = QuestionKind(name, item["description"], tuple(map(re.compile, item["asks"])),
-                                       tuple(map(re.compile, item["answers"])), tuple(item.get("search") or ()))
-        except (KeyError, TypeError, re.error) as exc:
+                                       tuple(map(re.compile, item["answers"])), tuple(item.get("search") or ()), form)
+        except (KeyError, TypeError, ValueError, re.error) as exc:
             raise ValueError(f"policies/question_kinds.yml: kind '{name}': {exc}") from exc
     return kinds
 

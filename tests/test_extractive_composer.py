@@ -124,3 +124,63 @@ def test_a_question_about_measures_gets_the_clause_not_the_opening_that_repeats_
 
 def test_without_title_awareness_the_opening_would_win(sparse, vocabulary):
     assert "注重以案释法" not in _topic_answer(sparse, vocabulary, title_term_weight=1.0)
+
+
+# as 散居孤儿 benefits put it: an item that is a lead-in of its own list does not end the list
+WELFARE_CARD = ("1.领取儿童福利证\n（1）孤儿或者其监护人向户籍所在地的街道办事处提出书面申请，并递交以下申请资料：\n"
+                "①《北京市儿童福利证申请表》。\n②孤儿及其监护人的身份证、户口簿的原件及复印件。\n"
+                "③父母双方情况证明的原件及复印件：\n父母死亡的，提交由原户籍所在地公安部门出具的死亡证明；\n"
+                "父母服刑的，提交监狱管理部门出具的服刑证明。\n④孤儿本人银行账户。\n⑤近期半身免冠一寸彩色照片四张。\n"
+                "（2）街道办事处收到申请后，应当调查核实，并报区民政部门审批。")
+
+
+def test_a_list_goes_on_past_an_item_with_a_list_of_its_own(sparse, vocabulary):
+    sources = [_hit("w", WELFARE_CARD, 2.0, "orphans", "关于调整散居孤儿基本生活费标准的通知")]
+    question = "散居孤儿办儿童福利证，要带哪些东西？"
+    quoted = [s.text for s in _answer(sparse, vocabulary, question, sources).sentences]
+    assert quoted[-1] == "⑤近期半身免冠一寸彩色照片四张。" and "（2）" not in "".join(quoted)
+    assert "父母服刑的，提交监狱管理部门出具的服刑证明。" in quoted  # the nested list fits the budget
+    # with a tighter budget, the items come before the nested list
+    tight = [s.text for s in _answer(sparse, vocabulary, question, sources, list_budget_chars=130).sentences]
+    assert "⑤近期半身免冠一寸彩色照片四张。" in tight and "父母服刑的，提交监狱管理部门出具的服刑证明。" not in tight
+
+
+# a list announced by a sentence that ends in "。", and an exception that reads with its item
+ASSETS = ("（四）家庭财产认定标准\n1.家庭拥有应急之用的货币财产总额，人均应不超过24个月当年城乡低收入家庭认定标准之和。\n"
+          "2.存在以下情况之一的，不符合给予因病致贫家庭医疗救助的条件。\n"
+          "（1）家庭成员名下拥有机动车辆和大型农机具。拥有唯一机动车且该机动车用于长期就医等特殊情形的，可适当放宽认定条件。\n"
+          "（2）家庭成员名下拥有及承租的住房达到两套及以上。")
+
+
+def test_an_exception_comes_with_its_rule_and_the_list_with_its_lead_in(sparse, vocabulary):
+    sources = [_hit("a", ASSETS, 2.0, "illness", "北京市因病致贫家庭医疗救助实施办法")]
+    quoted = [s.text for s in _answer(sparse, vocabulary, "家里有辆车，还能申请因病致贫医疗救助吗？", sources).sentences]
+    assert quoted[0] == "2.存在以下情况之一的，不符合给予因病致贫家庭医疗救助的条件。"
+    assert "（1）家庭成员名下拥有机动车辆和大型农机具。" in quoted
+    assert quoted.index("拥有唯一机动车且该机动车用于长期就医等特殊情形的，可适当放宽认定条件。") > 1
+
+
+# the materials are the list under a long lead-in, not the short sentence that names one in passing
+INPATIENT = ("1.申请。事实无人抚养儿童因病住院治疗的，由其监护人向户籍所在地街道(乡镇)社会保障事务所提出出具"
+             "《事实无人抚养儿童出院即时结算审查证明》的申请，同时提供以下材料：\n(1)定点医疗机构出具的住院通知单复印件；\n"
+             "(2)罹患重大疾病的，提供诊断证明书复印件；\n(3)儿童本人银行账户信息。\n"
+             "2.出具证明。申请人凭审查证明、住院通知单等，为儿童本人办理定点医疗机构住院手续。")
+
+
+def test_a_materials_question_gets_the_list_not_a_passing_mention(sparse, vocabulary):
+    sources = [_hit("i", INPATIENT, 2.0, "inpatient", "关于做好事实无人抚养儿童医疗保障工作的通知")]
+    quoted = [s.text for s in _answer(sparse, vocabulary, "事实无人抚养的孩子住院，办出院即时结算得准备啥？", sources).sentences]
+    assert quoted[0].endswith("同时提供以下材料：") and not quoted[0].startswith("1.申请。")
+    assert quoted[-1] == "(3)儿童本人银行账户信息。"
+
+
+REHABILITATION = ("第三条 本办法所称的残疾儿童，是指具有本市户籍，持有残疾人证的，年龄0—15周岁的残疾人。\n"
+                  "第五条 符合本办法第三条规定的残疾儿童接受基本康复服务，均可按规定享受康复补贴。\n"
+                  "第八条 残疾儿童康复申请由申请人户籍所在地的区残联审批。")
+
+
+def test_an_age_question_gets_the_age(sparse, vocabulary):
+    assert "age" in kinds_asked("残疾孩子康复补贴，多大的孩子能申请？")
+    sources = [_hit("r", REHABILITATION, 2.0, "rehab", "北京市残疾儿童康复服务办法")]
+    extract = _answer(sparse, vocabulary, "残疾孩子康复补贴，多大的孩子能申请？", sources)
+    assert "0—15周岁" in extract.sentences[0].text

@@ -83,6 +83,17 @@ def looks_like_heading(text: str) -> bool:
     return len(label) <= 8 and not re.search(r"[，,：:]", text) and not re.search(r"\d", text)
 
 
+def _run_in_heading(sentence: str, rest_chars: int) -> bool:
+    """The label a list item opens with before its text ("1.申请。", "（八）放宽技术技能提升补贴申领
+    条件。"): a short sentence with no clause in it, before a text much longer than itself (in
+    "①身份证。需提供原件。" the item is "身份证")."""
+    label = re.sub(r"[^\u4e00-\u9fff]", "", _MARKER.sub("", sentence))
+    short = looks_like_heading(sentence) or (len(label) <= 20 and not re.search(r"[，,：:；;、]", sentence))
+    return short and rest_chars >= max(30, 2 * len(sentence))
+
+
+_ANNOUNCES_LIST = re.compile(r"以下|下列|如下")
+
 _UNIT_PAIRS = re.compile(r"每人|人每|每月|每年|每天|标准|元的|按照|给予|发放|以上|以下")
 
 
@@ -107,7 +118,7 @@ class _Sentence:
     doc_rank: int  # of its document among the sources' documents
     start: int  # offsets in the source's text
     end: int
-    paragraph: int  # index of its paragraph in the source
+    paragraph: tuple[int, int]  # its source's rank and the index of its paragraph there
     text: str
     context: str  # its document's title, the headings above it and the lead-in of its list
     lead_in: bool  # ends with "：": what follows is a list
@@ -120,6 +131,8 @@ class _Sentence:
     matched: frozenset[int] = frozenset()  # indices of the term groups it holds
     in_context: frozenset[int] = frozenset()  # … and those only its headings or lead-in hold
     cue: float = 0.0  # how much it looks like what the question asks for, 0–1
+    run: int = 0  # sources that are consecutive chunks of one document share a run (a list may go on)
+    offset: int = 0  # where it starts in its document
 
 
 @dataclass
@@ -171,15 +184,19 @@ class ExtractiveComposer:
         self.title_term_weight, self.context_weight = title_term_weight, context_weight
         self.cue_weight, self.rank_weight, self.runner_up = cue_weight, rank_weight, runner_up
         self.amended_figure_factor = amended_figure_factor
-        # kinds answered by the sentence (or list) that holds the fact; other questions
-        # (requirements, procedures, measures, a topic) are answered by the clause
-        self.specific_kinds = {"amount", "deadline", "who", "material", "condition"}
+
+    def answer_form(self, kinds: list[str] | None) -> str:
+        """sentence, list or clause (policies/question_kinds.yml): a list when a kind asked wants
+        one, else a sentence when one does, else the clause."""
+        forms = {self.kinds[k].answer_form for k in kinds or [] if k in self.kinds}
+        return next((form for form in ("list", "sentence") if form in forms), "clause")
 
     # ---- candidates ----
     @staticmethod
     def _sentences(sources: list[SearchHit]) -> list[_Sentence]:
         doc_order: dict[str, int] = {}
         out = []
+        runs = _runs(sources)
         for rank, hit in enumerate(sources):
             doc_rank = doc_order.setdefault(hit.doc_id, len(doc_order))
             headings = list(hit.heading_path)
@@ -195,13 +212,24 @@ class ExtractiveComposer:
                 item = style is not None
                 if not item:
                     lead = ""
-                for ss, se in sentence_spans(hit.text, s, e):
+                spans = sentence_spans(hit.text, s, e)
+                label = ""
+                if item and len(spans) > 1 and _run_in_heading(hit.text[spans[0][0]:spans[0][1]],
+                                                                spans[-1][1] - spans[1][0]):
+                    label = hit.text[spans[0][0]:spans[0][1]]  # "1.申请。事实无人抚养儿童…": context
+                    spans = spans[1:]
+                for ss, se in spans:
                     text = hit.text[ss:se]
                     if _restates_title(text, title):
                         continue
-                    is_lead = text.rstrip().endswith(("：", ":"))
-                    out.append(_Sentence(rank, doc_rank, ss, se, index, text, " ".join([title, *headings[-3:], lead]),
-                                         is_lead, item and ss == s, style if ss == s else None))
+                    # "…提交以下材料：", or a paragraph ending "存在以下情况之一的，不符合…条件。"
+                    is_lead = text.rstrip().endswith(("：", ":")) or \
+                        (se == spans[-1][1] and _ANNOUNCES_LIST.search(text) is not None)
+                    opens = item and ss == spans[0][0]
+                    out.append(_Sentence(rank, doc_rank, ss, se, (rank, index), text,
+                                         " ".join([title, *headings[-3:], label, lead]),
+                                         is_lead, opens, style if opens else None, run=runs[rank],
+                                         offset=hit.start + ss))
                     if is_lead:
                         lead = text
         return out
@@ -246,14 +274,18 @@ class ExtractiveComposer:
         candidates, weight, total = scored.sentences, scored.weight, scored.total
         if not candidates:
             return Extract([])
+        form = self.answer_form(kinds)
         for c in candidates:
             c.score = self._score(c, bool(kinds))
+        if form == "list":
+            self._lists_as_answers(candidates, [self.kinds[k] for k in kinds or [] if k in self.kinds])
         self._current_figures_first(candidates, sources)
         ranked = sorted(candidates, key=lambda c: (-c.score, c.rank, c.start))
         best = ranked[0]
-        if set(kinds or []) & self.specific_kinds:
-            chosen = self._around(best, candidates, whole_list=bool({"material", "condition"} & set(kinds or [])))
-            chosen = self._add_runner_ups(chosen, ranked, sources)
+        if form != "clause":
+            chosen = self._around(best, candidates, whole_list=form == "list")
+            if not (form == "list" and chosen[0].lead_in and len(chosen) > 2):  # a whole list is the answer
+                chosen = self._add_runner_ups(chosen, ranked, sources)
             if len(chosen) == 1:  # one sentence: with the rest of its clause, within the budget
                 chosen = self._add_continuation(chosen, candidates)
             sentences = [self._cite(c, sources) for c in chosen]
@@ -303,12 +335,27 @@ class ExtractiveComposer:
         return [_quote(sources, rank, ss, se) for _, rank, s, e in sorted(chosen, key=lambda u: (u[1], u[2]))
                 for ss, se in sentence_spans(sources[rank].text, s, e)]
 
-    def _score(self, c: _Sentence, asked: bool) -> float:
+    def _score(self, c: _Sentence, asked: bool, by_length: bool = True) -> float:
         """Relevance plus the rank of its document (and, a little, of its chunk), scaled down when
         the sentence does not look like what the question asks for; shorter sentences first."""
         base = c.relevance + self.rank_weight / (1 + c.doc_rank_for_score) + 0.05 / (1 + c.rank)
         fit = 1 - self.cue_weight * (1 - c.cue) if asked else 1.0
-        return base * fit / (1 + len(c.text) / 300)
+        return base * fit / (1 + len(c.text) / 300) if by_length else base * fit
+
+    def _lists_as_answers(self, candidates: list[_Sentence], asked: list[QuestionKind]) -> None:
+        """For a question that asks for a list (materials): a lead-in whose items mostly show the
+        strong sign of the answer ("…复印件", "…申请表") introduces the answer, so it looks like the
+        answer and its length is not held against it — a long "由其监护人向…提出…申请，同时提供以下材料：" is what was asked,
+        unlike a short sentence that mentions one of the materials in passing."""
+        for c in candidates:
+            if not c.lead_in:
+                continue
+            _, items, _ = self._list_of(c, candidates)
+            heads = [i for i in items if i.list_item]
+            shown = sum(1 for i in heads if max((k.answered_by(i.text) for k in asked), default=0.0) >= 1.0)
+            if len(heads) >= 2 and 2 * shown > len(heads):
+                c.cue = 1.0  # the list looks like the answer, whatever its lead-in says
+                c.score = max(c.score, self._score(c, True, by_length=False))
 
     def _current_figures_first(self, candidates: list[_Sentence], sources: list[SearchHit]) -> None:
         """A figure in a document that a retrieved newer document amends, when the newer document
@@ -328,60 +375,113 @@ class ExtractiveComposer:
                 current.score = max(current.score, c.score)
                 c.score *= self.amended_figure_factor
 
-    def _list_of(self, sentence: _Sentence, candidates: list[_Sentence]) -> tuple[_Sentence | None, list[_Sentence]]:
-        """The lead-in ("…提交以下材料：") and the items of the list a sentence opens or belongs to.
-        The items share one marker style, unlike their lead-in: "（四）" after "（三）…材料：1.… 2.…" is
-        the next clause, not an item."""
-        same = [c for c in candidates if c.rank == sentence.rank]
+    def _list_of(self, sentence: _Sentence, candidates: list[_Sentence]
+                 ) -> tuple[_Sentence | None, list[_Sentence], list[_Sentence]]:
+        """The lead-in ("…提交以下材料："), the items and the nested items of the list a sentence
+        opens or belongs to. The items share one marker style, unlike their lead-in: "（四）" after
+        "（三）…材料：1.… 2.…" is the next clause, not an item. An item that is a lead-in itself
+        ("③父母双方情况证明的原件及复印件：") keeps the list going; what follows it up to the next
+        item is its own list, nested."""
+        same = sorted((c for c in candidates if c.run == sentence.run), key=lambda c: c.offset)
         if sentence.lead_in:
             lead = sentence
         elif sentence.list_item:
-            before = [c for c in same if c.start < sentence.start]
+            before = [c for c in same if c.offset < sentence.offset]
             lead = None
-            for c in reversed(before):  # back over the items, to the lead-in
-                if c.lead_in:
+            for c in reversed(before):  # back over the items (and their nested lists), to the lead-in
+                if c.lead_in and not (c.list_item and c.style == sentence.style):
                     lead = c if marker_style(c.text) != sentence.style else None
                     break
-                if c.list_item and c.style != sentence.style:
+                if c.list_item and c.style != sentence.style and not self._nested_under(c, before, sentence.style):
                     break
-                if not c.list_item and c.paragraph != sentence.paragraph:
+                if not c.list_item and c.paragraph != sentence.paragraph \
+                        and not self._nested_under(c, before, sentence.style):
                     break
             if lead is None:
-                return None, []
+                return None, [], []
         else:
-            return None, []
+            return None, [], []
+        lead_style = marker_style(lead.text)
         items: list[_Sentence] = []
+        nested: list[_Sentence] = []
+        style = None
         for c in same:
-            if c.start <= lead.start:
+            if c.offset <= lead.offset:
                 continue
-            if c.list_item and items and c.style != items[0].style:
+            if c.list_item and c.style == lead_style:  # the lead-in's own next sibling
                 break
-            if c.list_item and not items and c.style == marker_style(lead.text):
+            if c.list_item and (style is None or c.style == style):
+                style = c.style
+                items.append(c)
+                continue
+            if not items:
                 break
-            if c.lead_in or (not c.list_item and c.paragraph != (items[-1].paragraph if items else -1)):
+            last = items[-1]
+            if not c.list_item and not c.lead_in and c.paragraph == last.paragraph:
+                items.append(c)  # the item's next sentence
+            elif last.lead_in and not (c.lead_in and not c.list_item):
+                nested.append(c)  # the list of an item that is a lead-in
+            else:
                 break
-            items.append(c)
-        return lead, items
+        return lead, items, nested
+
+    @staticmethod
+    def _nested_under(c: _Sentence, before: list[_Sentence], style: str | None) -> bool:
+        """Whether a sentence belongs to the nested list of an earlier item of this style."""
+        for earlier in reversed([b for b in before if b.offset < c.offset]):
+            if earlier.list_item and earlier.style == style:
+                return earlier.lead_in
+            if earlier.lead_in and not earlier.list_item:
+                return False
+        return False
 
     def _around(self, best: _Sentence, candidates: list[_Sentence], whole_list: bool) -> list[_Sentence]:
-        """The best sentence with what it needs to be read: a list item with its lead-in. When the
-        question asks for a list (materials, conditions), the lead-in and its items in order as far
-        as `list_budget_chars` holds them; else the lead-in alone ("…向所在区民政局提出申请，并提交
-        以下材料：" answers "找谁申请") or the lead-in and the best item."""
-        lead, items = self._list_of(best, candidates)
+        """The best sentence with what it needs to be read: a list item with its lead-in, a later
+        sentence of a list item with the item's opening ("（1）家庭成员名下拥有机动车辆…。符合…可适当
+        放宽…"). When the question asks for a list (materials, conditions), the lead-in and its items
+        in order as far as `list_budget_chars` holds them (nested lists only when every item fits);
+        else the lead-in alone ("…向所在区民政局提出申请，并提交以下材料：" answers "找谁申请") or the
+        lead-in and the best item."""
+        lead, items, nested = self._list_of(best, candidates)
+        item = [best]
+        if lead is None:
+            item = self._item_through(best, candidates)
+            if item[0] is not best:
+                lead, items, nested = self._list_of(item[0], candidates)
         if lead is None or (best is lead and not whole_list):
+            return item if sum(len(c.text) for c in item) <= self.list_budget_chars else [best]
+        if not whole_list:
+            for option in ([lead, *item], item):
+                if sum(len(c.text) for c in option) <= self.list_budget_chars:
+                    return option
             return [best]
-        if not whole_list and best is not lead:
-            return [lead, best] if len(lead.text) + len(best.text) <= self.list_budget_chars else [best]
         chosen, used = [lead], len(lead.text)
-        for item in items:
-            if used + len(item.text) > self.list_budget_chars:
+        for c in items:
+            if used + len(c.text) > self.list_budget_chars:
                 break
-            chosen.append(item)
-            used += len(item.text)
+            chosen.append(c)
+            used += len(c.text)
+        else:
+            for c in nested:
+                if used + len(c.text) > self.list_budget_chars:
+                    break
+                chosen.append(c)
+                used += len(c.text)
         if best not in chosen:  # the item that answers is beyond the budget: the lead-in and that item
-            chosen = [lead, best]
-        return chosen
+            chosen = [lead, *item]
+        return sorted(chosen, key=lambda c: c.offset)
+
+    @staticmethod
+    def _item_through(best: _Sentence, candidates: list[_Sentence]) -> list[_Sentence]:
+        """`best` with the opening sentence of the list item it continues, when that opening holds
+        a word of the question `best` does not ("（1）家庭成员名下拥有机动车辆…。符合…拥有唯一机动车
+        …可适当放宽认定条件": the exception reads with the rule); else just `best`."""
+        paragraph = [c for c in candidates if c.rank == best.rank and c.paragraph == best.paragraph
+                     and c.start < best.start]
+        if not paragraph or not paragraph[0].list_item:
+            return [best]
+        opening = paragraph[0]
+        return [opening, best] if opening.matched - best.matched else [best]
 
     def _add_continuation(self, chosen: list[_Sentence], candidates: list[_Sentence]) -> list[_Sentence]:
         """The sentences that follow the last chosen one in its paragraph, within the budget."""
@@ -424,6 +524,21 @@ class ExtractiveComposer:
     @staticmethod
     def _cite(c: _Sentence, sources: list[SearchHit]) -> AnswerSentence:
         return _quote(sources, c.rank, c.start, c.end)
+
+
+def _runs(sources: list[SearchHit]) -> list[int]:
+    """For each source, the run of consecutive chunks of its document it is in (a list that goes
+    on past the end of one chunk goes on in the next, when both were retrieved)."""
+    run = list(range(len(sources)))
+    by_doc: dict[str, list[int]] = {}
+    for rank, hit in enumerate(sources):
+        by_doc.setdefault(hit.doc_id, []).append(rank)
+    for ranks in by_doc.values():
+        ranks.sort(key=lambda r: sources[r].start)
+        for before, after in zip(ranks, ranks[1:]):
+            if 0 <= sources[after].start - sources[before].end <= 2:
+                run[after] = run[before]
+    return run
 
 
 def _quote(sources: list[SearchHit], rank: int, start: int, end: int) -> AnswerSentence:
