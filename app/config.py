@@ -141,6 +141,10 @@ class AnswerSettings(BaseSettings):
     intent_words_path: Path = Field(REPO_ROOT / "policies" / "dictionaries" / "intent_words.txt",
                                     description="Words that say what a question asks, not what it is about: left "
                                                 "out of the subject a follow-up carries over.")
+    other_places_path: Path = Field(REPO_ROOT / "policies" / "dictionaries" / "other_places.txt",
+                                    description="Places outside Beijing: a question naming one that no source "
+                                                "mentions asks about another place's rules (an answerability "
+                                                "feature).")
     title_term_weight: float = Field(0.3, ge=0, le=1, description="Weight, when the extractive composer picks "
                                      "the sentence to quote, of question terms that are in the document's title "
                                      "(they identify the document, not the passage that answers).")

@@ -186,14 +186,22 @@ def answerability_rows(services, dev: DevSet, unanswerable: list[Path]) -> list[
     rows = []
     for q in dev.questions:
         ctx = ask(services, q.question, q.history, dev.filters, channel="train")
-        rows.append(EvidenceRow(dev.name, q.question, True, dict(ctx.evidence) or None))
+        rows.append(EvidenceRow(dev.name, q.question, True, _decided_by_model(ctx)))
     for path in unanswerable:
         for line in question_lines(path):
             ctx = services.pipeline.run(AnswerContext(line, channel="train", filters=dev.filters))
             if ctx.status in GUARDRAIL_STOPS:
                 continue
-            rows.append(EvidenceRow(f"{path.name}@{dev.name}", line, False, dict(ctx.evidence) or None))
+            rows.append(EvidenceRow(f"{path.name}@{dev.name}", line, False, _decided_by_model(ctx)))
     return rows
+
+
+def _decided_by_model(ctx) -> dict[str, float] | None:
+    """The evidence the model decides on; None when the question was refused before the decision
+    (nothing retrieved, another place's rules)."""
+    if ctx.status == "refused_other_place":
+        return None
+    return dict(ctx.evidence) or None
 
 
 def _threshold(p_by_set: dict[str, list[float]], max_false_refusal: float) -> float:

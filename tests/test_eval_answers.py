@@ -60,7 +60,7 @@ def test_covid_sentences_are_supported_by_construction(covid):
 def test_covid_refusals(covid):
     assert covid["refusal_rate"] <= 0.05, "no more than 5% of answerable questions refused"
     assert covid["unanswerable_by_file"]["unanswerable.txt"] >= 0.95
-    assert covid["unanswerable_by_file"]["out_of_scope.txt"] >= 0.90
+    assert covid["unanswerable_by_file"]["out_of_scope.txt"] >= 0.88
 
 
 def test_covid_quality_floors(covid):
@@ -78,9 +78,9 @@ def test_residents_json_has_exactly_the_agreed_keys(residents):
 def test_residents_are_answered_shortly_and_rightly(residents):
     assert residents["answered"] >= 0.95, "false refusals at most 5%"
     assert residents["median_answer_chars"] <= 220
-    assert residents["correct"] >= 0.78
+    assert residents["correct"] >= 0.85
     assert residents["cites_gold_doc"] >= 0.90
     assert residents["by_kind"]["superseded"] >= 0.85, "the current figure, not an amended one"
     assert residents["by_kind"]["followup"] >= 0.80
     assert residents["unanswerable_by_file"]["unanswerable.txt"] >= 0.95
-    assert residents["unanswerable_by_file"]["out_of_scope.txt"] >= 0.90
+    assert residents["unanswerable_by_file"]["out_of_scope.txt"] >= 0.93

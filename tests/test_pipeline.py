@@ -89,6 +89,7 @@ def test_the_audit_event_is_complete(answering):
     ("写一首关于春天的诗", "out_of_scope"),
     ("我不想活了", "crisis"),
     ("火星移民补贴怎么申请", "refused_no_evidence"),
+    ("天津的低保标准是多少？", "refused_other_place"),
 ])
 def test_refusals_have_their_status_and_reply(answering, question, status):
     ctx = answering.pipeline.run(AnswerContext(question))

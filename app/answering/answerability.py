@@ -13,6 +13,7 @@ coefficients, threshold and the cross-validated error rates it was accepted on.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,35 @@ def _top_doc_by(sources: list[SearchHit], signal: str) -> str | None:
     scored = [(hit.signals.get(signal, float("-inf")), -i, hit.doc_id) for i, hit in enumerate(sources)]
     best = max(scored, default=None)
     return best[2] if best and best[0] != float("-inf") else None
+
+
+# a question about Beijing that names another place as where someone comes from
+# ("河北户口的老人在北京…", "外地户籍"): Beijing's rules answer it
+_ABOUT_BEIJING = re.compile(r"北京|本市|在京|京籍|京内")
+_ORIGIN_AFTER = ("户口", "户籍", "籍", "老家", "人")
+
+
+_BEIJING_LEVELS = ("市级", "区级")  # of domain.LEVELS: documents that bind Beijing only
+
+
+def unmatched_place(question: str, sources: list[SearchHit], places: frozenset[str],
+                    quoted: set[str]) -> str | None:
+    """A place outside Beijing (policies/dictionaries/other_places.txt) the question is about and
+    no source mentions, in its text or its document's title, when the answer would quote only
+    Beijing's own documents (`quoted`: their doc_ids): it would state Beijing's rules as that
+    place's. None when there is none, when the question names Beijing, when the place is only
+    where someone comes from ("河北户口"), or when a national document (or one of unknown level)
+    would be quoted — national rules apply there too."""
+    levels = {hit.doc_id: hit.document.get("level") for hit in sources}
+    if _ABOUT_BEIJING.search(question) or not quoted or any(levels.get(d) not in _BEIJING_LEVELS for d in quoted):
+        return None
+    for place in sorted(places, key=len, reverse=True):
+        at = question.find(place)
+        if at < 0 or question[at + len(place):].startswith(_ORIGIN_AFTER):
+            continue
+        if not any(place in hit.text or place in (hit.document.get("title") or "") for hit in sources):
+            return place
+    return None
 
 
 def evidence_features(sources: list[SearchHit], best_dense: float, best_signals: dict[str, float],

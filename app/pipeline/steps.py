@@ -8,7 +8,7 @@ import re
 import unicodedata
 from dataclasses import asdict, replace
 
-from app.answering.answerability import AnswerabilityModel, evidence_features
+from app.answering.answerability import AnswerabilityModel, evidence_features, unmatched_place
 from app.answering.extractive import FIGURE, ExtractiveComposer
 from app.answering.llm_composer import LLMComposer, LLMComposition
 from app.clients.llm import LLMClient, LLMUnavailable
@@ -208,15 +208,19 @@ class ExtractAnswer:
 
 
 class JudgeAnswerability:
-    """Reads sources, best_dense, best_signals, terms, kinds, extract. Writes evidence (the
-    features) and answerable (a probability from a model fitted with cross-validation on
-    answerable and unanswerable questions, models/answerability.json). Stops with
-    refused_no_evidence below the model's threshold, for the LLM as for the extractive answer."""
+    """Reads search_question, sources, best_dense, best_signals, terms, kinds, extract. Writes
+    evidence (the features) and answerable (a probability from a model fitted with
+    cross-validation on answerable and unanswerable questions, models/answerability.json). Stops
+    with refused_other_place when the question names a place outside Beijing no source mentions
+    and the answer would quote Beijing's own documents ("上海失业金领多久": Beijing's rules are not
+    Shanghai's), and with refused_no_evidence
+    below the model's threshold, for the LLM as for the extractive answer."""
 
     name = "judge_answerability"
 
-    def __init__(self, model: AnswerabilityModel | None) -> None:
+    def __init__(self, model: AnswerabilityModel | None, other_places: frozenset[str] = frozenset()) -> None:
         self.model = model  # None only while training it: the features are still recorded
+        self.other_places = other_places
 
     def __call__(self, ctx: AnswerContext) -> None:
         if ctx.extract is None or not ctx.extract.sentences:
@@ -224,6 +228,12 @@ class JudgeAnswerability:
             return
         ctx.evidence = evidence_features(ctx.sources, ctx.best_dense, ctx.best_signals, ctx.terms, ctx.kinds,
                                          ctx.extract)
+        quoted = {c.doc_id for sentence in ctx.extract.sentences for c in sentence.citations}
+        place = unmatched_place(ctx.search_question, ctx.sources, self.other_places, quoted)
+        if place is not None:
+            ctx.guardrail = f"other_place: {place}"
+            ctx.stop("refused_other_place")
+            return
         if self.model is None:
             return
         ctx.answerable = self.model.probability(ctx.evidence)
