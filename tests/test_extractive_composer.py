@@ -184,3 +184,12 @@ def test_an_age_question_gets_the_age(sparse, vocabulary):
     sources = [_hit("r", REHABILITATION, 2.0, "rehab", "北京市残疾儿童康复服务办法")]
     extract = _answer(sparse, vocabulary, "残疾孩子康复补贴，多大的孩子能申请？", sources)
     assert "0—15周岁" in extract.sentences[0].text
+
+
+def test_another_programmes_list_of_materials_is_not_the_answer(sparse, vocabulary):
+    dibao = _hit("d", "（一）申请城乡低保应当以家庭为单位，向户籍所在地街道办事处提出书面申请并提交相关材料。", 2.0,
+                 "dibao", "北京市城乡居民最低生活保障实施细则")
+    disability = _hit("s", "(二)申请两项补贴者需提供以下材料：\n1.《生活补贴申请审批表》；\n2.《身份证》或《户口簿》原件及复印件1份；\n"
+                           "3.一寸同版彩色证件照3张。", 1.5, "disability", "北京市困难残疾人生活补贴和重度残疾人护理补贴制度实施办法")
+    extract = _answer(sparse, vocabulary, "申请低保要准备哪些材料？", [dibao, disability])
+    assert {c.doc_id for s in extract.sentences for c in s.citations} == {"dibao"}

@@ -346,9 +346,11 @@ class ExtractiveComposer:
         """For a question that asks for a list (materials): a lead-in whose items mostly show the
         strong sign of the answer ("…复印件", "…申请表") introduces the answer, so it looks like the
         answer and its length is not held against it — a long "由其监护人向…提出…申请，同时提供以下材料：" is what was asked,
-        unlike a short sentence that mentions one of the materials in passing."""
+        unlike a short sentence that mentions one of the materials in passing. Only in the first
+        document: this chooses the passage, not the document (another programme's list of
+        materials is not the answer)."""
         for c in candidates:
-            if not c.lead_in:
+            if not c.lead_in or c.doc_rank_for_score > 0:
                 continue
             _, items, _ = self._list_of(c, candidates)
             heads = [i for i in items if i.list_item]
