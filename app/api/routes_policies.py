@@ -21,7 +21,7 @@ from app.api.policy_schemas import (
 )
 from app.api.problems import PATTERN_HINTS, ProblemError, problem_responses
 from app.composition import Services
-from app.domain import DISTRICTS, LEVELS, STATUS_CURRENT, STATUSES, SearchFilters
+from app.domain import DISTRICTS, LEVELS, STATUSES, SearchFilters
 from app.lookup.paging import BadCursor
 from app.security.pii import mask_personal_data
 from ingestion.metadata import normalize_doc_number
@@ -51,7 +51,9 @@ class PolicyQuery:
         level: Annotated[Literal["国家", "市级", "区级"] | None, Query()] = None,
         district: Annotated[Literal[DISTRICTS] | None, Query(description="A Beijing district, e.g. 朝阳区")] = None,  # type: ignore[valid-type]
         topic: Annotated[str | None, Query(max_length=100)] = None,
-        status: Annotated[StatusParam, Query(description="Validity; `all` for any status.")] = STATUS_CURRENT,
+        status: Annotated[StatusParam | None, Query(description=(
+            "Validity; `all` for any. Default: documents in force or of unknown validity (labelled so), as "
+            "search and answers do; an exact doc_number finds its document whatever its validity."))] = None,
         published_from: Annotated[dt.date | None, Query(description="YYYY-MM-DD, inclusive")] = None,
         published_to: Annotated[dt.date | None, Query(description="YYYY-MM-DD, inclusive")] = None,
         effective_on: Annotated[dt.date | None, Query(description="Documents in force on this day (YYYY-MM-DD).")] = None,
@@ -65,8 +67,11 @@ class PolicyQuery:
             if key is None:
                 raise ProblemError(422, "not a 文号 (e.g. 京政发〔2020〕1号)", field="doc_number")
         self.q = q.strip() if q and q.strip() else None
+        # one validity rule for search, answers and lookup: what is not known to be out of force
+        # stays in; someone who types an exact 文号 gets that document, whatever its validity
+        any_status = status == "all" or (status is None and key is not None)
         self.filters = SearchFilters(
-            include_not_in_force=status == "all", statuses=None if status == "all" else [status],
+            include_not_in_force=any_status, statuses=[status] if status not in (None, "all") else None,
             issuer=issuer, district=district, level=level, topic=topic, doc_number_key=key,
             published_from=published_from.isoformat() if published_from else None,
             published_to=published_to.isoformat() if published_to else None,
