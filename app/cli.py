@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -23,6 +24,9 @@ app.add_typer(eval_app, name="eval")
 train_app = typer.Typer(help="Fit the models the answer path learns (cross-validated on the dev questions).",
                         no_args_is_help=True)
 app.add_typer(train_app, name="train")
+vectors_app = typer.Typer(help="The ready-made vectors of the bundled corpus shipped with the repository.",
+                          no_args_is_help=True)
+app.add_typer(vectors_app, name="vectors")
 _SHARED = REPO_ROOT.parent / "shared" / "corpus"
 console = Console(stderr=True)
 
@@ -66,6 +70,34 @@ class _RichProgress:
         self.progress.update(self.task, advance=documents, chunks=self.chunks)
 
 
+class _LogProgress:
+    """Without a terminal (`make run > log 2>&1`): a line every `every` seconds with documents
+    done / total, chunks written, rate and time left, so a long first ingest is not ten silent minutes."""
+
+    def __init__(self, every: float = 5.0, out=sys.stderr) -> None:
+        self.every, self.out = every, out
+        self.total = self.documents = self.chunks = 0
+        self.started = self.last = time.monotonic()
+
+    def start(self, total_documents: int) -> None:
+        self.total = total_documents
+        self.started = self.last = time.monotonic()
+        print(f"ingest: {total_documents} documents to check", file=self.out, flush=True)
+
+    def advance(self, documents: int, chunks: int) -> None:
+        self.documents += documents
+        self.chunks += chunks
+        now = time.monotonic()
+        if now - self.last < self.every and self.documents < self.total:
+            return
+        self.last = now
+        elapsed = max(now - self.started, 1e-6)
+        left = (self.total - self.documents) * elapsed / max(self.documents, 1)
+        print(f"ingest: {self.documents}/{self.total} documents, {self.chunks} chunks written, "
+              f"{self.chunks / elapsed:.1f} chunks/s, {elapsed:.0f} s elapsed, about {left:.0f} s left",
+              file=self.out, flush=True)
+
+
 @app.command()
 def ingest(paths: list[Path] = typer.Argument(None, help="Files or folders; default: the bundled corpus."),
            prune: bool = typer.Option(True, help="Remove documents that disappeared from the given paths."),
@@ -79,10 +111,13 @@ def ingest(paths: list[Path] = typer.Argument(None, help="Files or folders; defa
         raise typer.Exit(2)
     services = _services(settings)
     try:
-        columns = [TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("docs"),
-                   TextColumn("{task.fields[chunks]} chunks"), _ChunkRateColumn(), TimeElapsedColumn()]
-        with Progress(*columns, console=console, transient=not sys.stderr.isatty()) as bar:
-            report = services.indexer.sync(targets, prune=prune, progress=_RichProgress(bar))
+        if not console.is_terminal:
+            report = services.indexer.sync(targets, prune=prune, progress=_LogProgress())
+        else:
+            columns = [TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("docs"),
+                       TextColumn("{task.fields[chunks]} chunks"), _ChunkRateColumn(), TimeElapsedColumn()]
+            with Progress(*columns, console=console) as bar:
+                report = services.indexer.sync(targets, prune=prune, progress=_RichProgress(bar))
     finally:
         services.close()
     summary = report.as_dict()
@@ -447,6 +482,34 @@ def train_answerability_command(covid_corpus: Path = _COVID_CORPUS, covid_questi
     model.save(target)
     print(json.dumps(model.report, ensure_ascii=False))
     console.print(f"wrote {target} (threshold {model.threshold:.3f})")
+
+
+@vectors_app.command("pack")
+def vectors_pack(out: Optional[Path] = typer.Option(None, help="Default: the configured EMBEDDING_VECTOR_PACK.")) -> None:
+    """Write the vectors of every text an ingest of the bundled corpus embeds into the pack a first
+    run seeds its cache with (vectors already cached are reused, the rest embedded)."""
+    from app.clients.embeddings import EmbeddingCache
+    from app.clients.vector_pack import VectorPack
+    from app.composition import build_embedder
+    from ingestion.chunking import CHUNKER_VERSION
+    from ingestion.sync import embedding_texts
+
+    settings = _settings()
+    target = out or settings.embedding.vector_pack
+    if target is None:
+        console.print("[red]no pack path: give --out or set EMBEDDING_VECTOR_PACK[/red]")
+        raise typer.Exit(2)
+    i = settings.ingest
+    texts = list(dict.fromkeys(embedding_texts(i.corpus_paths, int(i.max_file_mb * 2**20), i.chunk_max_chars,
+                                               i.chunk_min_chars)))
+    embedder = build_embedder(settings)
+    clock = time.perf_counter()
+    vectors = embedder.passages(texts)
+    keys = [EmbeddingCache.key(embedder.model_id, t) for t in texts]
+    VectorPack.write(target, embedder.model_id, keys, vectors, chunker_version=CHUNKER_VERSION,
+                     corpus=list(i.corpus_paths))
+    console.print(f"wrote {target}: {len(keys)} vectors of {embedder.model_id} "
+                  f"({target.stat().st_size / 2**20:.1f} MiB, {time.perf_counter() - clock:.0f} s)")
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from app.clients.llm import CircuitBreaker, LLMClient
 from app.audit.store import AuditStore
 from app.clients.sessions import MemorySessionStore, RedisSessionStore, SessionStore
 from app.clients.sparse import JiebaBm25Encoder
+from app.clients.vector_pack import seed_cache
 from app.clients.vector_store import VectorStore
 from app.lookup.catalogue import PolicyLookup
 from app.routing.service import RoutingService
@@ -87,7 +88,10 @@ def build_embedder(settings: Settings) -> ArrayEmbeddings:
                                          cfg.query_prefix, cfg.passage_prefix, batch_size=cfg.batch_size)
     if not cfg.cache_enabled:
         return inner
-    return CachedEmbeddings(inner, EmbeddingCache(cfg.cache_dir / "embeddings.sqlite3"))
+    cache = EmbeddingCache(cfg.cache_dir / "embeddings.sqlite3")
+    if cfg.vector_pack is not None:
+        seed_cache(cache, inner.model_id, cfg.vector_pack)
+    return CachedEmbeddings(inner, cache)
 
 
 def build_sparse(settings: Settings) -> JiebaBm25Encoder:

@@ -47,6 +47,10 @@ class EmbeddingSettings(BaseSettings):
     cache_dir: Path = Field(Path.home() / ".cache" / "jingce",
                             description="Folder of the content-hash keyed embedding cache (outside the repo).")
     cache_enabled: bool = Field(True, description="Reuse vectors of texts embedded before.")
+    vector_pack: Path | None = Field(REPO_ROOT / "models" / "bundled_vectors.npz",
+                                     description="Ready-made vectors of the bundled corpus (`jingce vectors pack`), "
+                                                 "seeded into the cache at start so a first run need not embed it; "
+                                                 "ignored when made for another model. Unset to embed everything.")
 
 
 class SparseSettings(BaseSettings):

@@ -210,7 +210,8 @@ class Indexer:
                 changed += 1
         return changed
 
-    def _collect(self, files: list[LoadedFile], report: SyncReport) -> list[Document]:
+    @staticmethod
+    def _collect(files: list[LoadedFile], report: SyncReport) -> list[Document]:
         documents: list[Document] = []
         origin: dict[str, str] = {}
         for loaded in files:
@@ -279,3 +280,12 @@ class Indexer:
             if any(source == root or root in source.parents for root in roots):
                 self.store.delete_doc_chunks(doc_id, [])
                 report.removed.append(doc_id)
+
+
+def embedding_texts(paths: list[str | Path], max_file_bytes: int, chunk_max_chars: int,
+                    chunk_min_chars: int) -> list[str]:
+    """Every text a sync of these paths embeds (a chunk with its title and headings), without
+    embedding or writing anything: what a vector pack must hold to spare a first run the embedding."""
+    documents = Indexer._collect([load_file(p, max_file_bytes) for p in discover(paths)], SyncReport())
+    return [embedding_text(doc, chunk) for doc in documents
+            for chunk in chunk_document(doc, chunk_max_chars, chunk_min_chars)]

