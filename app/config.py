@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +50,12 @@ class EmbeddingSettings(BaseSettings):
     vector_pack: Path | None = Field(REPO_ROOT / "models" / "bundled_vectors.npz",
                                      description="Ready-made vectors of the bundled corpus (`jingce vectors pack`), "
                                                  "seeded into the cache at start so a first run need not embed it; "
-                                                 "ignored when made for another model. Unset to embed everything.")
+                                                 "ignored when made for another model. Empty to embed everything.")
+
+    @field_validator("vector_pack", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value):
+        return None if value == "" else value
 
 
 class SparseSettings(BaseSettings):
