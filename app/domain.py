@@ -1,4 +1,5 @@
-"""The nouns of the system: documents, chunks, search filters and hits.
+"""The nouns of the system: documents, chunks, search filters and hits, answer sentences and their
+citations, the 文号.
 
 Plain dataclasses shared by ingestion, the vector-store clients and the API, so that no layer has
 to import another layer's internals to talk about a document.
@@ -7,6 +8,7 @@ to import another layer's internals to talk about a document.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -106,7 +108,7 @@ class SearchFilters:
     published_from: str | None = None
     published_to: str | None = None
     kind: str | None = None
-    doc_number_key: str | None = None  # canonical 文号 (ingestion.metadata.normalize_doc_number)
+    doc_number_key: str | None = None  # canonical 文号 (normalize_doc_number)
     topic: str | None = None
     effective_on: str | None = None  # ISO date: documents in force that day
     today: str = field(default_factory=lambda: dt.date.today().isoformat())
@@ -125,3 +127,55 @@ class SearchHit:
     # what each retrieval signal said of this chunk: "dense" (cosine), "bm25" and "document" (raw
     # BM25 of the chunk and of its whole document), "fused"; a signal that did not list it is absent
     signals: dict[str, float] = field(default_factory=dict)
+
+
+# ---- answers ----
+@dataclass
+class Citation:
+    number: int  # [n] in the answer text; 1-based index into the sources
+    doc_id: str
+    chunk_id: str
+    quote: str  # the exact span of the source the sentence rests on
+    start: int  # offsets of the quote in the document body, for highlighting
+    end: int
+
+
+@dataclass
+class AnswerSentence:
+    text: str
+    citations: list[Citation]
+
+
+# ---- 文号 ----
+# One spelling for every layer (ingestion stores it, lookup and the API match on it), so that an
+# exact 文号 lookup works whatever brackets and spaces were typed.
+_SPACE = r"[\s\u200b\u3000]*"
+# 京政办发〔2023〕15号 / 国发[2019]5号 / 京民社救发 (2024) 80号 / 京建法〔2015〕19 号
+DOC_NUMBER_RE = re.compile(
+    r"(?P<prefix>[\u4e00-\u9fa5]{1,16}?)" + _SPACE
+    + r"[〔\[［(（【]" + _SPACE + r"(?P<year>(?:19|20)\d{2})" + _SPACE + r"[〕\]］)）】]" + _SPACE
+    + r"(?P<num>\d{1,5})" + _SPACE + r"号"
+)
+# Words that end a sentence and then run into a 文号 ("印发京政发〔2005〕13号") are not part of it.
+_PREFIX_NOISE = re.compile(r"^.*?(?:印发|转发|根据|按照|依据|和|及|与|的|《|》|、|，)")
+_PREFIX_STOP_CHARS = set("的和及与、，。《》“”：:（）()")
+
+
+def normalize_doc_number(raw: str | None) -> str | None:
+    """Canonical 文号: prefix〔year〕number号, no spaces. None when nothing usable is found."""
+    if not raw:
+        return None
+    match = DOC_NUMBER_RE.search(raw)
+    if not match:
+        return None
+    prefix = _clean_prefix(match.group("prefix"))
+    if not prefix:
+        return None
+    return f"{prefix}〔{match.group('year')}〕{int(match.group('num'))}号"
+
+
+def _clean_prefix(prefix: str) -> str:
+    prefix = _PREFIX_NOISE.sub("", prefix)
+    while prefix and prefix[0] in _PREFIX_STOP_CHARS:
+        prefix = prefix[1:]
+    return prefix

@@ -10,40 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from app.domain import (
+from app.domain import (  # noqa: F401 — DOC_NUMBER_RE and normalize_doc_number are used and re-exported here
     DISTRICTS,
+    DOC_NUMBER_RE,
     STATUS_AMENDED,
     STATUS_CURRENT,
     STATUS_EXPIRED,
     STATUS_REPEALED,
     STATUS_UNKNOWN,
     STATUSES,
+    normalize_doc_number,
 )
-
-_SPACE = r"[\s\u200b\u3000]*"
-# 京政办发〔2023〕15号 / 国发[2019]5号 / 京民社救发 (2024) 80号 / 京建法〔2015〕19 号
-DOC_NUMBER_RE = re.compile(
-    r"(?P<prefix>[\u4e00-\u9fa5]{1,16}?)" + _SPACE
-    + r"[〔\[［(（【]" + _SPACE + r"(?P<year>(?:19|20)\d{2})" + _SPACE + r"[〕\]］)）】]" + _SPACE
-    + r"(?P<num>\d{1,5})" + _SPACE + r"号"
-)
-# Words that end a sentence and then run into a 文号 ("印发京政发〔2005〕13号") are not part of it.
-_PREFIX_NOISE = re.compile(r"^.*?(?:印发|转发|根据|按照|依据|和|及|与|的|《|》|、|，)")
-_PREFIX_STOP_CHARS = set("的和及与、，。《》“”：:（）()")
-
-
-def normalize_doc_number(raw: str | None) -> str | None:
-    """Canonical 文号: prefix〔year〕number号, no spaces. None when nothing usable is found."""
-    if not raw:
-        return None
-    match = DOC_NUMBER_RE.search(raw)
-    if not match:
-        return None
-    prefix = _clean_prefix(match.group("prefix"))
-    if not prefix:
-        return None
-    return f"{prefix}〔{match.group('year')}〕{int(match.group('num'))}号"
-
 
 def find_doc_number(text: str, window: int = 600) -> str | None:
     """The document's own 文号: the first one in the head of the text that stands on its own line,
@@ -55,13 +32,6 @@ def find_doc_number(text: str, window: int = 600) -> str | None:
         if match and len(stripped) <= 40 and match.start() <= 2:
             return normalize_doc_number(stripped)
     return None
-
-
-def _clean_prefix(prefix: str) -> str:
-    prefix = _PREFIX_NOISE.sub("", prefix)
-    while prefix and prefix[0] in _PREFIX_STOP_CHARS:
-        prefix = prefix[1:]
-    return prefix
 
 
 _DATE_RE = re.compile(r"((?:19|20)\d{2})\s*[-年./]\s*(\d{1,2})\s*[-月./]\s*(\d{1,2})\s*日?")

@@ -9,9 +9,9 @@ document's own text, so incremental ingestion keeps it right without re-reading 
 from __future__ import annotations
 
 import re
+from app.domain import DOC_NUMBER_RE, normalize_doc_number
 from dataclasses import dataclass, field
 
-from ingestion.metadata import DOC_NUMBER_RE, normalize_doc_number
 
 _TITLE = re.compile(r"《([^《》\n]{4,80})》")
 # a sentence (or clause list) that ends an earlier document's life

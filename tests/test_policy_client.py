@@ -1,12 +1,14 @@
-"""The typed Python client (app/client.py) against a served app over the bundled corpus."""
+"""The typed Python client (jingce_client) against a served app over the bundled corpus."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
-from app.client import PolicyAPIError, PolicyClient
+from jingce_client import PolicyAPIError, PolicyClient
 from tests.servers import jingce_server
 
 
@@ -49,3 +51,13 @@ def test_errors_raise_with_the_problem(api):
     with pytest.raises(PolicyAPIError) as bad:
         api.find(published_from="2020-02-30")
     assert bad.value.status == 422 and bad.value.fields == ["published_from"]
+
+
+def test_the_client_imports_nothing_of_the_server():
+    # what another system installs: httpx and pydantic, not FastAPI, the index or the models
+    code = ("import sys, jingce_client; print('\\n'.join(sorted(m for m in sys.modules "
+            "if m.split('.')[0] in {'app', 'ingestion', 'fastapi', 'starlette', 'sklearn', 'qdrant_edge', "
+            "'numpy', 'jieba', 'sqlalchemy'})))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={"PATH": os.environ.get("PATH", "")}).stdout.split()
+    assert loaded == []

@@ -24,8 +24,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.domain import SearchHit
-from app.pipeline.context import AnswerSentence, Citation
+from app.domain import AnswerSentence, Citation, SearchHit
 from app.policy_data import QuestionKind
 from app.vocabulary import TermGroup
 

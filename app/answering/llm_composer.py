@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from app.answering.extractive import sentence_spans
 from app.answering.support import unsupported_reason
 from app.clients.llm import LLMClient, LLMUnavailable
-from app.domain import STATUS_UNKNOWN, SearchHit, document_name
-from app.pipeline.context import AnswerSentence, Citation
+from app.domain import AnswerSentence, Citation, STATUS_UNKNOWN, SearchHit, document_name
 from app.prompts import Prompt
 
 _MARKERS = re.compile(r"\[(\d{1,2})\]")

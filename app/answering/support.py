@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import re
 
-from app.domain import SearchHit
-from app.pipeline.context import AnswerSentence
+from app.domain import AnswerSentence, SearchHit
 
 # numbers, amounts, percentages, dates and 文号 must appear in a cited source, character for character
 CHECKED_FACTS = re.compile(r"[\u4e00-\u9fa5]{1,10}〔\d{4}〕\d+号|\d+(?:\.\d+)?")

@@ -12,31 +12,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from jingce_client.models import FieldError, Problem
+
 MEDIA_TYPE = "application/problem+json"
-
-
-class FieldError(BaseModel):
-    field: str = Field(description="The parameter at fault, e.g. `published_from`.")
-    location: str = Field(description="query | path | header | body")
-    message: str
-
-
-class Problem(BaseModel):
-    type: str = Field("about:blank", description="A URI naming the problem type; about:blank means the status says it all.")
-    title: str
-    status: int
-    detail: str | None = None
-    instance: str | None = Field(None, description="The request path the problem occurred on.")
-    errors: list[FieldError] = Field(default_factory=list)
-
-    model_config = {"json_schema_extra": {"examples": [{
-        "type": "about:blank", "title": "Unprocessable Content", "status": 422,
-        "detail": "published_from: not a date (YYYY-MM-DD)", "instance": "/v1/policies",
-        "errors": [{"field": "published_from", "location": "query", "message": "not a date (YYYY-MM-DD)"}]}]}}
-
 
 # plainer words than a regular expression for parameters that must match a pattern
 PATTERN_HINTS: dict[str, str] = {}

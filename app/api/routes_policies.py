@@ -17,14 +17,13 @@ from app.api.caching import cached_json, last_modified
 from app.api.deps import ServicesDep
 from app.api.policy_schemas import (
     ChunkContextOut, ChunkOut, FacetsOut, FacetValue, PolicyDocumentOut, PolicyHitOut, PolicyMeta, PolicyPageOut,
-    RelatedOut,
+    RelatedOut, hit_out,
 )
 from app.api.problems import PATTERN_HINTS, ProblemError, problem_responses
 from app.composition import Services
-from app.domain import DISTRICTS, LEVELS, STATUSES, SearchFilters
+from app.domain import DISTRICTS, LEVELS, STATUSES, SearchFilters, normalize_doc_number
 from app.lookup.paging import BadCursor
 from app.security.pii import mask_personal_data
-from ingestion.metadata import normalize_doc_number
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"])
 
@@ -114,7 +113,7 @@ async def find_policies(
     except BadCursor as exc:
         raise ProblemError(422, str(exc), field="cursor") from None
     out = PolicyPageOut(q=query.q, sort=sort or ("relevance" if query.q else "published"), total=page.total,
-                        limit=limit, next_cursor=page.next_cursor, hits=[PolicyHitOut.of(h) for h in page.hits])
+                        limit=limit, next_cursor=page.next_cursor, hits=[hit_out(h) for h in page.hits])
     await run_in_threadpool(_record, services, request, "find", "ok", query.q, {
         "filters": _filter_record(query.filters), "sort": out.sort, "cursor": bool(cursor),
         "hits": len(out.hits), "total": out.total, "doc_ids": [h.document.doc_id for h in out.hits]})

@@ -14,11 +14,10 @@ from typing import Any, Literal
 
 from app.clients.sparse import JiebaBm25Encoder
 from app.clients.vector_store import CHUNKS, DOCUMENTS, Condition, FilterSpec, VectorStore, build_filter
-from app.domain import SearchFilters, chunk_point_id
+from app.domain import SearchFilters, chunk_point_id, normalize_doc_number
 from app.lookup import paging
 from app.lookup.highlight import Snippet, snippet
 from app.retrieval import HybridRetriever
-from ingestion.metadata import normalize_doc_number
 
 Sort = Literal["relevance", "published"]
 

@@ -6,24 +6,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from app.domain import SearchFilters, SearchHit
+from app.domain import AnswerSentence, Citation, SearchFilters, SearchHit  # noqa: F401 — re-exported
 from app.vocabulary import TermGroup
-
-
-@dataclass
-class Citation:
-    number: int  # [n] in the answer text; 1-based index into the sources
-    doc_id: str
-    chunk_id: str
-    quote: str  # the exact span of the source the sentence rests on
-    start: int  # offsets of the quote in the document body, for highlighting
-    end: int
-
-
-@dataclass
-class AnswerSentence:
-    text: str
-    citations: list[Citation]
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """A typed Python client for the policy-lookup API, for other government systems.
 
-    from app.client import PolicyClient
+    from jingce_client import PolicyClient
     with PolicyClient("http://jingce.internal:8000", client_id="district-portal") as api:
         page = api.find(q="养老服务补贴", issuer="北京市民政局")
         for hit in page.hits:
@@ -8,7 +8,8 @@
         doc = api.document(page.hits[0].document.doc_id)
         everything = list(api.find_all(status="all"))
 
-Responses are the same pydantic models the API declares. Errors raise `PolicyAPIError` with the
+Responses are the same pydantic models the API declares (jingce_client.models); the package imports
+httpx and pydantic only, nothing of the server. Errors raise `PolicyAPIError` with the
 problem details (status, detail, the field at fault). Documents are cached by ETag: reading one
 again costs a 304, not the body.
 """
@@ -21,8 +22,7 @@ from typing import Any
 
 import httpx
 
-from app.api.policy_schemas import ChunkContextOut, FacetsOut, PolicyDocumentOut, PolicyHitOut, PolicyPageOut
-from app.api.problems import Problem
+from jingce_client.models import ChunkContextOut, FacetsOut, PolicyDocumentOut, PolicyHitOut, PolicyPageOut, Problem
 
 
 class PolicyAPIError(Exception):
