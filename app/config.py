@@ -7,6 +7,7 @@ missing there.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -16,8 +17,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+# The file settings are also read from; JINGCE_ENV_FILE="" reads none (the test suite, so that a
+# developer's .env cannot change what the tests see)
+ENV_FILE = os.environ.get("JINGCE_ENV_FILE", ".env") or None
+
+
 def _group(prefix: str) -> SettingsConfigDict:
-    return SettingsConfigDict(env_prefix=prefix, env_file=".env", extra="ignore")
+    return SettingsConfigDict(env_prefix=prefix, env_file=ENV_FILE, extra="ignore")
 
 
 class QdrantSettings(BaseSettings):
@@ -207,7 +213,7 @@ class ServerSettings(BaseSettings):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="JINGCE_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="JINGCE_", env_file=ENV_FILE, extra="ignore")
 
     data_dir: Path = Field(Path("data"), description="Where the embedded store and local state live.")
     qdrant: QdrantSettings = Field(default_factory=QdrantSettings)

@@ -65,7 +65,7 @@ def load_file(path: Path, max_bytes: int) -> LoadedFile:
             raise IngestError("empty file")
         if size > max_bytes:
             raise IngestError(f"file too large: {size / 2**20:.1f} MiB, the limit is {max_bytes / 2**20:.0f} MiB "
-                              "(INGEST__MAX_FILE_MB)")
+                              "(INGEST_MAX_FILE_MB)")
         loader = _LOADERS.get(path.suffix.lower())
         if loader is None:
             raise IngestError(f"unsupported file type {path.suffix or '(none)'}")

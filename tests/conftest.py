@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# no developer's .env: settings come from the code's defaults and what each test sets (subprocesses
+# inherit this too); set before app.config is imported
+os.environ["JINGCE_ENV_FILE"] = ""
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "corpus"

@@ -52,6 +52,15 @@ def test_bad_parameters_are_422_with_the_field_named(client, params, fragment):
     assert fragment in response.text
 
 
+def test_without_top_k_search_returns_the_configured_number(client, services, monkeypatch):
+    monkeypatch.setattr(services.settings.retrieval, "top_k", 2)
+    monkeypatch.setattr(services.settings.retrieval, "max_top_k", 3)
+    assert len(client.get("/v1/search", params={"q": "低保标准"}).json()["hits"]) == 2
+    assert client.get("/v1/search", params={"q": "低保标准", "top_k": 3}).status_code == 200
+    refused = client.get("/v1/search", params={"q": "低保标准", "top_k": 4})
+    assert refused.status_code == 422 and "top_k: at most 3" in refused.text
+
+
 def test_openapi_documents_search():
     schema = create_app().openapi()
     assert "/v1/search" in schema["paths"] and "/healthz" in schema["paths"]

@@ -36,7 +36,8 @@ def _date(name: str, value: str | None) -> str | None:
 async def search(
     services: ServicesDep,
     q: str = Query(..., min_length=1, description="The question or keywords."),
-    top_k: int = Query(5, ge=1, le=50),
+    top_k: int | None = Query(None, ge=1, description="Results wanted; default RETRIEVAL_TOP_K, at most "
+                                                      "RETRIEVAL_MAX_TOP_K."),
     include_expired: bool = Query(False, description="Also return documents known to be expired, repealed or amended."),
     issuer: str | None = None,
     district: str | None = None,
@@ -49,13 +50,16 @@ async def search(
         raise HTTPException(422, detail=f"q: longer than {services.settings.server.max_query_chars} characters")
     if not q.strip():
         raise HTTPException(422, detail="q: empty")
+    limit = services.settings.retrieval.max_top_k
+    if top_k is not None and top_k > limit:
+        raise HTTPException(422, detail=f"top_k: at most {limit}")
     if level is not None and level not in LEVELS:
         raise HTTPException(422, detail=f"level: must be one of {', '.join(LEVELS)}")
     filters = SearchFilters(include_not_in_force=include_expired, issuer=issuer, district=district, level=level,
                             published_from=_date("published_from", published_from),
                             published_to=_date("published_to", published_to), doc_ids=doc_id)
     result = await run_in_threadpool(services.retriever.search_detailed, q,
-                                     min(top_k, services.settings.retrieval.max_top_k), filters)
+                                     top_k or services.settings.retrieval.top_k, filters)
     timings = result.timings
     return SearchResponse(query=q, hits=[SearchHitOut.from_hit(h) for h in result.hits],
                           timings_ms={"embed": round(timings.embed_ms, 2), "sparse": round(timings.sparse_ms, 2),

@@ -43,7 +43,7 @@ class ServerVectorStore:
             size = existing[DENSE].size if isinstance(existing, dict) else getattr(existing, "size", dim)
             if size != dim:
                 raise ValueError(f"collection '{collection}' holds {size}-d vectors; the embedder gives {dim}-d. "
-                                 "Use another QDRANT__COLLECTION or re-create it.")
+                                 "Use another QDRANT_COLLECTION or re-create it.")
         for name in KEYWORD_FIELDS:
             client.create_payload_index(collection, name, models.PayloadSchemaType.KEYWORD)
         for name in INTEGER_FIELDS:
