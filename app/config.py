@@ -178,6 +178,7 @@ class LookupSettings(BaseSettings):
     max_results: int = Field(100, ge=1, le=1000, description="Best chunks a relevance search of /v1/policies "
                              "groups into documents, so the most documents it pages through (usually far fewer); "
                              "a list without q pages through everything.")
+    max_page: int = Field(50, ge=1, le=1000, description="Largest page (`limit`) /v1/policies returns.")
 
 
 _HOTLINE_DATA = REPO_ROOT.parent / "shared" / "corpus" / "hotline"

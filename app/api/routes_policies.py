@@ -27,8 +27,6 @@ from app.security.pii import mask_personal_data
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"])
 
-MAX_PAGE = 50
-MAX_Q = 500
 # a 文号: 机关代字, year in brackets of any kind, number, 号 (spaces allowed, as people type them)
 DOC_NUMBER_PATTERN = r"^\s*[\u4e00-\u9fa5]{1,16}\s*[〔\[［(（【]\s*(19|20)\d{2}\s*[〕\]］)）】]\s*\d{1,5}\s*号\s*$"
 
@@ -43,7 +41,9 @@ class PolicyQuery:
 
     def __init__(
         self,
-        q: Annotated[str | None, Query(max_length=MAX_Q, description="Words, a question or a 文号; empty lists documents.")] = None,
+        services: ServicesDep,
+        q: Annotated[str | None, Query(description="Words, a question or a 文号 (at most SERVER_MAX_QUERY_CHARS "
+                                                   "characters); empty lists documents.")] = None,
         doc_number: Annotated[str | None, Query(pattern=DOC_NUMBER_PATTERN, description=(
             "Exact 文号; 〔〕, [], () and spaces are all accepted: 京民社救发[2024]80号"))] = None,
         issuer: Annotated[str | None, Query(max_length=100, description="One 发文机关, e.g. 北京市民政局")] = None,
@@ -58,6 +58,9 @@ class PolicyQuery:
         effective_on: Annotated[dt.date | None, Query(description="Documents in force on this day (YYYY-MM-DD).")] = None,
     ) -> None:
         assert level is None or level in LEVELS
+        longest = services.settings.server.max_query_chars
+        if q is not None and len(q) > longest:
+            raise ProblemError(422, f"longer than {longest} characters", field="q")
         if published_from and published_to and published_from > published_to:
             raise ProblemError(422, "must not be after published_to", field="published_from")
         key = None
@@ -103,11 +106,13 @@ async def find_policies(
     query: Annotated[PolicyQuery, Depends()],
     sort: Annotated[Literal["relevance", "published"] | None, Query(
         description="relevance (default with q) or published (newest first; default without q)")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size.")] = 10,
+    limit: Annotated[int, Query(ge=1, description="Page size, at most LOOKUP_MAX_PAGE.")] = 10,
     cursor: Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous page.")] = None,
     x_client_id: Annotated[str | None, Header(description="Who is asking, for the audit log.")] = None,
 ) -> Response:
     _only_known_parameters(request, _FILTERS | {"sort", "limit", "cursor"})
+    if limit > services.settings.lookup.max_page:
+        raise ProblemError(422, f"at most {services.settings.lookup.max_page}", field="limit")
     try:
         page = await run_in_threadpool(services.lookup.find, query.q, query.filters, sort, limit, cursor)
     except BadCursor as exc:

@@ -18,11 +18,9 @@ from app.routing.store import AlreadyDecided
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
 
-MAX_TICKET = 20000
-
-
 class RouteRequest(BaseModel):
-    text: str = Field(min_length=1, max_length=MAX_TICKET, description="What the caller said, as typed or pasted.")
+    text: str = Field(min_length=1, description="What the caller said, as typed or pasted (at most "
+                                                "ROUTING_MAX_TICKET_CHARS characters).")
     address: str | None = Field(None, max_length=300, description="The address the agent confirmed, if any.")
     channel: str = Field("hotline", max_length=32)
     agent: str | None = Field(None, max_length=64, description="Agent id, for the record.")
@@ -186,6 +184,9 @@ class TicketStats(Agreement):
 @router.post("/route", response_model=Suggestion, responses=problem_responses(400, 422),
              summary="Suggest the departments that should handle a ticket")
 async def route_ticket(body: RouteRequest, services: ServicesDep) -> Any:
+    longest = services.settings.routing.max_ticket_chars
+    if len(body.text) > longest:  # before the router is even built
+        raise ProblemError(422, f"longer than {longest} characters", field="text", location="body")
     try:
         return await run_in_threadpool(services.routing.suggest, body.text, body.address, body.channel, body.agent,
                                        body.draft_reply)

@@ -5,21 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from app.domain import SearchHit
-
-
-class DocumentMeta(BaseModel):
-    doc_id: str
-    title: str | None = None
-    doc_number: str | None = Field(None, description="文号, e.g. 京民社救发〔2024〕80号")
-    issuer: str | None = Field(None, description="发文机关")
-    level: str | None = Field(None, description="国家 | 市级 | 区级")
-    district: str | None = None
-    published: str | None = None
-    effective: str | None = None
-    expires: str | None = None
-    status: str = Field("未知", description="现行有效 | 已修订 | 已失效 | 已废止 | 未知")
-    topics: list[str] = []
-    source_url: str | None = None
+from jingce_client.models import PolicyMeta  # one model of a document's metadata for every surface
 
 
 class SearchHitOut(BaseModel):
@@ -30,13 +16,12 @@ class SearchHitOut(BaseModel):
     start: int = Field(description="Offset of the chunk in the document body (characters).")
     end: int
     heading_path: list[str]
-    document: DocumentMeta
+    document: PolicyMeta
 
     @classmethod
     def from_hit(cls, hit: SearchHit) -> "SearchHitOut":
-        doc = {k: v for k, v in hit.document.items() if v is not None}
         return cls(chunk_id=hit.chunk_id, doc_id=hit.doc_id, score=hit.score, text=hit.text, start=hit.start,
-                   end=hit.end, heading_path=hit.heading_path, document=DocumentMeta(**doc))
+                   end=hit.end, heading_path=hit.heading_path, document=PolicyMeta.of(hit.document))
 
 
 class SearchResponse(BaseModel):
@@ -94,7 +79,7 @@ class SentenceOut(BaseModel):
 
 class SourceOut(BaseModel):
     number: int
-    document: DocumentMeta
+    document: PolicyMeta
     chunk_id: str
     heading_path: list[str]
 
@@ -135,7 +120,7 @@ class ChatResponse(BaseModel):
 
         info = answer_status(ctx.status or "error")
         sources = [SourceOut(number=n, chunk_id=hit.chunk_id, heading_path=hit.heading_path,
-                             document=DocumentMeta(**{k: v for k, v in hit.document.items() if v is not None}))
+                             document=PolicyMeta.of(hit.document))
                    for n, hit in ctx.cited_sources()]
         return cls(status=info.name, refusal=info.refusal, answer=info.reply if info.refusal else ctx.answer_text,
                    notice=ctx.notice, composer=ctx.composer, degraded=ctx.degraded,
