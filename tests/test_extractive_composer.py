@@ -56,6 +56,10 @@ def _answer(sparse, vocabulary, question: str, sources: list[SearchHit], **optio
     return composer.compose(question, sources, terms, kinds_asked(question))
 
 
+def _quoted(sparse, vocabulary, question: str, sources: list[SearchHit], **options) -> list[str]:
+    return [s.text for s in _answer(sparse, vocabulary, question, sources, **options).sentences]
+
+
 def _text(extract) -> str:
     return "".join(s.text for s in extract.sentences)
 
@@ -72,13 +76,13 @@ def test_an_amount_question_gets_the_sentence_with_the_figure(sparse, vocabulary
 def test_headings_are_context_never_sentences(sparse, vocabulary):
     sources = [_hit("r", DIBAO_RULES, 2.0, "rules", "北京市城乡居民最低生活保障实施细则")]
     for question in ("低保标准是怎么定的？", "低保去哪儿申请？", "申请低保要带什么材料？"):
-        quoted = [s.text for s in _answer(sparse, vocabulary, question, sources).sentences]
+        quoted = _quoted(sparse, vocabulary, question, sources)
         assert quoted and not {"一、城乡低保标准", "四、申请"} & set(quoted)
 
 
 def test_a_materials_question_gets_the_list_with_its_lead_in(sparse, vocabulary):
     sources = [_hit("r", DIBAO_RULES, 2.0, "rules", "北京市城乡居民最低生活保障实施细则")]
-    quoted = [s.text for s in _answer(sparse, vocabulary, "申请低保需要准备哪些材料？", sources).sentences]
+    quoted = _quoted(sparse, vocabulary, "申请低保需要准备哪些材料？", sources)
     assert quoted[0] == "（三）申请城乡低保应当提交以下材料："
     assert "2.本人和共同生活家庭成员的身份证和户口本原件；" in quoted
 
@@ -137,11 +141,11 @@ WELFARE_CARD = ("1.领取儿童福利证\n（1）孤儿或者其监护人向户�
 def test_a_list_goes_on_past_an_item_with_a_list_of_its_own(sparse, vocabulary):
     sources = [_hit("w", WELFARE_CARD, 2.0, "orphans", "关于调整散居孤儿基本生活费标准的通知")]
     question = "散居孤儿办儿童福利证，要带哪些东西？"
-    quoted = [s.text for s in _answer(sparse, vocabulary, question, sources).sentences]
+    quoted = _quoted(sparse, vocabulary, question, sources)
     assert quoted[-1] == "⑤近期半身免冠一寸彩色照片四张。" and "（2）" not in "".join(quoted)
     assert "父母服刑的，提交监狱管理部门出具的服刑证明。" in quoted  # the nested list fits the budget
     # with a tighter budget, the items come before the nested list
-    tight = [s.text for s in _answer(sparse, vocabulary, question, sources, list_budget_chars=130).sentences]
+    tight = _quoted(sparse, vocabulary, question, sources, list_budget_chars=130)
     assert "⑤近期半身免冠一寸彩色照片四张。" in tight and "父母服刑的，提交监狱管理部门出具的服刑证明。" not in tight
 
 
@@ -154,7 +158,7 @@ ASSETS = ("（四）家庭财产认定标准\n1.家庭拥有应急之用的货�
 
 def test_an_exception_comes_with_its_rule_and_the_list_with_its_lead_in(sparse, vocabulary):
     sources = [_hit("a", ASSETS, 2.0, "illness", "北京市因病致贫家庭医疗救助实施办法")]
-    quoted = [s.text for s in _answer(sparse, vocabulary, "家里有辆车，还能申请因病致贫医疗救助吗？", sources).sentences]
+    quoted = _quoted(sparse, vocabulary, "家里有辆车，还能申请因病致贫医疗救助吗？", sources)
     assert quoted[0] == "2.存在以下情况之一的，不符合给予因病致贫家庭医疗救助的条件。"
     assert "（1）家庭成员名下拥有机动车辆和大型农机具。" in quoted
     assert quoted.index("拥有唯一机动车且该机动车用于长期就医等特殊情形的，可适当放宽认定条件。") > 1
@@ -169,7 +173,7 @@ INPATIENT = ("1.申请。事实无人抚养儿童因病住院治疗的，由其�
 
 def test_a_materials_question_gets_the_list_not_a_passing_mention(sparse, vocabulary):
     sources = [_hit("i", INPATIENT, 2.0, "inpatient", "关于做好事实无人抚养儿童医疗保障工作的通知")]
-    quoted = [s.text for s in _answer(sparse, vocabulary, "事实无人抚养的孩子住院，办出院即时结算得准备啥？", sources).sentences]
+    quoted = _quoted(sparse, vocabulary, "事实无人抚养的孩子住院，办出院即时结算得准备啥？", sources)
     assert quoted[0].endswith("同时提供以下材料：") and not quoted[0].startswith("1.申请。")
     assert quoted[-1] == "(3)儿童本人银行账户信息。"
 

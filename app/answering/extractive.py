@@ -78,16 +78,19 @@ def looks_like_heading(text: str) -> bool:
     text = text.strip()
     if len(text) < 40 and not re.search(r"[。；;！？!?：:，,]", text):
         return True
-    label = re.sub(r"[^\u4e00-\u9fff]", "", _MARKER.sub("", text))
-    return len(label) <= 8 and not re.search(r"[，,：:]", text) and not re.search(r"\d", text)
+    return len(_label(text)) <= 8 and not re.search(r"[，,：:]", text) and not re.search(r"\d", text)
+
+
+def _label(text: str) -> str:
+    """The Chinese characters of a text without its list or article marker."""
+    return re.sub(r"[^\u4e00-\u9fff]", "", _MARKER.sub("", text))
 
 
 def _run_in_heading(sentence: str, rest_chars: int) -> bool:
     """The label a list item opens with before its text ("1.申请。", "（八）放宽技术技能提升补贴申领
     条件。"): a short sentence with no clause in it, before a text much longer than itself (in
     "①身份证。需提供原件。" the item is "身份证")."""
-    label = re.sub(r"[^\u4e00-\u9fff]", "", _MARKER.sub("", sentence))
-    short = looks_like_heading(sentence) or (len(label) <= 20 and not re.search(r"[，,：:；;、]", sentence))
+    short = looks_like_heading(sentence) or (len(_label(sentence)) <= 20 and not re.search(r"[，,：:；;、]", sentence))
     return short and rest_chars >= max(30, 2 * len(sentence))
 
 
@@ -456,29 +459,29 @@ class ExtractiveComposer:
                 if sum(len(c.text) for c in option) <= self.list_budget_chars:
                     return option
             return [best]
-        chosen, used = [lead], len(lead.text)
-        for c in items:
-            if used + len(c.text) > self.list_budget_chars:
-                break
-            chosen.append(c)
-            used += len(c.text)
-        else:
-            for c in nested:
-                if used + len(c.text) > self.list_budget_chars:
-                    break
-                chosen.append(c)
-                used += len(c.text)
+        chosen = [lead]
+        if self._fill(chosen, items):
+            self._fill(chosen, nested)
         if best not in chosen:  # the item that answers is beyond the budget: the lead-in and that item
             chosen = [lead, *item]
         return sorted(chosen, key=lambda c: c.offset)
+
+    def _fill(self, chosen: list[_Sentence], more: list[_Sentence]) -> bool:
+        """Appends `more` in order while `list_budget_chars` holds them; whether all fitted."""
+        used = sum(len(c.text) for c in chosen)
+        for c in more:
+            if used + len(c.text) > self.list_budget_chars:
+                return False
+            chosen.append(c)
+            used += len(c.text)
+        return True
 
     @staticmethod
     def _item_through(best: _Sentence, candidates: list[_Sentence]) -> list[_Sentence]:
         """`best` with the opening sentence of the list item it continues, when that opening holds
         a word of the question `best` does not ("（1）家庭成员名下拥有机动车辆…。符合…拥有唯一机动车
         …可适当放宽认定条件": the exception reads with the rule); else just `best`."""
-        paragraph = [c for c in candidates if c.rank == best.rank and c.paragraph == best.paragraph
-                     and c.start < best.start]
+        paragraph = [c for c in candidates if c.paragraph == best.paragraph and c.start < best.start]
         if not paragraph or not paragraph[0].list_item:
             return [best]
         opening = paragraph[0]
