@@ -6,7 +6,7 @@ PIP := $(BIN)/pip --disable-pip-version-check -q
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run install install-dev ingest serve test test-fast bench clean
+.PHONY: run install install-dev ingest train-routing serve test test-fast bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +23,17 @@ install-dev: install
 ingest: install
 	$(BIN)/jingce ingest
 
+# The hotline category model is fitted ahead of serving (about a minute on a cold embedding cache,
+# seconds after that; nothing when its data did not change). `make run` fits it beside the starting
+# server, which loads the model when it is written: until then suggestions go to review, saying why.
+train-routing: install
+	$(BIN)/jingce train routing --if-changed
+
 serve:
 	$(BIN)/jingce serve --host $(HOST) --port $(PORT)
 
-run: install ingest serve
+run: install ingest
+	$(BIN)/jingce train routing --if-changed & $(BIN)/jingce serve --host $(HOST) --port $(PORT)
 
 test: install-dev
 	$(BIN)/python -m pytest -q

@@ -21,7 +21,7 @@ from app.domain import SearchFilters
 app = typer.Typer(help="京策助手 — Beijing policy retrieval.", no_args_is_help=True, add_completion=False)
 eval_app = typer.Typer(help="Measure retrieval quality on a question set.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
-train_app = typer.Typer(help="Fit the models the answer path learns (cross-validated on the dev questions).",
+train_app = typer.Typer(help="Fit the learned parts: answer ranking and answerability (on the dev questions), routing.",
                         no_args_is_help=True)
 app.add_typer(train_app, name="train")
 vectors_app = typer.Typer(help="The ready-made vectors of the bundled corpus shipped with the repository.",
@@ -203,6 +203,7 @@ def ask(question: str, as_json: bool = typer.Option(False, "--json"),
         include_expired: bool = typer.Option(False, "--include-expired")) -> None:
     """Answer a question from the index, with a citation on every sentence (or a refusal)."""
     from app.api.schemas import ChatResponse
+    from app.pipeline.outcome import answer_outcome
     from app.pipeline.context import AnswerContext
 
     settings = _settings()
@@ -212,7 +213,7 @@ def ask(question: str, as_json: bool = typer.Option(False, "--json"),
                                                   filters=SearchFilters(include_not_in_force=include_expired)))
     finally:
         services.close()
-    response = ChatResponse.from_context(ctx)
+    response = ChatResponse.of(answer_outcome(ctx))
     if as_json:
         print(response.model_dump_json())
         return
@@ -335,7 +336,8 @@ def route(text: str, address: Optional[str] = typer.Option(None, help="The addre
           no_draft: bool = typer.Option(False, "--no-draft", help="Skip the reply draft."),
           as_json: bool = typer.Option(False, "--json")) -> None:
     """Suggest who should handle a hotline ticket (主办 first, then 协办), and why. Recorded."""
-    from app.routing.router import InvalidTicket
+    from app.api.routes_tickets import Suggestion
+    from app.routing.service import InvalidTicket
 
     settings = _settings()
     services = _services(settings)
@@ -347,25 +349,26 @@ def route(text: str, address: Optional[str] = typer.Option(None, help="The addre
     finally:
         services.close()
     if as_json:
-        print(json.dumps(suggestion, ensure_ascii=False, default=str))
+        print(Suggestion.of(suggestion).model_dump_json())
         return
     out = Console()
-    category = suggestion["category"]
+    category = suggestion.category
     if category:
-        out.print(f"category: {category['level1']} › {category['level2']} › {category['level3']} "
-                  f"({category['confidence']:.2f})")
-    place = suggestion["place"]
-    if place["district"] or place["street"]:
-        out.print(f"place: {place['district'] or ''} {place['street'] or ''}")
-    for d in suggestion["departments"]:
-        why = "、".join(d["matched_keywords"]) or "; ".join(d["responsibilities"][:1])
-        out.print(f"{d['role']} {d['department']['name']}  {why}")
-    if suggestion["needs_review"]:
-        out.print("[yellow]needs review:[/yellow] " + "; ".join(suggestion["review_reasons"]))
-    draft = suggestion.get("reply_draft")
-    if draft and not draft["refusal"]:
-        out.print(f"reply draft: {draft['text']}")
-    console.print(f"suggestion {suggestion['id']} · audit {suggestion['audit_id']}")
+        out.print(f"category: {category.level1} › {category.level2} › {category.level3} ({category.confidence:.2f})")
+    place = suggestion.place
+    if place.district or place.street:
+        out.print(f"place: {place.district or ''} {place.street or ''}")
+    for d in suggestion.departments:
+        why = "、".join(d.matched_keywords) or "; ".join(d.responsibilities[:1])
+        out.print(f"{d.role} {d.department.name}  {why}")
+    if suggestion.needs_review:
+        out.print("[yellow]needs review:[/yellow] " + "; ".join(suggestion.review_reasons))
+    for part in suggestion.left_out:
+        out.print(f"[yellow]left out:[/yellow] {part}")
+    draft = suggestion.reply_draft
+    if draft and not draft.refusal:
+        out.print(f"reply draft: {draft.answer}")
+    console.print(f"suggestion {suggestion.id} · audit {suggestion.audit_id}")
 
 
 @eval_app.command("routing")
@@ -482,6 +485,22 @@ def train_answerability_command(covid_corpus: Path = _COVID_CORPUS, covid_questi
     model.save(target)
     print(json.dumps(model.report, ensure_ascii=False))
     console.print(f"wrote {target} (threshold {model.threshold:.3f})")
+
+
+@train_app.command("routing")
+def train_routing_command(if_changed: bool = typer.Option(False, "--if-changed",
+                                                          help="Do nothing when the model was fitted on the same data.")) -> None:
+    """Fit the hotline category model on ROUTING_TRAIN_PATH plus the categories agents decided, calibrate
+    its review threshold, and write it where the service loads it from (a running service picks it up)."""
+    from app.composition import train_routing_model
+
+    settings = _settings()
+    try:
+        said = train_routing_model(settings, if_changed, progress=lambda m: console.print(m))
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(said)
 
 
 @vectors_app.command("pack")

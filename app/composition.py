@@ -26,10 +26,15 @@ from app.clients.sparse import JiebaBm25Encoder
 from app.clients.vector_pack import seed_cache
 from app.clients.vector_store import VectorStore
 from app.lookup.catalogue import PolicyLookup
-from app.routing.service import RoutingService
+from app.routing.catalogue import departments, load_ranking_policy
+from app.routing.knowledge import RoutingKnowledge
+from app.routing.service import RoutingService, train_model
+from app.routing.steps import (AskLLM, CheckTicket, Choose, Classify, DraftReply, FindPlace, GatherEvidence,
+                               MaskTicket, RankDepartments, RecordSuggestion)
 from app.routing.store import RoutingStore
 from app.config import Settings
-from app.pipeline.runner import AnswerPipeline
+from app.pipeline.context import AnswerContext
+from app.pipeline.runner import Pipeline
 from app.prompts import load_prompt
 from app.pipeline.steps import (
     CheckAnswer,
@@ -59,16 +64,17 @@ class Services:
     retriever: HybridRetriever
     indexer: Indexer
     audit: AuditStore
-    pipeline: AnswerPipeline
+    pipeline: Pipeline[AnswerContext]
     sessions: SessionStore
     lookup: PolicyLookup
     routing: RoutingService
 
     def warm_up(self) -> None:
-        """Load jieba's dictionary (≈ 0.4 s) and run the embedder once, so the first question a
-        server receives is not the one that pays for it."""
+        """Load jieba's dictionary (≈ 0.4 s), run the embedder once and load the routing model, so the
+        first question or ticket a server receives is not the one that pays for it."""
         self.sparse.encode_query("预热")
         self.embedder.query_vector("预热")
+        self.routing.start()
 
     def close(self) -> None:
         self.store.close()
@@ -143,8 +149,37 @@ def build_services(settings: Settings, embedder: ArrayEmbeddings | None = None) 
     pipeline = build_pipeline(settings, retriever, sparse, vocabulary, audit, llm)
     return Services(settings, embedder, sparse, store, retriever, indexer, audit, pipeline, build_sessions(settings),
                     PolicyLookup(store, retriever, sparse, max_results=settings.lookup.max_results),
-                    RoutingService(settings.routing, RoutingStore(audit.engine), embedder, retriever, pipeline,
-                                   llm=llm))
+                    build_routing(settings, RoutingStore(audit.engine), embedder, retriever, pipeline, llm))
+
+
+def build_routing(settings: Settings, store: RoutingStore, embedder: ArrayEmbeddings, retriever: HybridRetriever,
+                  answers: Pipeline[AnswerContext], llm: LLMClient | None) -> RoutingService:
+    cfg = settings.routing
+    policy = load_ranking_policy(cfg.ranking_path)
+    catalogue = departments()
+    knowledge = RoutingKnowledge(embedder, catalogue, settings.routing_model_path, store.decided_tickets,
+                                 check_s=cfg.model_check_s)
+    steps = [CheckTicket(cfg.max_ticket_chars), MaskTicket(), FindPlace(), Classify(knowledge),
+             RankDepartments(knowledge, policy)]
+    if llm is not None:
+        steps.append(AskLLM(llm, load_prompt("route_ticket"), policy))
+    steps += [Choose(catalogue, policy), GatherEvidence(retriever, policy)]
+    if cfg.draft_reply:
+        steps.append(DraftReply(answers))
+    steps.append(RecordSuggestion(store, policy))
+    return RoutingService(store, knowledge, Pipeline(steps), policy)
+
+
+def train_routing_model(settings: Settings, only_if_changed: bool = False, progress=lambda _: None) -> str:
+    """`jingce train routing`: needs the embedder and the decided tickets only — not the vector store,
+    which a running server may hold."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    audit = AuditStore(settings.database_url)
+    try:
+        return train_model(settings.routing, RoutingStore(audit.engine), build_embedder(settings),
+                           settings.routing_model_path, only_if_changed, progress)
+    finally:
+        audit.close()
 
 
 def build_sessions(settings: Settings) -> SessionStore:
@@ -165,14 +200,14 @@ def build_llm_client(settings: Settings) -> LLMClient | None:
 
 
 def build_pipeline(settings: Settings, retriever: HybridRetriever, sparse: JiebaBm25Encoder,
-                   vocabulary: CorpusVocabulary, audit: AuditStore, llm: LLMClient | None) -> AnswerPipeline:
+                   vocabulary: CorpusVocabulary, audit: AuditStore, llm: LLMClient | None) -> Pipeline[AnswerContext]:
     a = settings.answer
     ranker = DocumentRanker.load(a.ranker_model) if a.ranker_model else None
     extractive = ExtractiveComposer(question_kinds(), sparse.tokens, budget_chars=a.budget_chars,
                                     max_sentences=a.max_sentences, list_budget_chars=a.list_budget_chars,
                                     clause_budget_chars=a.clause_budget_chars, title_term_weight=a.title_term_weight)
     intent_words = word_list(str(a.intent_words_path))
-    return AnswerPipeline([
+    return Pipeline([
         CheckQuestion(max_chars=a.max_question_chars),
         RewriteQuestion(sparse, intent_words, llm, load_prompt("rewrite_question") if llm else None),
         ReadQuestion(sparse, vocabulary),

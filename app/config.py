@@ -188,8 +188,15 @@ class RoutingSettings(BaseSettings):
     model_config = _group("ROUTING_")
 
     train_path: Path | None = Field(_HOTLINE_DATA / "messages.dev.jsonl", description="Labelled tickets (JSONL: "
-                                    "留言主题, 留言详情, 一级分类) the category model trains on at start-up; missing "
-                                    "means no category model and every suggestion is sent to review.")
+                                    "留言主题, 留言详情, 一级分类) `jingce train routing` fits the category model on, "
+                                    "with the categories agents decided; missing means no category model and every "
+                                    "suggestion is sent to review.")
+    model_path: Path | None = Field(None, description="Where `jingce train routing` writes the category model and "
+                                    "the service loads it from; unset means routing-model.npz in the data directory.")
+    model_check_s: float = Field(10.0, ge=0, description="How often (seconds) a running service looks for a newer "
+                                 "model file; one found is loaded in the background, requests never wait for it.")
+    ranking_path: Path = Field(REPO_ROOT / "policies" / "hotline" / "ranking.yml", description="Signal weights and "
+                               "thresholds of the department ranking and the 主办/协办 choice.")
     taxonomy_path: Path | None = Field(_HOTLINE_DATA / "complaint-taxonomy.xlsx", description="The 3-level "
                                        "complaint taxonomy (xlsx: 一级分类, 二级分类, 三级分类).")
     review_target: float = Field(0.95, gt=0, le=1, description="Accuracy the suggestions not sent to review must "
@@ -241,6 +248,10 @@ class Settings(BaseSettings):
     @property
     def store_path(self) -> Path:
         return self.data_dir / "qdrant-edge"
+
+    @property
+    def routing_model_path(self) -> Path:
+        return self.routing.model_path or self.data_dir / "routing-model.npz"
 
     @property
     def database_url(self) -> str:

@@ -27,13 +27,19 @@ def _port() -> int:
 
 
 @contextmanager
-def served_bundled_corpus(extra_env: dict[str, str] | None = None):
-    """Yields the base URL of a served app on the embedded default with the bundled corpus."""
+def served_bundled_corpus(extra_env: dict[str, str] | None = None, timings: dict[str, float] | None = None):
+    """Yields the base URL of a served app on the embedded default with the bundled corpus and its
+    routing model trained ahead, as `make run` does; `timings` gets the seconds each stage took."""
+    timings = {} if timings is None else timings
     with tempfile.TemporaryDirectory(prefix="jingce-bench-") as tmp:
         env = {**os.environ, "JINGCE_DATA_DIR": tmp, **(extra_env or {})}
         env.pop("LLM_BASE_URL", None)  # the embedded default: extractive answers
-        subprocess.run([sys.executable, "-m", "app.cli", "ingest"], env=env, cwd=REPO, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for stage in (["ingest"], ["train", "routing"]):
+            clock = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "app.cli", *stage], env=env, cwd=REPO, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            timings[" ".join(stage)] = round(time.perf_counter() - clock, 2)
+        clock = time.perf_counter()
         port = _port()
         server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env, cwd=REPO,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -49,6 +55,7 @@ def served_bundled_corpus(extra_env: dict[str, str] | None = None):
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise SystemExit("server did not start")
                 time.sleep(0.2)
+            timings["start"] = round(time.perf_counter() - clock, 2)
             yield base
         finally:
             server.terminate()

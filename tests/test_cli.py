@@ -51,3 +51,30 @@ def test_bad_arguments_are_clear(env):
     assert missing.exit_code == 2 and "no such file or folder" in missing.output
     bad_date = runner.invoke(app, ["search", "低保", "--from", "2024-13-45"])
     assert bad_date.exit_code == 2 and "not a date" in bad_date.output
+
+
+def test_train_routing_then_route(env, monkeypatch):
+    """`jingce train routing` writes the model the service loads; `--if-changed` keeps a fit of the same
+    data; a missing training file is said, not failed (make run goes on)."""
+    texts = {"劳动和社会保障": ["公司拖欠工资三个月", "单位不给缴纳社保", "失业保险金怎么领取"],
+             "城乡建设": ["小区电梯坏了没人修", "路灯不亮好几天了", "物业乱收停车费"]}
+    train = env / "train.jsonl"
+    train.write_text("\n".join(json.dumps({"留言主题": t, "留言详情": t + "，请处理。", "一级分类": c}, ensure_ascii=False)
+                               for c, ts in texts.items() for t in ts), encoding="utf-8")
+    monkeypatch.setenv("ROUTING_TRAIN_PATH", str(train))
+    runner = CliRunner()
+    fitted = runner.invoke(app, ["train", "routing", "--if-changed"])
+    assert fitted.exit_code == 0 and "6 tickets, 2 categories" in fitted.output, fitted.output
+    assert (env / "data" / "routing-model.npz").exists()
+    again = runner.invoke(app, ["train", "routing", "--if-changed"])
+    assert again.exit_code == 0 and "is up to date (6 tickets)" in again.output
+
+    routed = runner.invoke(app, ["route", "老板拖欠工资不给，电话13812345678", "--no-draft", "--json"])
+    assert routed.exit_code == 0, routed.output
+    suggestion = _last_json(routed.stdout)
+    assert suggestion["category"]["level1"] == "劳动和社会保障" and suggestion["model"]["trained_on"] == 6
+    assert suggestion["departments"][0]["department"]["id"] == "bj-rsj" and "13812345678" not in suggestion["ticket"]
+
+    monkeypatch.setenv("ROUTING_TRAIN_PATH", str(env / "missing.jsonl"))
+    missing = runner.invoke(app, ["train", "routing"])
+    assert missing.exit_code == 0 and "no labelled tickets" in missing.output

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from app.api import create_app
 from app.audit.store import audit_events
 from app.composition import build_services
+from app.routing.service import train_model
 from tests.fake_llm import FakeLLM
 
 TRAINING = {
@@ -38,18 +40,26 @@ def training_file(tmp_path_factory):
     return path
 
 
-def _client(tmp_path, embedder, training_file, small_corpus, database_url=None, llm_url=None):
+def _client(tmp_path, embedder, training_file, small_corpus, database_url=None, llm_url=None, train=True):
+    """The app over the small corpus, its category model trained ahead as `jingce train routing` does."""
     from app.config import Settings
 
     settings = Settings(data_dir=tmp_path / "data")
     settings = settings.model_copy(update={
-        "routing": settings.routing.model_copy(update={"train_path": training_file}),
+        "routing": settings.routing.model_copy(update={"train_path": training_file, "model_check_s": 0}),
         "database": settings.database.model_copy(update={"url": database_url}),
         "llm": settings.llm.model_copy(update={"base_url": llm_url, "read_timeout_s": 1.0, "backoff_s": 0.01,
                                                "max_retries": 0})})
     services = build_services(settings, embedder=embedder)
     services.indexer.sync([small_corpus])
+    if train:
+        _train(services, embedder)
     return services, TestClient(create_app(services=services))
+
+
+def _train(services, embedder) -> str:
+    settings = services.settings
+    return train_model(settings.routing, services.routing.store, embedder, settings.routing_model_path)
 
 
 @pytest.fixture
@@ -160,19 +170,35 @@ def test_an_override_teaches_the_router(api):
     assert any(t["source"] == "decision" and t["department"] == "bj-cgzf" for t in after["evidence"]["similar_tickets"])
 
 
-def test_a_decided_category_joins_the_training_set_at_the_next_start(tmp_path, embedder, training_file, small_corpus):
+def test_a_decided_category_joins_the_training_set_when_the_model_is_trained_again(tmp_path, embedder,
+                                                                                   training_file, small_corpus):
     services, client = _client(tmp_path, embedder, training_file, small_corpus)
     with client:
         made = client.post("/v1/tickets/route", json={"text": "共享单车乱停乱放堵住人行道", "draft_reply": False}).json()
         client.post(f"/v1/tickets/{made['id']}/decision", json={
             "action": "override", "department_id": "bj-cgzf", "category": "城乡建设", "reason": "人行道秩序"})
-        assert made["model"]["trained_on"] == 18
+        assert made["model"]["trained_on"] == 18 and made["model"]["trained_at"]
+        before = made["model"]["version"]
+        assert "19 tickets" in _train(services, embedder)  # as `jingce train routing` would, while serving
+        for _ in range(100):  # the running service loads the new file in the background
+            after = client.post("/v1/tickets/route", json={"text": "公交站台广告牌破损", "draft_reply": False}).json()
+            if after["model"]["trained_on"] == 19:
+                break
+            time.sleep(0.05)
+        assert after["model"]["trained_on"] == 19 and after["model"]["version"] != before
     services.close()
-    again, client = _client(tmp_path, embedder, training_file, small_corpus)
+
+
+def test_a_damaged_model_file_is_refused_with_the_reason(tmp_path, embedder, training_file, small_corpus):
+    services, client = _client(tmp_path, embedder, training_file, small_corpus, train=False)
+    services.settings.routing_model_path.parent.mkdir(parents=True, exist_ok=True)
+    services.settings.routing_model_path.write_bytes(b"not a model")
     with client:
-        assert client.post("/v1/tickets/route", json={"text": "公交站台广告牌破损", "draft_reply": False}
-                           ).json()["model"]["trained_on"] == 19
-    again.close()
+        body = client.post("/v1/tickets/route", json={"text": "公司拖欠工资三个月", "draft_reply": False}).json()
+    services.close()
+    assert body["category"] is None and body["needs_review"] is True
+    assert any("not a routing model file" in reason and "jingce train routing" in reason
+               for reason in body["review_reasons"])
 
 
 def _pick(name_part: str):
@@ -208,6 +234,7 @@ def test_the_llm_picks_among_the_candidates_and_its_failure_costs_nothing(tmp_pa
 
 def test_without_training_data_every_suggestion_goes_to_review(tmp_path, embedder, small_corpus):
     services, client = _client(tmp_path, embedder, tmp_path / "no-such-file.jsonl", small_corpus)
+    assert "no labelled tickets" in _train(services, embedder)
     with client:
         response = client.post("/v1/tickets/route", json={"text": "公司拖欠工资三个月", "draft_reply": False})
         body = response.json()
@@ -215,3 +242,37 @@ def test_without_training_data_every_suggestion_goes_to_review(tmp_path, embedde
         assert body["departments"][0]["department"]["id"] == "bj-rsj"  # keywords and responsibilities still work
         assert body["model"]["version"] == "untrained"
     services.close()
+
+
+def test_routing_runs_the_steps_the_architecture_names(api):
+    _, services = api
+    assert services.routing.pipeline.step_names == [
+        "check_ticket", "mask", "find_place", "classify", "rank_departments", "choose", "gather_evidence",
+        "draft_reply", "record"]  # ask_llm joins after rank_departments when an LLM is configured
+
+
+def test_the_reply_draft_is_shaped_as_a_chat_answer(api):
+    client, _ = api
+    body = client.post("/v1/tickets/route", json={"text": "北京低保标准现在每个月多少钱？家里困难想了解一下"}).json()
+    draft = body["reply_draft"]
+    assert draft["status"] == "answered" and draft["refusal"] is False and draft["audit_id"]
+    assert "1450" in draft["answer"] and draft["sentences"][0]["citations"]
+    assert draft["sources"][0]["document"]["doc_number"] == "京民社救发〔2024〕80号"
+    assert set(body["timings_ms"]) >= {"classify", "rank_departments", "draft_reply"}
+
+
+def test_a_failing_evidence_search_leaves_the_evidence_out_not_the_suggestion(api, monkeypatch):
+    client, services = api
+
+    def down(*args, **kwargs):
+        raise ConnectionError("vector store unreachable")
+
+    monkeypatch.setattr(services.retriever, "search", down)
+    response = client.post("/v1/tickets/route", json={"text": "公司拖欠工资三个月", "draft_reply": False})
+    body = response.json()
+    assert response.status_code == 200 and body["departments"][0]["department"]["id"] == "bj-rsj"
+    assert body["evidence"]["policies"] == []
+    assert body["left_out"] == ["gather_evidence: ConnectionError: vector store unreachable"]
+    with services.audit.engine.connect() as conn:
+        kinds = [r.kind for r in conn.execute(select(audit_events.c.kind))]
+    assert "suggestion" in kinds

@@ -18,6 +18,7 @@ from app.api.problems import problem_responses
 from app.api.schemas import ChatRequest, ChatResponse
 from app.composition import Services
 from app.pipeline.context import AnswerContext
+from app.pipeline.outcome import answer_outcome
 
 router = APIRouter()
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ async def chat(body: ChatRequest, request: Request, services: ServicesDep):
     if body.stream or "text/event-stream" in request.headers.get("accept", ""):
         return EventSourceResponse(_events(ctx, services), ping=15)
     ctx = await run_in_threadpool(_run, ctx, services)
-    return ChatResponse.from_context(ctx)
+    return ChatResponse.of(answer_outcome(ctx))
 
 
 async def _events(ctx: AnswerContext, services: Services):
@@ -72,7 +73,7 @@ async def _events(ctx: AnswerContext, services: Services):
             log.exception("answer pipeline failed")
             yield {"event": "error", "data": json.dumps({"code": "internal", "message": str(exc)}, ensure_ascii=False)}
             return
-        yield {"event": "done", "data": ChatResponse.from_context(ctx).model_dump_json()}
+        yield {"event": "done", "data": ChatResponse.of(answer_outcome(ctx)).model_dump_json()}
     except asyncio.CancelledError:
         # the client went away: stop generating; the pipeline still finishes and records the event
         ctx.cancel.set()

@@ -4,6 +4,7 @@ agreement statistics (GET /v1/tickets/stats). Suggestions and decisions are audi
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -12,8 +13,9 @@ from pydantic import BaseModel, Field, model_validator
 
 from app.api.deps import ServicesDep
 from app.api.problems import ProblemError, problem_responses
-from app.routing.router import InvalidTicket
-from app.routing.service import ConflictingDecision, UnknownDepartment
+from app.api.schemas import ChatResponse
+from app.routing.results import Suggestion as RoutedSuggestion
+from app.routing.service import ConflictingDecision, InvalidTicket, UnknownDepartment
 from app.routing.store import AlreadyDecided
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
@@ -93,27 +95,11 @@ class Evidence(BaseModel):
     policies: list[PolicyEvidence]
 
 
-class DraftCitation(BaseModel):
-    number: int
-    doc_id: str
-    chunk_id: str
-    quote: str
-    start: int
-    end: int
-
-
-class ReplyDraft(BaseModel):
-    status: str
-    refusal: bool
-    text: str | None
-    audit_id: str | None
-    citations: list[DraftCitation]
-
-
 class ModelInfo(BaseModel):
     version: str
     trained_on: int
     review_threshold: float | None
+    trained_at: str | None = Field(None, description="When the category model was fitted (jingce train routing).")
     llm: str | None = Field(None, description="What the LLM contributed (picked, ignored, unavailable); null without one.")
 
 
@@ -129,9 +115,19 @@ class Suggestion(BaseModel):
     needs_review: bool
     review_reasons: list[str]
     evidence: Evidence
-    reply_draft: ReplyDraft | None
+    reply_draft: ChatResponse | None = Field(description="What the answer pipeline says to the ticket's question, "
+                                                         "shaped as a chat answer (its own audit event).")
     model: ModelInfo
+    left_out: list[str] = Field(description="Parts that could not be made (policy evidence, reply draft, LLM) and "
+                                            "why; the suggestion stands without them.")
     timings_ms: dict[str, float]
+
+    @classmethod
+    def of(cls, suggestion: RoutedSuggestion) -> "Suggestion":
+        out = cls.model_validate(replace(suggestion, reply_draft=None), from_attributes=True)
+        if suggestion.reply_draft is not None:
+            out.reply_draft = ChatResponse.of(suggestion.reply_draft)
+        return out
 
 
 class DecisionRequest(BaseModel):
@@ -188,10 +184,11 @@ async def route_ticket(body: RouteRequest, services: ServicesDep) -> Any:
     if len(body.text) > longest:  # before the router is even built
         raise ProblemError(422, f"longer than {longest} characters", field="text", location="body")
     try:
-        return await run_in_threadpool(services.routing.suggest, body.text, body.address, body.channel, body.agent,
-                                       body.draft_reply)
+        suggestion = await run_in_threadpool(services.routing.suggest, body.text, body.address, body.channel,
+                                             body.agent, body.draft_reply)
     except InvalidTicket as exc:
         raise ProblemError(422, str(exc), field="text", location="body") from None
+    return Suggestion.of(suggestion)
 
 
 @router.post("/{suggestion_id}/decision", response_model=Decision, responses=problem_responses(400, 404, 409, 422),

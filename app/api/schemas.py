@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from app.domain import SearchHit
+from app.pipeline.outcome import AnswerOutcome
 from jingce_client.models import PolicyMeta  # one model of a document's metadata for every surface
 
 
@@ -115,17 +116,12 @@ class ChatResponse(BaseModel):
         "audit_id": "6a5374f4-90fb-4565-a01a-9b594cef626b"}]}}
 
     @classmethod
-    def from_context(cls, ctx) -> "ChatResponse":
-        from app.policy_data import status as answer_status
-
-        info = answer_status(ctx.status or "error")
-        sources = [SourceOut(number=n, chunk_id=hit.chunk_id, heading_path=hit.heading_path,
-                             document=PolicyMeta.of(hit.document))
-                   for n, hit in ctx.cited_sources()]
-        return cls(status=info.name, refusal=info.refusal, answer=info.reply if info.refusal else ctx.answer_text,
-                   notice=ctx.notice, composer=ctx.composer, degraded=ctx.degraded,
-                   rewritten_question=ctx.rewritten,
-                   sentences=[] if info.refusal else [
-                       SentenceOut(text=s.text, citations=[CitationOut(**vars(c)) for c in s.citations])
-                       for s in ctx.sentences],
-                   sources=[] if info.refusal else sources, timings_ms=ctx.timings_ms, audit_id=ctx.audit_id)
+    def of(cls, outcome: AnswerOutcome) -> "ChatResponse":
+        return cls(status=outcome.status, refusal=outcome.refusal, answer=outcome.answer, notice=outcome.notice,
+                   composer=outcome.composer, degraded=outcome.degraded,
+                   rewritten_question=outcome.rewritten_question,
+                   sentences=[SentenceOut(text=s.text, citations=[CitationOut(**vars(c)) for c in s.citations])
+                              for s in outcome.sentences],
+                   sources=[SourceOut(number=n, chunk_id=hit.chunk_id, heading_path=hit.heading_path,
+                                      document=PolicyMeta.of(hit.document)) for n, hit in outcome.sources],
+                   timings_ms=outcome.timings_ms, audit_id=outcome.audit_id)

@@ -1,25 +1,44 @@
-"""Runs the answer pipeline: the ordered steps, each timed; errors caught once, here."""
+"""Runs a pipeline — answers (AnswerContext) and routing (TicketContext) alike: the ordered steps,
+each timed; errors caught once, here.
+
+A step may say how its failure counts:
+- `always = True`: it runs even after the flow stopped (recording), and its failure is raised — an
+  answer or a suggestion is never given without its audit record;
+- `optional = True`: its failure degrades the result instead of ending the flow (the flow goes on
+  and the context notes what was left out, `ctx.leave_out(step, why)`);
+- otherwise a failure ends the flow with the status "error".
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Protocol
-
-from app.pipeline.context import AnswerContext
+from typing import Callable, Generic, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
 
-class Step(Protocol):
+class FlowContext(Protocol):
+    error: str | None
+    timings_ms: dict[str, float]
+
+    @property
+    def stopped(self) -> bool: ...
+
+    def stop(self, status: str) -> None: ...
+
+
+C = TypeVar("C", bound=FlowContext)
+
+
+class Step(Protocol[C]):  # type: ignore[misc]
     name: str
 
-    def __call__(self, ctx: AnswerContext) -> None: ...
+    def __call__(self, ctx: C) -> None: ...
 
 
-class AnswerPipeline:
-    """`steps` is the whole flow, in order:
-    check_question → rewrite_question → retrieve → compose_answer → check_answer → record."""
+class Pipeline(Generic[C]):
+    """`steps` is the whole flow, in order (the lists are assembled in app/composition.py)."""
 
     def __init__(self, steps: list[Step]) -> None:
         self.steps = steps
@@ -28,19 +47,24 @@ class AnswerPipeline:
     def step_names(self) -> list[str]:
         return [step.name for step in self.steps]
 
-    def run(self, ctx: AnswerContext, on_step: Callable[[str, AnswerContext], None] | None = None) -> AnswerContext:
+    def run(self, ctx: C, on_step: Callable[[str, C], None] | None = None) -> C:
         for step in self.steps:
-            if ctx.stopped and not getattr(step, "always", False):
+            always = getattr(step, "always", False)
+            if ctx.stopped and not always:
                 continue
             clock = time.perf_counter()
             try:
                 step(ctx)
             except Exception as exc:  # the one place errors become a status
                 log.exception("step %s failed", step.name)
-                ctx.error = f"{step.name}: {type(exc).__name__}: {exc}"
-                if getattr(step, "always", False):
-                    raise  # the audit record could not be written: never answer without one
-                ctx.stop("error")
+                reason = f"{type(exc).__name__}: {exc}"
+                if always:
+                    raise  # the audit record could not be written: never give a result without one
+                if getattr(step, "optional", False):
+                    ctx.leave_out(step.name, reason)  # type: ignore[attr-defined]
+                else:
+                    ctx.error = f"{step.name}: {reason}"
+                    ctx.stop("error")
             ctx.timings_ms[step.name] = round((time.perf_counter() - clock) * 1000, 2)
             if on_step:
                 on_step(step.name, ctx)

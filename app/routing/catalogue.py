@@ -1,5 +1,6 @@
 """What the router knows about handlers and places: the department catalogue and the gazetteer
-(policies/hotline/*.yml, data with sources), and the complaint taxonomy (an xlsx outside the repo).
+(policies/hotline/*.yml, data with sources), how departments are ranked (policies/hotline/ranking.yml)
+and the complaint taxonomy (an xlsx outside the repo).
 """
 
 from __future__ import annotations
@@ -69,6 +70,41 @@ def gazetteer() -> dict[str, tuple[str, ...]]:
     if unknown:
         raise ValueError(f"gazetteer.yml: not Beijing districts: {sorted(unknown)}")
     return {district: tuple(streets) for district, streets in data["districts"].items()}
+
+
+SIGNALS = ("category", "keywords", "responsibilities", "decisions", "llm")
+
+
+@dataclass(frozen=True)
+class RankingPolicy:
+    """policies/hotline/ranking.yml: each field is explained there."""
+
+    weights: dict[str, float]
+    keywords_for_full_signal: int
+    responsibility_z_for_full_signal: float
+    similar_tickets: int
+    similar_tickets_shown: int
+    precedent_min_similarity: float
+    llm_candidates: int
+    confidence_over: int
+    confidence_sharpness: float
+    co_handlers: int
+    co_handler_min_share_of_lead: float
+    policies_shown: int
+
+
+def load_ranking_policy(path: Path) -> RankingPolicy:
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    names = set(RankingPolicy.__dataclass_fields__)
+    missing, unknown = names - set(data), set(data) - names
+    weights = data.get("weights") or {}
+    if missing or unknown or set(weights) != set(SIGNALS):
+        raise ValueError(f"{path}: missing {sorted(missing)}, unknown {sorted(unknown)}; weights must name "
+                         f"exactly {', '.join(SIGNALS)} (found {', '.join(weights)})")
+    if any(not isinstance(v, (int, float)) or v < 0 for v in [*weights.values(), *(
+            data[k] for k in names - {"weights"})]):
+        raise ValueError(f"{path}: weights and limits must be numbers ≥ 0")
+    return RankingPolicy(**{**data, "weights": {k: float(v) for k, v in weights.items()}})
 
 
 @dataclass

@@ -70,14 +70,19 @@ class Featurizer:
 
     BODY_CHARS = 300  # e5-small reads ~512 tokens; the first 300 characters hold the complaint
 
-    def __init__(self, embedder: ArrayEmbeddings, taxonomy: Taxonomy) -> None:
+    def __init__(self, embedder: ArrayEmbeddings, taxonomy: Taxonomy, leaf_vectors: np.ndarray | None = None) -> None:
+        """`leaf_vectors`: the leaves' embeddings when known (a trained model carries them), else embedded."""
         self.embedder, self.taxonomy = embedder, taxonomy
         leaves = taxonomy.leaves
         self.level1 = sorted(taxonomy.tree)
         self._leaf_owner = np.array([self.level1.index(a) for a, _, _ in leaves], dtype=int)
         self._leaves = leaves
-        self._leaf_vectors = (np.asarray(embedder.passages([f"{b}：{c}" for _, b, c in leaves]))
-                              if leaves else np.zeros((0, embedder.dim or 1)))
+        if leaf_vectors is None:
+            leaf_vectors = (np.asarray(embedder.passages([f"{b}：{c}" for _, b, c in leaves]))
+                            if leaves else np.zeros((0, embedder.dim or 1), dtype=np.float32))
+        if len(leaf_vectors) != len(leaves):
+            raise ValueError(f"{len(leaf_vectors)} leaf vectors for {len(leaves)} taxonomy leaves")
+        self.leaf_vectors = leaf_vectors
 
     def passage_vectors(self, tickets: list[Ticket]) -> np.ndarray:
         """What a ticket is compared with other tickets and with department profiles by."""
@@ -89,7 +94,7 @@ class Featurizer:
         leaf = np.zeros((len(tickets), len(self.level1)))
         if len(self._leaves):
             for vectors in (titles, passages):
-                sims = vectors @ self._leaf_vectors.T
+                sims = vectors @ self.leaf_vectors.T
                 leaf += np.stack([sims[:, self._leaf_owner == k].max(1) for k in range(len(self.level1))], 1)
         return Features(passages, titles, leaf, [f"{t.title}。{t.title}。{t.body}" for t in tickets])
 
@@ -98,7 +103,7 @@ class Featurizer:
         if level1 not in self.level1:
             return None
         mask = self._leaf_owner == self.level1.index(level1)
-        sims = self._leaf_vectors[mask] @ ticket_vector
+        sims = self.leaf_vectors[mask] @ ticket_vector
         best = int(np.argmax(sims))
         _, b, c = [leaf for leaf, m in zip(self._leaves, mask) if m][best]
         return b, c, float(sims[best])
@@ -114,6 +119,8 @@ class Featurizer:
 
 
 class CategoryModel:
+    TFIDF = {"analyzer": "char", "ngram_range": (1, 3), "sublinear_tf": True}
+
     def __init__(self, featurizer: Featurizer, tfidf_weight: float = 0.25, leaf_scale: float = 10.0,
                  c_logistic: float = 10.0, c_svm: float = 3.0) -> None:
         self.featurizer = featurizer
@@ -136,10 +143,39 @@ class CategoryModel:
         y = np.array(labels)
         self._logistic = LogisticRegression(C=self.c_logistic, max_iter=3000).fit(self._dense(features), y)
         extra_texts, extra_labels = self.featurizer.pseudo_tickets(self.classes)
-        self._tfidf = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True)
+        self._tfidf = TfidfVectorizer(**self.TFIDF)
         matrix = self._tfidf.fit_transform(features.texts + extra_texts)
         self._svm = LinearSVC(C=self.c_svm).fit(matrix, list(y) + extra_labels)
         return self
+
+    @property
+    def options(self) -> dict[str, float]:
+        return {"tfidf_weight": self.tfidf_weight, "leaf_scale": self.leaf_scale, "c_logistic": self.c_logistic,
+                "c_svm": self.c_svm}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The fitted model as plain arrays (numbers and strings: loadable without pickle)."""
+        vocabulary = sorted(self._tfidf.vocabulary_, key=self._tfidf.vocabulary_.get)
+        return {"classes": np.array(self.classes), "threshold": np.array(self.threshold),
+                "logistic_coef": self._logistic.coef_, "logistic_intercept": self._logistic.intercept_,
+                "logistic_classes": np.array(self._logistic.classes_, dtype=str),
+                "tfidf_vocabulary": np.array(vocabulary), "tfidf_idf": self._tfidf.idf_,
+                "svm_coef": self._svm.coef_, "svm_intercept": self._svm.intercept_,
+                "svm_classes": np.array(self._svm.classes_, dtype=str)}
+
+    @classmethod
+    def from_arrays(cls, featurizer: Featurizer, arrays: dict[str, np.ndarray],
+                    options: dict[str, float]) -> "CategoryModel":
+        """The model `arrays()` wrote, predicting exactly as it did (tests/test_routing_model.py)."""
+        model = cls(featurizer, **options)
+        model.classes = [str(c) for c in arrays["classes"]]
+        model.threshold = float(arrays["threshold"])
+        model._logistic = _fitted(LogisticRegression(C=model.c_logistic), arrays, "logistic")
+        model._svm = _fitted(LinearSVC(C=model.c_svm), arrays, "svm")
+        vocabulary = {str(term): index for index, term in enumerate(arrays["tfidf_vocabulary"])}
+        model._tfidf = TfidfVectorizer(**cls.TFIDF, vocabulary=vocabulary)
+        model._tfidf.idf_ = arrays["tfidf_idf"]
+        return model
 
     def predict_proba(self, features: Features) -> np.ndarray:
         p_dense = self._logistic.predict_proba(self._dense(features))
@@ -181,6 +217,15 @@ def review_threshold(confidence: np.ndarray, correct: np.ndarray, target: float,
         return 1.0
     # the deepest prefix that still meets the target; its last confidence is the threshold
     return float(confidence[order][ok.max()])
+
+
+def _fitted(estimator, arrays: dict[str, np.ndarray], prefix: str):
+    """A linear scikit-learn estimator given the coefficients it was fitted to."""
+    estimator.coef_ = arrays[f"{prefix}_coef"]
+    estimator.intercept_ = arrays[f"{prefix}_intercept"]
+    estimator.classes_ = arrays[f"{prefix}_classes"].astype(object)
+    estimator.n_features_in_ = estimator.coef_.shape[1]
+    return estimator
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -1,25 +1,35 @@
-"""The routing use cases the API and CLI call: suggest (and record), decide (and learn), stats.
-
-The router is built on first use — training embeds the labelled tickets (cached by content) and
-fits the category model in a few seconds — so that starting the service never waits for it. It
-trains on the labelled file plus every decided ticket whose category the agent confirmed or
-corrected; a decision also becomes precedent at once (Router.learn).
+"""The routing use cases the API and CLI call: suggest (the routing pipeline, recorded), decide
+(recorded; the decided ticket becomes precedent at once), stats — and train, which fits the category
+model ahead of serving (`jingce train routing`) on the labelled file plus every decided ticket whose
+category an agent confirmed or corrected.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
+from app.clients.embeddings import ArrayEmbeddings
 from app.config import RoutingSettings
-from app.prompts import load_prompt
-from app.routing.catalogue import departments, load_taxonomy
-from app.routing.evaluation import load_messages
+from app.pipeline.runner import Pipeline
+from app.routing.catalogue import RankingPolicy, departments, load_taxonomy
 from app.routing.classifier import Ticket
-from app.routing.router import Router
+from app.routing.context import TicketContext
+from app.routing.evaluation import load_messages
+from app.routing.knowledge import RoutingKnowledge
+from app.routing.steps import suggestion_of
 from app.routing.store import RoutingStore, StoredDecision
+from app.routing.results import Suggestion
+from app.routing.trained import TrainedRouting, stored_digest, train_routing, training_digest
+
+
+class InvalidTicket(ValueError):
+    pass
+
+
+class RoutingFailed(RuntimeError):
+    pass
 
 
 class UnknownDepartment(ValueError):
@@ -31,43 +41,24 @@ class ConflictingDecision(ValueError):
 
 
 class RoutingService:
-    def __init__(self, settings: RoutingSettings, store: RoutingStore, embedder, retriever=None, pipeline=None,
-                 llm=None) -> None:
-        self.settings, self.store, self.llm = settings, store, llm
-        self.embedder, self.retriever, self.pipeline = embedder, retriever, pipeline
-        self._router: Router | None = None
-        self._lock = threading.Lock()
+    def __init__(self, store: RoutingStore, knowledge: RoutingKnowledge, pipeline: Pipeline[TicketContext],
+                 policy: RankingPolicy) -> None:
+        self.store, self.knowledge, self.pipeline, self.policy = store, knowledge, pipeline, policy
 
-    @property
-    def router(self) -> Router:
-        with self._lock:
-            if self._router is None:
-                self._router = self._build()
-            return self._router
-
-    def _build(self) -> Router:
-        cfg = self.settings
-        decided = self.store.decided_tickets()
-        training = None
-        if cfg.train_path is not None and Path(cfg.train_path).exists():
-            tickets, labels = load_messages(Path(cfg.train_path))
-            # agents' categories join the training set: a corrected category is a labelled example
-            known = set(labels)
-            for text, _, category in decided:
-                if category in known:
-                    tickets.append(Ticket.of(text))
-                    labels.append(category)
-            training = (tickets, labels)
-        return Router(self.embedder, load_taxonomy(cfg.taxonomy_path), training, review_target=cfg.review_target,
-                      max_chars=cfg.max_ticket_chars, retriever=self.retriever,
-                      pipeline=self.pipeline if cfg.draft_reply else None, decided=decided, llm=self.llm,
-                      prompt=load_prompt("route_ticket") if self.llm is not None else None)
+    def start(self) -> None:
+        """Load the model, the decided tickets and the departments' profiles (the API's lifespan does)."""
+        self.knowledge.start()
 
     def suggest(self, text: str, address: str | None = None, channel: str = "hotline", agent: str | None = None,
-                draft_reply: bool = True) -> dict[str, Any]:
-        suggestion = self.router.route(text, address, draft_reply=draft_reply)
-        suggestion_id, event = self.store.save_suggestion(suggestion, channel, agent)
-        return {**suggestion, "id": suggestion_id, "audit_id": event}
+                draft_reply: bool = True) -> Suggestion:
+        self.knowledge.start()  # at once when started; callers without a lifespan (the CLI) pay here
+        self.knowledge.watch()
+        ctx = self.pipeline.run(TicketContext(text, address, channel, agent, draft_reply))
+        if ctx.status == "invalid_ticket":
+            raise InvalidTicket(ctx.problem)
+        if ctx.status != "suggested":
+            raise RoutingFailed(ctx.error or f"routing ended with {ctx.status}")
+        return suggestion_of(ctx, self.policy)
 
     def decide(self, suggestion_id: str, action: str, department: str | None, co_handlers: list[str],
                category: str | None, reason: str | None, agent: str | None,
@@ -84,8 +75,45 @@ class RoutingService:
             if dept not in catalogue:
                 raise UnknownDepartment(dept)
         decision, event = self.store.decide(found, action, department, co_handlers, category, reason, agent, channel)
-        self.router.learn(found["ticket"], department, decision.category)
+        self.knowledge.start()
+        self.knowledge.remember([found["ticket"]], [(department, decision.category)])
         return decision, event
 
     def stats(self, since: dt.datetime | None, until: dt.datetime | None) -> dict[str, Any]:
         return self.store.stats(since, until)
+
+
+def training_set(cfg: RoutingSettings, store: RoutingStore) -> tuple[list[Ticket], list[str], str] | None:
+    """The labelled tickets and their categories, with agents' decided categories added (a corrected
+    category is a labelled example), and a description of where they came from; None without a file."""
+    if cfg.train_path is None or not Path(cfg.train_path).exists():
+        return None
+    tickets, labels = load_messages(Path(cfg.train_path))
+    known, added = set(labels), 0
+    for text, _, category in store.decided_tickets():
+        if category in known:
+            tickets.append(Ticket.of(text))
+            labels.append(category)
+            added += 1
+    return tickets, labels, f"{cfg.train_path} + {added} decided tickets"
+
+
+def train_model(cfg: RoutingSettings, store: RoutingStore, embedder: ArrayEmbeddings, model_path: Path,
+                only_if_changed: bool = False, progress: Callable[[str], None] = lambda _: None) -> str:
+    """Fits the category model and writes it to `model_path`; says what it did."""
+    found = training_set(cfg, store)
+    if found is None:
+        return (f"no labelled tickets at {cfg.train_path} (ROUTING_TRAIN_PATH): no category model; "
+                "every suggestion is sent to review")
+    tickets, labels, source = found
+    taxonomy = load_taxonomy(cfg.taxonomy_path)
+    if only_if_changed and model_path.exists():
+        digest = training_digest(tickets, labels, taxonomy, embedder.model_id, cfg.review_target)
+        if stored_digest(model_path) == digest:
+            return f"{model_path} is up to date ({len(tickets)} tickets)"
+    progress(f"embedding {len(tickets)} labelled tickets and {len(taxonomy.leaves)} taxonomy leaves "
+             "(cached by content), fitting and calibrating")
+    trained: TrainedRouting = train_routing(embedder, taxonomy, tickets, labels, cfg.review_target, source)
+    trained.save(model_path)
+    return (f"{model_path}: {trained.version}, {trained.trained_on} tickets, {len(trained.model.classes)} "
+            f"categories, review threshold {trained.model.threshold:.2f}")

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from app.audit.store import record_event
+from app.routing.results import Suggestion
 
 metadata = MetaData()
 
@@ -70,24 +71,22 @@ class RoutingStore:
         self.engine = engine
         metadata.create_all(engine)
 
-    def save_suggestion(self, suggestion: dict[str, Any], channel: str, agent: str | None) -> tuple[str, str]:
-        """Returns (suggestion id, audit event id)."""
-        suggestion_id = str(uuid.uuid4())
-        lead = suggestion["departments"][0]["department"]["id"]
-        category = (suggestion.get("category") or {}).get("level1")
+    def save_suggestion(self, suggestion: Suggestion, channel: str, agent: str | None) -> str:
+        """Stores the suggestion under its id, with its audit event; returns the event's id."""
+        lead = suggestion.lead.department.id
+        category = suggestion.category.level1 if suggestion.category else None
+        status = "needs_review" if suggestion.needs_review else "suggested"
         with self.engine.begin() as conn:
             conn.execute(insert(suggestions).values(
-                id=suggestion_id, created_at=dt.datetime.now(dt.timezone.utc), channel=channel, agent=agent,
-                ticket=suggestion["ticket"], category=category, lead_department=lead,
-                confidence=(suggestion.get("category") or {}).get("confidence"),
-                needs_review=suggestion["needs_review"], model_version=suggestion["model"]["version"],
-                details={**suggestion, "id": suggestion_id}))
-            event = record_event(conn, "suggestion", channel, "needs_review" if suggestion["needs_review"] else "suggested",
-                                 suggestion["ticket"], lead, {"suggestion_id": suggestion_id, "agent": agent,
-                                                              "category": category, "departments": [
-                                                                  d["department"]["id"] for d in suggestion["departments"]],
-                                                              "needs_review": suggestion["needs_review"]})
-        return suggestion_id, event
+                id=suggestion.id, created_at=dt.datetime.now(dt.timezone.utc), channel=channel, agent=agent,
+                ticket=suggestion.ticket, category=category, lead_department=lead,
+                confidence=suggestion.category.confidence if suggestion.category else None,
+                needs_review=suggestion.needs_review, model_version=suggestion.model.version,
+                details=suggestion.as_record()))
+            return record_event(conn, "suggestion", channel, status, suggestion.ticket, lead, {
+                "suggestion_id": suggestion.id, "agent": agent, "category": category,
+                "departments": [d.department.id for d in suggestion.departments],
+                "needs_review": suggestion.needs_review})
 
     def suggestion(self, suggestion_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:

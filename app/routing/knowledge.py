@@ -1,0 +1,109 @@
+"""What the routing steps know, ready before the first ticket: the department catalogue and its
+profiles' embeddings, the trained category model (app/routing/trained.py) and the decided tickets.
+
+`start()` loads them (the API's lifespan calls it; so does the CLI). While serving, `watch()` looks
+for a newer model file at most every `check_s` seconds and loads it on a background thread: a
+retrained model (`jingce train routing`, e.g. nightly with the day's decisions) takes over without
+a restart, and no request waits for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from app.clients.embeddings import ArrayEmbeddings
+from app.routing.catalogue import Department, Taxonomy
+from app.routing.classifier import Featurizer, Ticket
+from app.routing.precedents import TEXT_CHARS, Precedents
+from app.routing.results import SimilarTicket
+from app.routing.trained import ModelFileError, TrainedRouting, load_trained
+
+log = logging.getLogger(__name__)
+
+UNTRAINED = "no category model: run `jingce train routing` (labelled tickets: ROUTING_TRAIN_PATH)"
+
+
+class RoutingKnowledge:
+    def __init__(self, embedder: ArrayEmbeddings, catalogue: dict[str, Department], model_path: Path,
+                 decided: Callable[[], list[tuple[str, str, str | None]]], check_s: float = 10.0) -> None:
+        """`decided` reads (masked ticket, department, category) of every decision so far."""
+        self.embedder, self.catalogue, self.model_path = embedder, catalogue, model_path
+        self.read_decided, self.check_s = decided, check_s
+        self._featurizer = Featurizer(embedder, Taxonomy())  # for the ticket's passage vector alone
+        self.ids = list(catalogue)
+        self.profiles: np.ndarray | None = None
+        self.trained: TrainedRouting | None = None
+        self.missing = UNTRAINED  # why there is no model, while there is none
+        self.decided = Precedents()
+        self._stamp: tuple[int, int] | None = None
+        self._checked = 0.0
+        self._loading = False
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Idempotent: the first call loads, later ones return at once."""
+        with self._lock:
+            if self.profiles is not None:
+                return
+            self._load_model(self._file_stamp())
+            decided = self.read_decided()
+            self.remember([text for text, _, _ in decided], [(d, c) for _, d, c in decided])
+            self.profiles = np.asarray(self.embedder.passages([d.profile for d in self.catalogue.values()]))
+            self._checked = time.monotonic()
+
+    def ticket_vector(self, ticket: Ticket) -> np.ndarray:
+        """What a ticket is compared with departments and other tickets by (as the model's featurizer)."""
+        return self._featurizer.passage_vectors([ticket])[0]
+
+    def remember(self, texts: list[str], outcomes: list[tuple[str, str | None]]) -> None:
+        """Decided tickets become precedent at once."""
+        if not texts:
+            return
+        vectors = self._featurizer.passage_vectors([Ticket.of(t) for t in texts])
+        self.decided.add(vectors, [SimilarTicket(t[:TEXT_CHARS], 1.0, c, d, "decision")
+                                   for t, (d, c) in zip(texts, outcomes)])
+
+    # ---- the model file ----
+    def watch(self) -> None:
+        """Cheap (a stat at most every check_s); a changed file is loaded on a background thread."""
+        now = time.monotonic()
+        if now - self._checked < self.check_s or self._loading:
+            return
+        self._checked = now
+        stamp = self._file_stamp()
+        if stamp is not None and stamp != self._stamp:
+            self._loading = True
+            threading.Thread(target=self._reload, args=(stamp,), name="routing-model-reload", daemon=True).start()
+
+    def _reload(self, stamp: tuple[int, int]) -> None:
+        try:
+            self._load_model(stamp)
+        finally:
+            self._loading = False
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            info = self.model_path.stat()
+        except OSError:
+            return None
+        return info.st_mtime_ns, info.st_size
+
+    def _load_model(self, stamp: tuple[int, int] | None) -> None:
+        self._stamp = stamp
+        if stamp is None:
+            return
+        try:
+            trained = load_trained(self.model_path, self.embedder)
+        except ModelFileError as exc:
+            log.error("%s", exc)
+            self.missing = f"no category model: {exc}"
+            return
+        self.trained = trained  # one assignment: a request sees the old model or the new one
+        log.info("routing model %s loaded (%s tickets, trained %s)", trained.version, trained.trained_on,
+                 trained.about.get("trained_at"))

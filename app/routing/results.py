@@ -1,0 +1,116 @@
+"""What routing returns: a suggestion and its parts, typed. The API's response models validate
+from these (app/api/routes_tickets.py); the store keeps `Suggestion.as_record()`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from app.pipeline.outcome import AnswerOutcome
+from app.routing.catalogue import Department
+from app.routing.places import Places
+
+
+@dataclass(frozen=True)
+class CategoryAlternative:
+    level1: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class CategoryGuess:
+    level1: str
+    level2: str | None
+    level3: str | None
+    confidence: float
+    alternatives: list[CategoryAlternative]
+
+    def probabilities(self) -> dict[str, float]:
+        """The predicted category's probability and its alternatives', by level-1 category."""
+        return {self.level1: self.confidence, **{a.level1: a.probability for a in self.alternatives}}
+
+
+@dataclass
+class DepartmentCandidate:
+    """A department ranked for a ticket; `role` and `confidence` are set when it is chosen."""
+
+    department: Department
+    score: float
+    signals: dict[str, float]
+    matched_keywords: list[str]
+    responsibilities: list[str]  # the clauses behind it
+    role: str | None = None  # 主办 | 协办
+    confidence: float | None = None
+
+    def chosen(self, role: str, confidence: float | None) -> "DepartmentCandidate":
+        return replace(self, role=role, confidence=confidence)
+
+
+@dataclass(frozen=True)
+class SimilarTicket:
+    text: str
+    similarity: float
+    category: str | None
+    department: str | None
+    source: str  # training (a labelled message) | decision (an agent's decision)
+
+
+@dataclass(frozen=True)
+class PolicyEvidence:
+    doc_id: str
+    chunk_id: str
+    title: str | None
+    doc_number: str | None
+    status: str | None
+    quote: str
+    start: int
+    end: int
+    score: float
+
+
+@dataclass
+class Evidence:
+    similar_tickets: list[SimilarTicket] = field(default_factory=list)
+    policies: list[PolicyEvidence] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    version: str
+    trained_on: int
+    review_threshold: float | None
+    trained_at: str | None = None
+    llm: str | None = None  # what the LLM contributed (picked, ignored, unavailable); None without one
+
+
+@dataclass
+class Suggestion:
+    id: str
+    audit_id: str
+    ticket: str  # masked
+    personal_data: dict[str, int]
+    place: Places
+    category: CategoryGuess | None
+    departments: list[DepartmentCandidate]  # 主办 first
+    needs_review: bool
+    review_reasons: list[str]
+    evidence: Evidence
+    reply_draft: AnswerOutcome | None
+    model: ModelInfo
+    left_out: list[str]  # what could not be done ("gather_evidence: …") — the suggestion stands without it
+    timings_ms: dict[str, float]
+
+    @property
+    def lead(self) -> DepartmentCandidate:
+        return self.departments[0]
+
+    def as_record(self) -> dict[str, Any]:
+        """The suggestion as stored (JSON): the reply draft by its status and audit event only — the
+        answer is an audit event of its own."""
+        record = asdict(replace(self, reply_draft=None))
+        for choice in record["departments"]:
+            dept = choice["department"]
+            choice["department"] = {k: dept[k] for k in ("id", "name", "short", "kind", "source")}
+        if self.reply_draft is not None:
+            record["reply_draft"] = {"status": self.reply_draft.status, "audit_id": self.reply_draft.audit_id}
+        return record
