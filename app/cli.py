@@ -71,31 +71,33 @@ class _RichProgress:
 
 
 class _LogProgress:
-    """Without a terminal (`make run > log 2>&1`): a line every `every` seconds with documents
-    done / total, chunks written, rate and time left, so a long first ingest is not ten silent minutes."""
+    """Without a terminal (`make run > log 2>&1`): a line every `every` seconds with what is done of the
+    total, the rate and the time left, so a long first ingest or training is not minutes of silence."""
 
-    def __init__(self, every: float = 5.0, out=sys.stderr) -> None:
-        self.every, self.out = every, out
-        self.total = self.documents = self.chunks = 0
+    def __init__(self, label: str = "ingest", unit: str = "documents", to_do: str = "to check", every: float = 5.0,
+                 out=sys.stderr) -> None:
+        self.label, self.unit, self.to_do, self.every, self.out = label, unit, to_do, every, out
+        self.total = self.done = self.chunks = 0
         self.started = self.last = time.monotonic()
 
-    def start(self, total_documents: int) -> None:
-        self.total = total_documents
+    def start(self, total: int) -> None:
+        self.total = total
         self.started = self.last = time.monotonic()
-        print(f"ingest: {total_documents} documents to check", file=self.out, flush=True)
+        print(f"{self.label}: {total} {self.unit} {self.to_do}", file=self.out, flush=True)
 
-    def advance(self, documents: int, chunks: int) -> None:
-        self.documents += documents
+    def advance(self, done: int, chunks: int = 0) -> None:
+        self.done += done
         self.chunks += chunks
         now = time.monotonic()
-        if now - self.last < self.every and self.documents < self.total:
+        if now - self.last < self.every and self.done < self.total:
             return
         self.last = now
         elapsed = max(now - self.started, 1e-6)
-        left = (self.total - self.documents) * elapsed / max(self.documents, 1)
-        print(f"ingest: {self.documents}/{self.total} documents, {self.chunks} chunks written, "
-              f"{self.chunks / elapsed:.1f} chunks/s, {elapsed:.0f} s elapsed, about {left:.0f} s left",
-              file=self.out, flush=True)
+        left = (self.total - self.done) * elapsed / max(self.done, 1)
+        written = f", {self.chunks} chunks written, {self.chunks / elapsed:.1f} chunks/s" if self.chunks else \
+            f", {self.done / elapsed:.1f} {self.unit}/s"
+        print(f"{self.label}: {self.done}/{self.total} {self.unit}{written}, {elapsed:.0f} s elapsed, "
+              f"about {left:.0f} s left", file=self.out, flush=True)
 
 
 @app.command()
@@ -496,7 +498,8 @@ def train_routing_command(if_changed: bool = typer.Option(False, "--if-changed",
 
     settings = _settings()
     try:
-        said = train_routing_model(settings, if_changed, progress=lambda m: console.print(m))
+        said = train_routing_model(settings, if_changed, progress=_LogProgress(
+            "train routing", "tickets", "to embed (cached by content), then the model is fitted and calibrated"))
     except ValueError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None

@@ -170,7 +170,7 @@ def build_routing(settings: Settings, store: RoutingStore, embedder: ArrayEmbedd
     return RoutingService(store, knowledge, Pipeline(steps), policy)
 
 
-def train_routing_model(settings: Settings, only_if_changed: bool = False, progress=lambda _: None) -> str:
+def train_routing_model(settings: Settings, only_if_changed: bool = False, progress=None) -> str:
     """`jingce train routing`: needs the embedder and the decided tickets only — not the vector store,
     which a running server may hold."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)

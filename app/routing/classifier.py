@@ -18,6 +18,7 @@ the target (0.95 by default).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -27,6 +28,12 @@ from sklearn.svm import LinearSVC
 
 from app.clients.embeddings import ArrayEmbeddings
 from app.routing.catalogue import Taxonomy
+
+
+class Progress(Protocol):
+    def start(self, total: int) -> None: ...
+
+    def advance(self, done: int) -> None: ...
 
 
 @dataclass
@@ -84,12 +91,20 @@ class Featurizer:
             raise ValueError(f"{len(leaf_vectors)} leaf vectors for {len(leaves)} taxonomy leaves")
         self.leaf_vectors = leaf_vectors
 
-    def passage_vectors(self, tickets: list[Ticket]) -> np.ndarray:
+    def passage_vectors(self, tickets: list[Ticket], progress: Progress | None = None) -> np.ndarray:
         """What a ticket is compared with other tickets and with department profiles by."""
-        return np.asarray(self.embedder.passages([t.text[:self.BODY_CHARS] for t in tickets]))
+        texts = [t.text[:self.BODY_CHARS] for t in tickets]
+        if progress is None:
+            return np.asarray(self.embedder.passages(texts))
+        progress.start(len(texts))
+        parts = []
+        for start in range(0, len(texts), 32):
+            parts.append(np.asarray(self.embedder.passages(texts[start:start + 32])))
+            progress.advance(len(parts[-1]))
+        return np.vstack(parts) if parts else np.zeros((0, self.embedder.dim), dtype=np.float32)
 
-    def __call__(self, tickets: list[Ticket]) -> Features:
-        passages = self.passage_vectors(tickets)
+    def __call__(self, tickets: list[Ticket], progress: Progress | None = None) -> Features:
+        passages = self.passage_vectors(tickets, progress)
         titles = np.asarray([self.embedder.query_vector(t.title or t.body[:40]) for t in tickets])
         leaf = np.zeros((len(tickets), len(self.level1)))
         if len(self._leaves):

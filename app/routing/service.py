@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from app.clients.embeddings import ArrayEmbeddings
 from app.config import RoutingSettings
 from app.pipeline.runner import Pipeline
 from app.routing.catalogue import RankingPolicy, departments, load_taxonomy
-from app.routing.classifier import Ticket
+from app.routing.classifier import Progress, Ticket
 from app.routing.context import TicketContext
 from app.routing.evaluation import load_messages
 from app.routing.knowledge import RoutingKnowledge
@@ -99,7 +99,7 @@ def training_set(cfg: RoutingSettings, store: RoutingStore) -> tuple[list[Ticket
 
 
 def train_model(cfg: RoutingSettings, store: RoutingStore, embedder: ArrayEmbeddings, model_path: Path,
-                only_if_changed: bool = False, progress: Callable[[str], None] = lambda _: None) -> str:
+                only_if_changed: bool = False, progress: Progress | None = None) -> str:
     """Fits the category model and writes it to `model_path`; says what it did."""
     found = training_set(cfg, store)
     if found is None:
@@ -111,9 +111,7 @@ def train_model(cfg: RoutingSettings, store: RoutingStore, embedder: ArrayEmbedd
         digest = training_digest(tickets, labels, taxonomy, embedder.model_id, cfg.review_target)
         if stored_digest(model_path) == digest:
             return f"{model_path} is up to date ({len(tickets)} tickets)"
-    progress(f"embedding {len(tickets)} labelled tickets and {len(taxonomy.leaves)} taxonomy leaves "
-             "(cached by content), fitting and calibrating")
-    trained: TrainedRouting = train_routing(embedder, taxonomy, tickets, labels, cfg.review_target, source)
+    trained: TrainedRouting = train_routing(embedder, taxonomy, tickets, labels, cfg.review_target, source, progress)
     trained.save(model_path)
     return (f"{model_path}: {trained.version}, {trained.trained_on} tickets, {len(trained.model.classes)} "
             f"categories, review threshold {trained.model.threshold:.2f}")

@@ -23,7 +23,7 @@ import numpy as np
 
 from app.clients.embeddings import ArrayEmbeddings
 from app.routing.catalogue import Taxonomy
-from app.routing.classifier import CategoryModel, Featurizer, Ticket
+from app.routing.classifier import CategoryModel, Featurizer, Progress, Ticket
 from app.routing.precedents import TEXT_CHARS, Precedents
 from app.routing.results import SimilarTicket
 
@@ -79,9 +79,9 @@ def training_digest(tickets: list[Ticket], labels: list[str], taxonomy: Taxonomy
 
 
 def train_routing(embedder: ArrayEmbeddings, taxonomy: Taxonomy, tickets: list[Ticket], labels: list[str],
-                  review_target: float, source: str) -> TrainedRouting:
+                  review_target: float, source: str, progress: Progress | None = None) -> TrainedRouting:
     featurizer = Featurizer(embedder, taxonomy)
-    features = featurizer(tickets)
+    features = featurizer(tickets, progress)
     model = CategoryModel(featurizer).fit(features, labels)
     model.calibrate(features, labels, review_target)
     precedents = Precedents(features.passages, [SimilarTicket(t.text[:TEXT_CHARS], 1.0, label, None, "training")
