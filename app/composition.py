@@ -77,6 +77,7 @@ class Services:
         self.routing.start()
 
     def close(self) -> None:
+        self.routing.close()
         self.store.close()
         self.audit.close()
 

@@ -194,7 +194,8 @@ class RoutingSettings(BaseSettings):
     model_path: Path | None = Field(None, description="Where `jingce train routing` writes the category model and "
                                     "the service loads it from; unset means routing-model.npz in the data directory.")
     model_check_s: float = Field(10.0, ge=0, description="How often (seconds) a running service looks for a newer "
-                                 "model file; one found is loaded in the background, requests never wait for it.")
+                                 "model file; one found is loaded in the background, requests never wait for it. "
+                                 "0: never (the model read at start stays).")
     ranking_path: Path = Field(REPO_ROOT / "policies" / "hotline" / "ranking.yml", description="Signal weights and "
                                "thresholds of the department ranking and the 主办/协办 choice.")
     taxonomy_path: Path | None = Field(_HOTLINE_DATA / "complaint-taxonomy.xlsx", description="The 3-level "

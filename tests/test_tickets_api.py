@@ -46,7 +46,7 @@ def _client(tmp_path, embedder, training_file, small_corpus, database_url=None, 
 
     settings = Settings(data_dir=tmp_path / "data")
     settings = settings.model_copy(update={
-        "routing": settings.routing.model_copy(update={"train_path": training_file, "model_check_s": 0}),
+        "routing": settings.routing.model_copy(update={"train_path": training_file, "model_check_s": 0.05}),
         "database": settings.database.model_copy(update={"url": database_url}),
         "llm": settings.llm.model_copy(update={"base_url": llm_url, "read_timeout_s": 1.0, "backoff_s": 0.01,
                                                "max_retries": 0})})

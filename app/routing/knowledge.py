@@ -1,17 +1,16 @@
 """What the routing steps know, ready before the first ticket: the department catalogue and its
 profiles' embeddings, the trained category model (app/routing/trained.py) and the decided tickets.
 
-`start()` loads them (the API's lifespan calls it; so does the CLI). While serving, `watch()` looks
-for a newer model file at most every `check_s` seconds and loads it on a background thread: a
-retrained model (`jingce train routing`, e.g. nightly with the day's decisions) takes over without
-a restart, and no request waits for it.
+`start()` loads them (the API's lifespan calls it; so does the CLI). Then a background thread looks
+for a newer model file every `check_s` seconds and loads it: a retrained model (`jingce train
+routing`, e.g. nightly with the day's decisions) takes over without a restart, and no request waits
+for it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -42,8 +41,7 @@ class RoutingKnowledge:
         self.missing = UNTRAINED  # why there is no model, while there is none
         self.decided = Precedents()
         self._stamp: tuple[int, int] | None = None
-        self._checked = 0.0
-        self._loading = False
+        self._closed = threading.Event()
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -55,7 +53,8 @@ class RoutingKnowledge:
             decided = self.read_decided()
             self.remember([text for text, _, _ in decided], [(d, c) for _, d, c in decided])
             self.profiles = np.asarray(self.embedder.passages([d.profile for d in self.catalogue.values()]))
-            self._checked = time.monotonic()
+            if self.check_s > 0:
+                threading.Thread(target=self._watch, name="routing-model-watch", daemon=True).start()
 
     def ticket_vector(self, ticket: Ticket) -> np.ndarray:
         """What a ticket is compared with departments and other tickets by (as the model's featurizer)."""
@@ -70,22 +69,15 @@ class RoutingKnowledge:
                                    for t, (d, c) in zip(texts, outcomes)])
 
     # ---- the model file ----
-    def watch(self) -> None:
-        """Cheap (a stat at most every check_s); a changed file is loaded on a background thread."""
-        now = time.monotonic()
-        if now - self._checked < self.check_s or self._loading:
-            return
-        self._checked = now
-        stamp = self._file_stamp()
-        if stamp is not None and stamp != self._stamp:
-            self._loading = True
-            threading.Thread(target=self._reload, args=(stamp,), name="routing-model-reload", daemon=True).start()
+    def close(self) -> None:
+        self._closed.set()
 
-    def _reload(self, stamp: tuple[int, int]) -> None:
-        try:
-            self._load_model(stamp)
-        finally:
-            self._loading = False
+    def _watch(self) -> None:
+        """On its own thread: a changed file is loaded here, so no request waits for it."""
+        while not self._closed.wait(self.check_s):
+            stamp = self._file_stamp()
+            if stamp is not None and stamp != self._stamp:
+                self._load_model(stamp)
 
     def _file_stamp(self) -> tuple[int, int] | None:
         try:

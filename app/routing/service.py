@@ -49,10 +49,12 @@ class RoutingService:
         """Load the model, the decided tickets and the departments' profiles (the API's lifespan does)."""
         self.knowledge.start()
 
+    def close(self) -> None:
+        self.knowledge.close()
+
     def suggest(self, text: str, address: str | None = None, channel: str = "hotline", agent: str | None = None,
                 draft_reply: bool = True) -> Suggestion:
         self.knowledge.start()  # at once when started; callers without a lifespan (the CLI) pay here
-        self.knowledge.watch()
         ctx = self.pipeline.run(TicketContext(text, address, channel, agent, draft_reply))
         if ctx.status == "invalid_ticket":
             raise InvalidTicket(ctx.problem)
