@@ -14,6 +14,18 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # inherit this too); set before app.config is imported
 os.environ["JINGCE_ENV_FILE"] = ""
 
+# what a `jingce` subprocess may inherit: where programs and the home folder (the embedding cache) are,
+# the locale, the temporary folder and CI's flag — never a setting of the developer's shell
+_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "CI")
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    """The environment of a `jingce` subprocess in a test: nothing of the calling shell but what lets it
+    run, no .env, and the settings given (e.g. JINGCE_DATA_DIR=...)."""
+    env = {name: os.environ[name] for name in _INHERITED if name in os.environ}
+    return {**env, "JINGCE_ENV_FILE": "", "OPENBLAS_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **settings}
+
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "corpus"
 BUNDLED = REPO / "policies"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -11,6 +10,7 @@ import pytest
 
 from app.api import create_app
 from tests.servers import jingce_server
+from tests.conftest import clean_env
 
 
 def test_health(client):
@@ -67,7 +67,7 @@ def test_openapi_documents_search():
 
 
 def test_served_process_answers_over_http(tmp_path, small_corpus):
-    env = {**os.environ, "JINGCE_DATA_DIR": str(tmp_path / "data")}
+    env = clean_env(JINGCE_DATA_DIR=str(tmp_path / "data"))
     ingest = subprocess.run([sys.executable, "-m", "app.cli", "ingest", str(small_corpus)], env=env,
                             capture_output=True, text=True, timeout=300)
     assert ingest.returncode == 0, ingest.stderr

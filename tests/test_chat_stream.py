@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from app.clients.sessions import MemorySessionStore, RedisSessionStore
 from app.composition import build_services
 from tests.fake_llm import FakeLLM, source_number
 from tests.servers import free_port, jingce_server, redis_server
+from tests.conftest import clean_env
 
 
 def _events(text: str) -> list[tuple[str, dict]]:
@@ -105,7 +105,7 @@ def test_client_disconnect_stops_the_llm_and_keeps_the_audit_event(tmp_path, sma
     with FakeLLM() as fake:
         fake.piece_delay_s = 0.05
         fake.reply = lambda m: "".join(f"第{i}条说明标准调整。[{source_number(m, '1450元')}]" for i in range(1, 40))
-        env = {**os.environ, "JINGCE_DATA_DIR": str(tmp_path / "data"), "LLM_BASE_URL": fake.base_url}
+        env = clean_env(JINGCE_DATA_DIR=str(tmp_path / "data"), LLM_BASE_URL=fake.base_url)
         subprocess.run([sys.executable, "-m", "app.cli", "ingest", str(small_corpus)], env=env, check=True,
                        capture_output=True, timeout=300)
         with jingce_server(env) as base:

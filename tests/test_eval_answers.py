@@ -12,13 +12,12 @@ the out-of-scope list asked of the bundled corpus 0.95, tests/data/unanswerable.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import REPO, SHARED, requires_shared
+from tests.conftest import REPO, SHARED, requires_shared, clean_env
 
 CORPUS = SHARED / "ncp-policy-qa" / "documents.jsonl"
 QUESTIONS = SHARED / "ncp-policy-qa" / "questions.dev.jsonl"
@@ -29,8 +28,7 @@ pytestmark = [pytest.mark.slow, requires_shared(CORPUS), requires_shared(RESIDEN
 
 
 def _eval(*args: str) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("RETRIEVAL_", "SPARSE_", "INGEST_", "ANSWER_", "LLM_"))}
+    env = clean_env()
     unanswerable = [a for path in UNANSWERABLE for a in ("--unanswerable", str(path))]
     done = subprocess.run([sys.executable, "-m", "app.cli", "eval", "answers", *args, *unanswerable, "--json"],
                           env=env, capture_output=True, text=True, timeout=3600)

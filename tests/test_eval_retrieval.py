@@ -5,13 +5,12 @@ version measured (0.960 / 0.878) less a small margin for ties that Qdrant may br
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import SHARED, requires_shared
+from tests.conftest import SHARED, requires_shared, clean_env
 
 CORPUS = SHARED / "ncp-policy-qa" / "documents.jsonl"
 QUESTIONS = SHARED / "ncp-policy-qa" / "questions.dev.jsonl"
@@ -22,7 +21,7 @@ pytestmark = [pytest.mark.slow, requires_shared(CORPUS)]
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):
     """Runs the real command, as a user or a release check would, and reads its JSON line."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RETRIEVAL_", "SPARSE_", "INGEST_"))}
+    env = clean_env()
     done = subprocess.run([sys.executable, "-m", "app.cli", "eval", "retrieval", "--corpus", str(CORPUS),
                            "--questions", str(QUESTIONS), "--json"],
                           env=env, capture_output=True, text=True, timeout=3600)

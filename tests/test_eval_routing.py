@@ -5,13 +5,12 @@ issue asks: accuracy ≥ 0.85, macro-F1 ≥ 0.80, and ≥ 0.95 accuracy on the t
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import SHARED, requires_shared
+from tests.conftest import SHARED, requires_shared, clean_env
 
 MESSAGES = SHARED / "hotline" / "messages.dev.jsonl"
 
@@ -20,7 +19,7 @@ pytestmark = [pytest.mark.slow, requires_shared(MESSAGES)]
 
 @pytest.fixture(scope="module")
 def result():
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ROUTING_", "EMBEDDING_"))}
+    env = clean_env()
     done = subprocess.run([sys.executable, "-m", "app.cli", "eval", "routing", "--train", str(MESSAGES), "--cv", "5",
                            "--json"], env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]

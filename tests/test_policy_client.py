@@ -10,11 +10,12 @@ import pytest
 
 from jingce_client import PolicyAPIError, PolicyClient
 from tests.servers import jingce_server
+from tests.conftest import clean_env
 
 
 @pytest.fixture(scope="module")
 def api(bundled_index):
-    env = {**os.environ, "JINGCE_DATA_DIR": str(bundled_index)}
+    env = clean_env(JINGCE_DATA_DIR=str(bundled_index))
     with jingce_server(env) as base, PolicyClient(base, client_id="test-suite") as client:
         yield client
 

@@ -15,6 +15,7 @@ import pytest
 from app.clients.vector_store import CHUNKS
 from app.config import REPO_ROOT
 from app.domain import chunk_point_id
+from tests.conftest import clean_env
 
 
 def _index_is_consistent(store) -> dict[str, int]:
@@ -146,8 +147,8 @@ def test_interrupted_update_is_completed_by_the_next_run(services, small_corpus)
 
 def test_killed_ingest_process_leaves_a_consistent_index(tmp_path, small_corpus):
     """SIGKILL in the middle of embedding, with a cold cache so that it is slow enough to hit."""
-    env = {**os.environ, "JINGCE_DATA_DIR": str(tmp_path / "data"), "EMBEDDING_CACHE_DIR": str(tmp_path / "cache"),
-           "INGEST_BATCH_CHUNKS": "8"}
+    env = clean_env(JINGCE_DATA_DIR=str(tmp_path / "data"), EMBEDDING_CACHE_DIR=str(tmp_path / "cache"),
+                    INGEST_BATCH_CHUNKS="8")
     cmd = [sys.executable, "-m", "app.cli", "ingest", str(small_corpus), "--json"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     time.sleep(6)
@@ -169,8 +170,8 @@ def test_killed_ingest_process_leaves_a_consistent_index(tmp_path, small_corpus)
 
 def test_ctrl_c_reports_interrupted_and_exits_130(tmp_path):
     # the Beijing documents (~600 chunks) with an empty cache and no vector pack: still embedding at 6 s
-    env = {**os.environ, "JINGCE_DATA_DIR": str(tmp_path / "data"), "EMBEDDING_CACHE_DIR": str(tmp_path / "cache"),
-           "EMBEDDING_VECTOR_PACK": "", "INGEST_BATCH_CHUNKS": "8"}
+    env = clean_env(JINGCE_DATA_DIR=str(tmp_path / "data"), EMBEDDING_CACHE_DIR=str(tmp_path / "cache"),
+                    EMBEDDING_VECTOR_PACK="", INGEST_BATCH_CHUNKS="8")
     corpus = REPO_ROOT / "policies" / "beijing"
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "ingest", str(corpus), "--json"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
