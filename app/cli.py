@@ -150,7 +150,7 @@ def _print_report(summary: dict) -> None:
         console.print(f"[red]failed[/red] {item['source']}: {item['reason']}")
 
 
-def _filters(include_expired: bool, issuer: Optional[str], district: Optional[str], level: Optional[str],
+def _filters(include_not_in_force: bool, issuer: Optional[str], district: Optional[str], level: Optional[str],
              published_from: Optional[str], published_to: Optional[str], doc_id: Optional[list[str]]) -> SearchFilters:
     from ingestion.metadata import parse_date
 
@@ -158,7 +158,7 @@ def _filters(include_expired: bool, issuer: Optional[str], district: Optional[st
         if value and not parse_date(value):
             console.print(f"[red]{label}: not a date:[/red] {value} (use YYYY-MM-DD)")
             raise typer.Exit(2)
-    return SearchFilters(include_not_in_force=include_expired, issuer=issuer, district=district, level=level,
+    return SearchFilters(include_not_in_force=include_not_in_force, issuer=issuer, district=district, level=level,
                          published_from=parse_date(published_from), published_to=parse_date(published_to),
                          doc_ids=doc_id or None)
 
@@ -167,7 +167,7 @@ def _filters(include_expired: bool, issuer: Optional[str], district: Optional[st
 def search(question: str,
            top_k: int = typer.Option(5, "--top-k", "-k", min=1, max=50),
            as_json: bool = typer.Option(False, "--json"),
-           include_expired: bool = typer.Option(False, "--include-expired",
+           include_not_in_force: bool = typer.Option(False, "--include-not-in-force",
                                                 help="Also return documents known to be expired, repealed or amended."),
            issuer: Optional[str] = typer.Option(None, help="发文机关, e.g. 北京市民政局"),
            district: Optional[str] = typer.Option(None, help="e.g. 朝阳区"),
@@ -177,7 +177,7 @@ def search(question: str,
            doc_id: Optional[list[str]] = typer.Option(None, "--doc-id")) -> None:
     """Hybrid search over the index."""
     settings = _settings()
-    filters = _filters(include_expired, issuer, district, level, published_from, published_to, doc_id)
+    filters = _filters(include_not_in_force, issuer, district, level, published_from, published_to, doc_id)
     services = _services(settings)
     try:
         hits = services.retriever.search(question, top_k=top_k, filters=filters)
@@ -193,8 +193,8 @@ def search(question: str,
         console.print("the index is empty: run `jingce ingest` first" if empty_index else "no results")
     for rank, hit in enumerate(hits, start=1):
         doc = hit.document
-        status = doc.get("status") or "未知"
-        console.print(f"[bold]{rank}. {doc.get('title')}[/bold]  {doc.get('doc_number') or ''}  [{status}]  "
+        validity = doc.get("validity") or "未知"
+        console.print(f"[bold]{rank}. {doc.get('title')}[/bold]  {doc.get('doc_number') or ''}  [{validity}]  "
                       f"score {hit.score:.4f}")
         console.print(f"   {' > '.join(hit.heading_path)}  chars {hit.start}–{hit.end}  {doc.get('source_url') or ''}")
         console.print(f"   {hit.text[:160]}")
@@ -202,7 +202,7 @@ def search(question: str,
 
 @app.command()
 def ask(question: str, as_json: bool = typer.Option(False, "--json"),
-        include_expired: bool = typer.Option(False, "--include-expired")) -> None:
+        include_not_in_force: bool = typer.Option(False, "--include-not-in-force")) -> None:
     """Answer a question from the index, with a citation on every sentence (or a refusal)."""
     from app.api.schemas import ChatResponse
     from app.pipeline.outcome import answer_outcome
@@ -212,7 +212,7 @@ def ask(question: str, as_json: bool = typer.Option(False, "--json"),
     services = _services(settings)
     try:
         ctx = services.pipeline.run(AnswerContext(question, channel="cli",
-                                                  filters=SearchFilters(include_not_in_force=include_expired)))
+                                                  filters=SearchFilters(include_not_in_force=include_not_in_force)))
     finally:
         services.close()
     response = ChatResponse.of(answer_outcome(ctx))
@@ -223,29 +223,29 @@ def ask(question: str, as_json: bool = typer.Option(False, "--json"),
     for source in response.sources:
         doc = source.document
         Console().print(f"[{source.number}] {doc.title}  {doc.doc_number or ''}  {doc.issuer or ''}  "
-                        f"{doc.published or ''}  [{doc.status}]  {doc.source_url or ''}")
+                        f"{doc.published or ''}  [{doc.validity}]  {doc.source_url or ''}")
     console.print(f"status {response.status} · audit {response.audit_id}")
 
 
 @app.command()
 def stats() -> None:
-    """What the index holds: documents, chunks, by status and issuer level."""
+    """What the index holds: documents, chunks, by validity and issuer level."""
     settings = _settings()
     services = _services(settings)
     try:
         states = services.store.doc_states()
-        by_status: dict[str, int] = {}
+        by_validity: dict[str, int] = {}
         by_level: dict[str, int] = {}
         seen: set[str] = set()
-        for _, payload in services.store.scroll_payloads(CHUNKS, fields=["doc_id", "status", "level"]):
+        for _, payload in services.store.scroll_payloads(CHUNKS, fields=["doc_id", "validity", "level"]):
             if payload["doc_id"] in seen:
                 continue
             seen.add(payload["doc_id"])
-            by_status[payload.get("status") or "未知"] = by_status.get(payload.get("status") or "未知", 0) + 1
+            by_validity[payload.get("validity") or "未知"] = by_validity.get(payload.get("validity") or "未知", 0) + 1
             by_level[payload.get("level") or "未知"] = by_level.get(payload.get("level") or "未知", 0) + 1
         result = {"documents": len(states), "chunks": services.store.count(CHUNKS),
                   "incomplete_documents": sorted(d for d, s in states.items() if not s.complete),
-                  "by_status": by_status, "by_level": by_level,
+                  "by_validity": by_validity, "by_level": by_level,
                   "store": settings.qdrant.url or str(settings.store_path),
                   "embedder": services.embedder.model_id}
     finally:

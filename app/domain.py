@@ -13,14 +13,15 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# Validity statuses, stored as keyword strings (a bool filter misbehaves in Qdrant Edge).
-STATUS_CURRENT = "现行有效"
-STATUS_AMENDED = "已修订"
-STATUS_EXPIRED = "已失效"
-STATUS_REPEALED = "已废止"
-STATUS_UNKNOWN = "未知"
-STATUSES = (STATUS_CURRENT, STATUS_AMENDED, STATUS_EXPIRED, STATUS_REPEALED, STATUS_UNKNOWN)
-NOT_IN_FORCE = (STATUS_AMENDED, STATUS_EXPIRED, STATUS_REPEALED)
+# A document's validity (效力: 有效性 in 首都之窗's block), stored as keyword strings (a bool filter
+# misbehaves in Qdrant Edge). "status" is an answer's or an event's outcome, never this.
+VALIDITY_CURRENT = "现行有效"
+VALIDITY_AMENDED = "已修订"
+VALIDITY_EXPIRED = "已失效"
+VALIDITY_REPEALED = "已废止"
+VALIDITY_UNKNOWN = "未知"
+VALIDITIES = (VALIDITY_CURRENT, VALIDITY_AMENDED, VALIDITY_EXPIRED, VALIDITY_REPEALED, VALIDITY_UNKNOWN)
+NOT_IN_FORCE = (VALIDITY_AMENDED, VALIDITY_EXPIRED, VALIDITY_REPEALED)
 
 LEVELS = ("国家", "市级", "区级")
 DISTRICTS = ("东城区", "西城区", "朝阳区", "海淀区", "丰台区", "石景山区", "门头沟区", "房山区", "通州区", "顺义区",
@@ -67,7 +68,7 @@ class Document:
     published: str | None = None
     effective: str | None = None
     expires: str | None = None
-    status: str = STATUS_UNKNOWN
+    validity: str = VALIDITY_UNKNOWN
     topics: list[str] = field(default_factory=list)
     source_url: str | None = None
     source_path: str | None = None  # the file it came from; used to notice deletions
@@ -100,7 +101,7 @@ class SearchFilters:
     """What a caller may narrow a search by. Empty fields do not filter."""
 
     include_not_in_force: bool = False
-    statuses: list[str] | None = None
+    validities: list[str] | None = None
     issuer: str | None = None
     district: str | None = None
     level: str | None = None

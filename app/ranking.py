@@ -58,7 +58,7 @@ def document_features(hits: list[SearchHit], terms: list[TermGroup], best: dict[
             "chunks": math.log1p(len(chunks)),
             "title": sum(1 for g in terms if g.found_in(doc.get("title") or "")) / n,
             "body": sum(1 for g in terms if g.found_in(text)) / n,
-            "in_force": float(doc.get("status") not in NOT_IN_FORCE),
+            "in_force": float(doc.get("validity") not in NOT_IN_FORCE),
             "amended": float(bool(doc.get("amended_by"))),
             "phrase": longest_shared_run(core, (doc.get("title") or "") + text) / (len(core) or 1),
             # the question names a place or an agency: does the document's title or issuer?

@@ -25,11 +25,11 @@ from app.vocabulary import CorpusVocabulary
 Mode = Literal["hybrid", "hybrid_rrf", "dense", "bm25"]
 
 _DOC_FIELDS = ("title", "doc_number", "issuer", "level", "district", "written", "published", "effective",
-               "expires", "status", "topics", "source_url", "kind", "replaces", "amends", "amended_by")
+               "expires", "validity", "topics", "source_url", "kind", "replaces", "amends", "amended_by")
 
 
 @dataclass
-class DocumentHit:
+class DocumentMatch:
     doc_id: str
     score: float
     chunks: list[SearchHit] = field(default_factory=list)
@@ -128,14 +128,14 @@ class HybridRetriever:
         return SearchResult(hits, timings, best_dense, best)
 
     def search_documents(self, question: str, top_k: int = 10, filters: SearchFilters | None = None,
-                         mode: Mode = "hybrid", chunks_per_doc: int = 3, candidates: int = 60) -> list[DocumentHit]:
+                         mode: Mode = "hybrid", chunks_per_doc: int = 3, candidates: int = 60) -> list[DocumentMatch]:
         """Documents ranked by their best chunk, each with its best-matching chunks."""
         hits = self.search(question, top_k=candidates, filters=filters, mode=mode)
-        docs: dict[str, DocumentHit] = {}
+        docs: dict[str, DocumentMatch] = {}
         for hit in hits:
             doc = docs.get(hit.doc_id)
             if doc is None:
-                doc = docs[hit.doc_id] = DocumentHit(hit.doc_id, hit.score)
+                doc = docs[hit.doc_id] = DocumentMatch(hit.doc_id, hit.score)
             if len(doc.chunks) < chunks_per_doc:
                 doc.chunks.append(hit)
         return list(docs.values())[:top_k]
@@ -146,13 +146,13 @@ class HybridRetriever:
         if not doc_ids:
             return {}
         spec = FilterSpec(must=DOCUMENTS.must + [Condition("any", "doc_id", list(doc_ids))])
-        fields = ["doc_id", "title", "doc_number", "status", "published", "effective", "amend_from"]
+        fields = ["doc_id", "title", "doc_number", "validity", "published", "effective", "amend_from"]
         return {p["doc_id"]: p for _, p in self.store.scroll_payloads(spec, fields=fields)}
 
     def replacement_of(self, doc_id: str) -> dict | None:
         """The document that says it replaces `doc_id` (metadata `replaces`), if the corpus has one."""
         spec = FilterSpec(must=[Condition("match", "replaces", doc_id)])
-        for _, payload in self.store.scroll_payloads(spec, fields=["doc_id", "title", "doc_number", "status"]):
+        for _, payload in self.store.scroll_payloads(spec, fields=["doc_id", "title", "doc_number", "validity"]):
             return payload
         return None
 

@@ -6,7 +6,7 @@ chunks; index size on disk; peak memory.
 
 The 100k-chunk index is synthetic: its dense vectors are the real chunk vectors with Gaussian noise
 added (re-normalised), its sparse vectors are those of real chunks, its payloads are real payloads
-with randomised status and dates. Embedding 100k real chunks would take ~3 hours on 2 cores; the
+with randomised validity and dates. Embedding 100k real chunks would take ~3 hours on 2 cores; the
 point of that run is how the store and fusion scale, and queries still go through the full path
 (query embedding, jieba, Qdrant, fusion).
 
@@ -152,13 +152,13 @@ def bench_scaled(work: Path, source, size: int, n_queries: int) -> dict:
 
     clock = time.perf_counter()
     batch: list[ChunkPoint] = []
-    statuses = ["现行有效"] * 6 + ["未知"] * 2 + list(NOT_IN_FORCE)
+    validities = ["现行有效"] * 6 + ["未知"] * 2 + list(NOT_IN_FORCE)
     for n in range(size):
         i = n % len(ids)
         noisy = vectors[i] + rng.normal(0, 0.02, vectors.shape[1]).astype(np.float32)
         noisy /= np.linalg.norm(noisy)
         payload = dict(records[i][1])
-        payload.update(doc_id=f"{payload['doc_id']}~{n // len(ids)}", status=random.choice(statuses),
+        payload.update(doc_id=f"{payload['doc_id']}~{n // len(ids)}", validity=random.choice(validities),
                        published_int=int(20100101 + rng.integers(0, 15) * 10000))
         batch.append(ChunkPoint(str(uuid.uuid5(uuid.NAMESPACE_URL, f"{n}")), noisy.tolist(),
                                 sparse[i].indices, sparse[i].values, payload))

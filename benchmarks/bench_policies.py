@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks.bench_embedded import QUESTIONS, percentile  # noqa: E402
 from benchmarks.served import served_bundled_corpus  # noqa: E402
 
-FILTERS = {"issuer": "北京市民政局", "published_from": "2015-01-01", "status": "all", "level": "市级"}
+FILTERS = {"issuer": "北京市民政局", "published_from": "2015-01-01", "validity": "all", "level": "市级"}
 
 
 def _query(i: int) -> str:
@@ -48,7 +48,7 @@ def _timed(client: httpx.Client, path: str, params: dict) -> float:
 def sequential(base: str, n: int) -> dict:
     out: dict[str, list[float]] = {"search": [], "search_filtered": [], "list_filtered": [], "document": []}
     with httpx.Client(base_url=base, timeout=30) as client:
-        doc_ids = [h["document"]["doc_id"] for h in client.get("/v1/policies", params={"status": "all", "limit": 50}).json()["hits"]]
+        doc_ids = [h["document"]["doc_id"] for h in client.get("/v1/policies", params={"validity": "all", "limit": 50}).json()["matches"]]
         for i in range(n):
             out["search"].append(_timed(client, "/v1/policies", {"q": _query(i)}))
             out["search_filtered"].append(_timed(client, "/v1/policies", {"q": _query(i) + "。", **FILTERS}))

@@ -24,7 +24,7 @@ from ingestion.metadata import (
     infer_district,
     infer_level,
     normalize_doc_number,
-    normalize_status,
+    normalize_validity,
     parse_date,
     title_from_text,
 )
@@ -145,7 +145,7 @@ def document_from_page(text: str, path: Path, sidecar: dict[str, Any]) -> Docume
     issuer = "、".join(issuers) if issuers else (inline.get("来源") or inline.get("发文机关"))
     expires = parse_date(sidecar.get("effectiveTo")) or parse_date(block.get("失效日期"))
     repealed = parse_date(block.get("废止日期"))
-    raw_status = sidecar.get("status") or block.get("有效性")
+    raw_validity = sidecar.get("status") or block.get("有效性")
     topics = [t for t in (block.get("主题分类") or sidecar.get("officialCategory") or "").split("/") if t]
     topics += [t.split(":", 1)[1] for t in sidecar.get("tags", []) if t.startswith("topic:")]
     return Document(
@@ -161,7 +161,7 @@ def document_from_page(text: str, path: Path, sidecar: dict[str, Any]) -> Docume
         or parse_date(inline.get("日期") or inline.get("发布日期") or inline.get("发布时间")),
         effective=parse_date(sidecar.get("effectiveFrom")) or parse_date(block.get("实施日期")),
         expires=expires or repealed,
-        status=normalize_status(raw_status, repealed_on=repealed, expires=expires),
+        validity=normalize_validity(raw_validity, repealed_on=repealed, expires=expires),
         topics=topics,
         source_url=sidecar.get("officialUrl") or sidecar.get("url"),
         source_path=str(path),
@@ -288,7 +288,8 @@ def document_from_record(record: dict[str, Any], path: Path) -> Document:
                              or record.get("publishedAt") or block.get("发布日期")),
         effective=parse_date(record.get("effective") or record.get("effectiveFrom") or block.get("实施日期")),
         expires=expires or repealed,
-        status=normalize_status(record.get("status") or block.get("有效性"), repealed_on=repealed, expires=expires),
+        validity=normalize_validity(record.get("validity") or record.get("status") or block.get("有效性"),
+                                    repealed_on=repealed, expires=expires),
         topics=list(topics) if isinstance(topics, list) else [str(topics)],
         source_url=record.get("url") or record.get("urlsource") or record.get("source_url"),
         source_path=str(path),

@@ -13,12 +13,12 @@ import re
 from app.domain import (  # noqa: F401 — DOC_NUMBER_RE and normalize_doc_number are used and re-exported here
     DISTRICTS,
     DOC_NUMBER_RE,
-    STATUS_AMENDED,
-    STATUS_CURRENT,
-    STATUS_EXPIRED,
-    STATUS_REPEALED,
-    STATUS_UNKNOWN,
-    STATUSES,
+    VALIDITY_AMENDED,
+    VALIDITY_CURRENT,
+    VALIDITY_EXPIRED,
+    VALIDITY_REPEALED,
+    VALIDITY_UNKNOWN,
+    VALIDITIES,
     normalize_doc_number,
 )
 
@@ -50,38 +50,38 @@ def parse_date(raw: str | None) -> str | None:
         return None
 
 
-_STATUS_WORDS = {
-    "是": STATUS_CURRENT,
-    "有效": STATUS_CURRENT,
-    "现行有效": STATUS_CURRENT,
-    "active": STATUS_CURRENT,
-    "否": STATUS_EXPIRED,
-    "失效": STATUS_EXPIRED,
-    "已失效": STATUS_EXPIRED,
-    "expired": STATUS_EXPIRED,
-    "废止": STATUS_REPEALED,
-    "已废止": STATUS_REPEALED,
-    "repealed": STATUS_REPEALED,
-    "修订": STATUS_AMENDED,
-    "已修订": STATUS_AMENDED,
-    "已修改": STATUS_AMENDED,
-    "superseded": STATUS_AMENDED,
-    "amended": STATUS_AMENDED,
+_VALIDITY_WORDS = {
+    "是": VALIDITY_CURRENT,
+    "有效": VALIDITY_CURRENT,
+    "现行有效": VALIDITY_CURRENT,
+    "active": VALIDITY_CURRENT,
+    "否": VALIDITY_EXPIRED,
+    "失效": VALIDITY_EXPIRED,
+    "已失效": VALIDITY_EXPIRED,
+    "expired": VALIDITY_EXPIRED,
+    "废止": VALIDITY_REPEALED,
+    "已废止": VALIDITY_REPEALED,
+    "repealed": VALIDITY_REPEALED,
+    "修订": VALIDITY_AMENDED,
+    "已修订": VALIDITY_AMENDED,
+    "已修改": VALIDITY_AMENDED,
+    "superseded": VALIDITY_AMENDED,
+    "amended": VALIDITY_AMENDED,
 }
 
 
-def normalize_status(raw: str | None, repealed_on: str | None = None, expires: str | None = None,
+def normalize_validity(raw: str | None, repealed_on: str | None = None, expires: str | None = None,
                      today: dt.date | None = None) -> str:
-    """One of STATUSES. A 废止日期 in the past means 已废止; an end of validity in the past, 已失效."""
+    """One of VALIDITIES. A 废止日期 in the past means 已废止; an end of validity in the past, 已失效."""
     today = today or dt.date.today()
-    status = _STATUS_WORDS.get((raw or "").strip().lower(), None)
-    if status is None and raw and raw.strip() in STATUSES:
-        status = raw.strip()
+    validity = _VALIDITY_WORDS.get((raw or "").strip().lower(), None)
+    if validity is None and raw and raw.strip() in VALIDITIES:
+        validity = raw.strip()
     if repealed_on and repealed_on <= today.isoformat():
-        return STATUS_REPEALED
-    if expires and expires < today.isoformat() and status in (None, STATUS_CURRENT):
-        return STATUS_EXPIRED
-    return status or STATUS_UNKNOWN
+        return VALIDITY_REPEALED
+    if expires and expires < today.isoformat() and validity in (None, VALIDITY_CURRENT):
+        return VALIDITY_EXPIRED
+    return validity or VALIDITY_UNKNOWN
 
 
 _NATIONAL = re.compile(r"^(国务院|中共中央|全国人大|国家|中华人民共和国|[\u4e00-\u9fa5]{1,8}部$|[\u4e00-\u9fa5]{1,8}部(办公厅)?$|最高人民)")

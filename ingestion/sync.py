@@ -33,8 +33,8 @@ from ingestion.references import find_references
 
 # What the points of a document carry beyond their vectors; part of the document hash, so that an
 # index written with an older payload layout is rewritten by the next sync (embeddings are cached)
-PAYLOAD_VERSION = 3  # 2: body on the document point, doc_number_key, references, effective_int;
-#                      3: programmes, short names the text defines, what it amends
+PAYLOAD_VERSION = 4  # 2: body on the document point, doc_number_key, references, effective_int;
+#                      3: programmes, short names the text defines, what it amends; 4: status → validity
 # Set across documents by the pass that ends every sync, on all points of a document
 RELATION_FIELDS = ("amends", "amended_by")
 _LINK_FIELDS = ["doc_id", "title", "published", "effective", "written", "programmes", "amend_subjects",
@@ -88,7 +88,7 @@ def document_payload(doc: Document, doc_hash: str, n_chunks: int, indexed_at: st
         "doc_hash": doc_hash, "n_chunks": n_chunks, "n_points": n_chunks + 1, "source_path": doc.source_path,
         "title": doc.title, "doc_number": doc.doc_number, "issuer": doc.issuer, "issuer_names": issuers,
         "level": doc.level, "district": doc.district, "written": doc.written, "published": doc.published,
-        "effective": doc.effective, "expires": doc.expires, "status": doc.status, "topics": doc.topics,
+        "effective": doc.effective, "expires": doc.expires, "validity": doc.validity, "topics": doc.topics,
         "source_url": doc.source_url, "kind": doc.kind, "replaces": doc.replaces,
         "published_int": date_int(doc.published), "expires_int": date_int(doc.expires),
         # in force from: the stated effective date, else the day it was published or written

@@ -3,10 +3,10 @@
     from jingce_client import PolicyClient
     with PolicyClient("http://jingce.internal:8000", client_id="district-portal") as api:
         page = api.find(q="养老服务补贴", issuer="北京市民政局")
-        for hit in page.hits:
-            print(hit.document.doc_number, hit.document.title, hit.chunks[0].snippet)
-        doc = api.document(page.hits[0].document.doc_id)
-        everything = list(api.find_all(status="all"))
+        for match in page.matches:
+            print(match.document.doc_number, match.document.title, match.chunks[0].snippet)
+        doc = api.document(page.matches[0].document.doc_id)
+        everything = list(api.find_all(validity="all"))
 
 Responses are the same pydantic models the API declares (jingce_client.models); the package imports
 httpx and pydantic only, nothing of the server. Errors raise `PolicyAPIError` with the
@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from jingce_client.models import ChunkContextOut, FacetsOut, PolicyDocumentOut, PolicyHitOut, PolicyPageOut, Problem
+from jingce_client.models import ChunkContextOut, FacetsOut, PolicyDocumentOut, PolicyMatchOut, PolicyPageOut, Problem
 
 
 class PolicyAPIError(Exception):
@@ -70,21 +70,21 @@ class PolicyClient:
     # ---- endpoints ----
     def find(self, q: str | None = None, *, doc_number: str | None = None, issuer: str | None = None,
              level: str | None = None, district: str | None = None, topic: str | None = None,
-             status: str | None = None, published_from: dt.date | str | None = None,
+             validity: str | None = None, published_from: dt.date | str | None = None,
              published_to: dt.date | str | None = None, effective_on: dt.date | str | None = None,
              sort: str | None = None, limit: int | None = None, cursor: str | None = None) -> PolicyPageOut:
         """One page of documents; pass `page.next_cursor` back as `cursor` for the next."""
         params = _params(q=q, doc_number=doc_number, issuer=issuer, level=level, district=district, topic=topic,
-                         status=status, published_from=published_from, published_to=published_to,
+                         validity=validity, published_from=published_from, published_to=published_to,
                          effective_on=effective_on, sort=sort, limit=limit, cursor=cursor)
         return self._get("/v1/policies", params, PolicyPageOut)
 
-    def find_all(self, q: str | None = None, **filters: Any) -> Iterator[PolicyHitOut]:
-        """Every hit, page after page."""
+    def find_all(self, q: str | None = None, **filters: Any) -> Iterator[PolicyMatchOut]:
+        """Every match, page after page."""
         cursor = None
         while True:
             page = self.find(q, cursor=cursor, **filters)
-            yield from page.hits
+            yield from page.matches
             if not page.next_cursor:
                 return
             cursor = page.next_cursor

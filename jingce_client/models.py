@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 _DOC_EXAMPLE = {"doc_id": "bj-2024-minimum-living-allowance",
                 "title": "北京市民政局 北京市财政局关于调整本市最低生活保障标准的通知",
                 "doc_number": "京民社救发〔2024〕80号", "issuer": "北京市民政局、北京市财政局", "level": "市级",
-                "published": "2024-08-23", "effective": "2024-09-01", "status": "现行有效",
+                "published": "2024-08-23", "effective": "2024-09-01", "validity": "现行有效",
                 "topics": ["社会救助"], "n_chunks": 2, "indexed_at": "2026-11-27T02:00:00+00:00"}
 
 
@@ -26,7 +26,7 @@ class PolicyMeta(BaseModel):
     published: str | None = None
     effective: str | None = None
     expires: str | None = None
-    status: str | None = Field(None, description="现行有效 | 已修订 | 已失效 | 已废止 | 未知")
+    validity: str | None = Field(None, description="现行有效 | 已修订 | 已失效 | 已废止 | 未知")
     topics: list[str] = []
     source_url: str | None = None
     kind: str | None = Field(None, description="policy | faq | news")
@@ -59,7 +59,7 @@ class ChunkMatchOut(BaseModel):
 
 
 
-class PolicyHitOut(BaseModel):
+class PolicyMatchOut(BaseModel):
     document: PolicyMeta
     score: float | None = Field(None, description="Relevance (higher is better); null when listing without q.")
     chunks: list[ChunkMatchOut] = Field([], description="The best-matching chunks, best first (empty without q).")
@@ -72,11 +72,11 @@ class PolicyPageOut(BaseModel):
     total: int = Field(description="Documents matching in all (a relevance search stops at its deepest page).")
     limit: int
     next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; null on the last page.")
-    hits: list[PolicyHitOut]
+    matches: list[PolicyMatchOut] = Field(description="The documents found, each with its best-matching chunks.")
 
     model_config = {"json_schema_extra": {"examples": [{
         "q": "低保标准", "sort": "relevance", "total": 12, "limit": 1, "next_cursor": "eyJrIjpbLTEuMiwiYmoiXX0",
-        "hits": [{"document": _DOC_EXAMPLE, "score": 1.21, "chunks": [{
+        "matches": [{"document": _DOC_EXAMPLE, "score": 1.21, "chunks": [{
             "chunk_id": "5b0c9a7e-…", "heading_path": ["一"], "start": 180, "end": 260, "score": 1.21,
             "snippet": "一、本市城乡低保标准由每人每月1395元调整为1450元。", "snippet_start": 180, "snippet_end": 206,
             "snippet_html": "一、本市城乡<mark>低保</mark><mark>标准</mark>由每人每月1395元调整为1450元。",
@@ -111,7 +111,7 @@ class PolicyDocumentOut(BaseModel):
         "document": _DOC_EXAMPLE, "body": "各区民政局、财政局：\n一、本市城乡低保标准由每人每月1395元调整为1450元。…",
         "chunks": [{"chunk_id": "5b0c9a7e-…", "position": 0, "heading_path": [], "start": 0, "end": 180}],
         "related": [{"relation": "cites", "document": {"doc_id": "bj-2018-dibao-rules", "title": "北京市最低生活保障审核确认办法",
-                                                         "status": "现行有效"}}]}]}}
+                                                         "validity": "现行有效"}}]}]}}
 
 
 class ChunkContextOut(BaseModel):
@@ -129,12 +129,12 @@ class FacetValue(BaseModel):
 class FacetsOut(BaseModel):
     q: str | None
     total: int = Field(description="Documents counted.")
-    facets: dict[str, list[FacetValue]] = Field(description="issuer, year, status, topic: counts, largest first.")
+    facets: dict[str, list[FacetValue]] = Field(description="issuer, year, validity, topic: counts, largest first.")
 
     model_config = {"json_schema_extra": {"examples": [{
         "q": "养老", "total": 3,
         "facets": {"issuer": [{"value": "北京市民政局", "count": 3}], "year": [{"value": "2019", "count": 2}],
-                   "status": [{"value": "现行有效", "count": 3}], "topic": [{"value": "养老服务", "count": 2}]}}]}}
+                   "validity": [{"value": "现行有效", "count": 3}], "topic": [{"value": "养老服务", "count": 2}]}}]}}
 
 
 class FieldError(BaseModel):

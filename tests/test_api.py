@@ -26,7 +26,7 @@ def test_search_returns_the_document_with_metadata_and_offsets(client):
     hit = body["hits"][0]
     assert hit["doc_id"] == "bj-2019-elderly-subsidy"
     assert hit["document"]["doc_number"] == "京民养老发〔2019〕160号"
-    assert hit["document"]["status"] == "现行有效"
+    assert hit["document"]["validity"] == "现行有效"
     assert hit["end"] > hit["start"] >= 0
     assert set(body["timings_ms"]) == {"embed", "sparse", "search"}
 
@@ -34,9 +34,9 @@ def test_search_returns_the_document_with_metadata_and_offsets(client):
 def test_search_filters_and_validity(client):
     default = client.get("/v1/search", params={"q": "市场租房补贴", "top_k": 10}).json()
     assert "bj-2015-market-rental-subsidy" not in {h["doc_id"] for h in default["hits"]}
-    everything = client.get("/v1/search", params={"q": "市场租房补贴", "top_k": 10, "include_expired": True}).json()
+    everything = client.get("/v1/search", params={"q": "市场租房补贴", "top_k": 10, "include_not_in_force": True}).json()
     repealed = [h for h in everything["hits"] if h["doc_id"] == "bj-2015-market-rental-subsidy"]
-    assert repealed and repealed[0]["document"]["status"] == "已废止"
+    assert repealed and repealed[0]["document"]["validity"] == "已废止"
 
 
 @pytest.mark.parametrize("params,fragment", [

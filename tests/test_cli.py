@@ -37,7 +37,7 @@ def test_ingest_search_stats(env, small_corpus):
 
     stats = json.loads(runner.invoke(app, ["stats"]).stdout)
     assert stats["documents"] == 5 and stats["incomplete_documents"] == []
-    assert stats["by_status"] == {"现行有效": 3, "已废止": 1, "未知": 1}
+    assert stats["by_validity"] == {"现行有效": 3, "已废止": 1, "未知": 1}
 
 
 def test_search_on_an_empty_index_says_so(env):

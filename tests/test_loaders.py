@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.domain import STATUS_CURRENT, STATUS_REPEALED
+from app.domain import VALIDITY_CURRENT, VALIDITY_REPEALED
 from ingestion.loaders import load_file, load_paths
 from tests.conftest import BUNDLED, SHARED, requires_shared
 
@@ -25,7 +25,7 @@ def _one(path: Path):
 def test_shoudu_page_metadata_block_and_furniture(tmp_path):
     doc = _one(BUNDLED / "beijing" / "bj-2024-minimum-living-allowance.txt")
     assert doc.doc_number == "京民社救发〔2024〕80号"
-    assert doc.status == STATUS_CURRENT
+    assert doc.validity == VALIDITY_CURRENT
     assert doc.published == "2024-08-21"
     assert doc.level == "市级"
     assert doc.source_url and doc.source_url.startswith("https://")
@@ -34,9 +34,9 @@ def test_shoudu_page_metadata_block_and_furniture(tmp_path):
     assert "1450元" in doc.body
 
 
-def test_repealed_document_keeps_its_status(tmp_path):
+def test_repealed_document_keeps_its_validity(tmp_path):
     doc = _one(BUNDLED / "beijing" / "bj-2015-market-rental-subsidy.txt")
-    assert doc.status == STATUS_REPEALED
+    assert doc.validity == VALIDITY_REPEALED
     assert doc.expires == "2020-06-18"
 
 

@@ -4,12 +4,12 @@ import datetime as dt
 
 import pytest
 
-from app.domain import STATUS_AMENDED, STATUS_CURRENT, STATUS_EXPIRED, STATUS_REPEALED, STATUS_UNKNOWN
+from app.domain import VALIDITY_AMENDED, VALIDITY_CURRENT, VALIDITY_EXPIRED, VALIDITY_REPEALED, VALIDITY_UNKNOWN
 from ingestion.metadata import (
     find_doc_number,
     infer_level,
     normalize_doc_number,
-    normalize_status,
+    normalize_validity,
     parse_date,
     title_from_text,
 )
@@ -48,14 +48,14 @@ def test_dates(raw, expected):
 
 def test_validity_from_fields_and_dates():
     today = dt.date(2026, 11, 26)
-    assert normalize_status("是", today=today) == STATUS_CURRENT
-    assert normalize_status("现行有效", today=today) == STATUS_CURRENT
-    assert normalize_status("否", today=today) == STATUS_EXPIRED
-    assert normalize_status("superseded", today=today) == STATUS_AMENDED
-    assert normalize_status("", today=today) == STATUS_UNKNOWN
-    assert normalize_status("是", repealed_on="2020-06-18", today=today) == STATUS_REPEALED
-    assert normalize_status("是", expires="2025-12-31", today=today) == STATUS_EXPIRED
-    assert normalize_status("是", expires="2026-12-31", today=today) == STATUS_CURRENT
+    assert normalize_validity("是", today=today) == VALIDITY_CURRENT
+    assert normalize_validity("现行有效", today=today) == VALIDITY_CURRENT
+    assert normalize_validity("否", today=today) == VALIDITY_EXPIRED
+    assert normalize_validity("superseded", today=today) == VALIDITY_AMENDED
+    assert normalize_validity("", today=today) == VALIDITY_UNKNOWN
+    assert normalize_validity("是", repealed_on="2020-06-18", today=today) == VALIDITY_REPEALED
+    assert normalize_validity("是", expires="2025-12-31", today=today) == VALIDITY_EXPIRED
+    assert normalize_validity("是", expires="2026-12-31", today=today) == VALIDITY_CURRENT
 
 
 def test_level_from_issuer():

@@ -120,7 +120,7 @@ def test_check_answer_drops_unsupported_sentences(answering):
 
 def test_out_of_force_evidence_is_said_to_be_so(answering):
     ctx = answering.pipeline.run(AnswerContext("市场租房补贴申请条件", filters=SearchFilters(
-        statuses=["已废止"])))
+        validities=["已废止"])))
     assert ctx.status == "answered_not_in_force"
     assert ctx.notice.startswith("注意：") and "已废止" in ctx.notice and "京建法〔2015〕19号" in ctx.notice
     assert "现行规定见《" in ctx.notice and "京建法〔2020〕6号" in ctx.notice, "the replacement is named"

@@ -20,19 +20,19 @@ def api(bundled_index):
         yield client
 
 
-def test_find_returns_typed_hits(api):
+def test_find_returns_typed_matches(api):
     page = api.find("养老服务补贴", limit=3)
-    assert page.total >= 3 and len(page.hits) == 3 and page.next_cursor
-    assert page.hits[0].document.status == "现行有效" and page.hits[0].chunks[0].highlights
+    assert page.total >= 3 and len(page.matches) == 3 and page.next_cursor
+    assert page.matches[0].document.validity == "现行有效" and page.matches[0].chunks[0].highlights
 
 
 def test_find_all_walks_every_page(api):
-    every = [h.document.doc_id for h in api.find_all(status="all", limit=20)]
-    assert len(every) == len(set(every)) == api.find(status="all", limit=1).total
+    every = [h.document.doc_id for h in api.find_all(validity="all", limit=20)]
+    assert len(every) == len(set(every)) == api.find(validity="all", limit=1).total
 
 
 def test_document_and_chunk(api):
-    hit = api.find(doc_number="京民社救发〔2024〕80号").hits[0]
+    hit = api.find(doc_number="京民社救发〔2024〕80号").matches[0]
     doc = api.document(hit.document.doc_id)
     assert doc.document.doc_number == "京民社救发〔2024〕80号" and doc.chunks
     assert api.document(hit.document.doc_id) == doc  # the second read is a 304 served from the client's cache
@@ -41,8 +41,8 @@ def test_document_and_chunk(api):
 
 
 def test_facets(api):
-    facets = api.facets("低保", status="all")
-    assert facets.total > 0 and {"issuer", "year", "status", "topic"} == set(facets.facets)
+    facets = api.facets("低保", validity="all")
+    assert facets.total > 0 and {"issuer", "year", "validity", "topic"} == set(facets.facets)
 
 
 def test_errors_raise_with_the_problem(api):

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from app.clients.vector_store import DOCUMENTS
-from app.domain import NOT_IN_FORCE, STATUS_CURRENT, STATUS_UNKNOWN
+from app.domain import NOT_IN_FORCE, VALIDITY_CURRENT, VALIDITY_UNKNOWN
 from app.lookup.paging import encode
 
 PROBLEM = "application/problem+json"
@@ -18,13 +18,13 @@ PROBLEM = "application/problem+json"
 def catalogue(bundled_services) -> list[dict]:
     """Every bundled document's metadata, straight from the index."""
     return [p for _, p in bundled_services.store.scroll_payloads(
-        DOCUMENTS, fields=["doc_id", "doc_number", "status", "published", "issuer_names", "topics", "effective_int",
+        DOCUMENTS, fields=["doc_id", "doc_number", "validity", "published", "issuer_names", "topics", "effective_int",
                            "expires_int", "level"])]
 
 
 def _ids(response) -> list[str]:
     assert response.status_code == 200, response.text
-    return [h["document"]["doc_id"] for h in response.json()["hits"]]
+    return [h["document"]["doc_id"] for h in response.json()["matches"]]
 
 
 def _all_pages(client, params: dict) -> list[str]:
@@ -42,18 +42,18 @@ def _all_pages(client, params: dict) -> list[str]:
 def test_listing_defaults_to_documents_not_known_out_of_force_newest_first(bundled_client, catalogue):
     # the rule search and answers follow: in force, or of unknown validity (labelled so)
     body = bundled_client.get("/v1/policies", params={"limit": 50}).json()
-    kept = [d for d in catalogue if d["status"] not in NOT_IN_FORCE]
-    assert {d["status"] for d in kept} == {STATUS_CURRENT, STATUS_UNKNOWN}
+    kept = [d for d in catalogue if d["validity"] not in NOT_IN_FORCE]
+    assert {d["validity"] for d in kept} == {VALIDITY_CURRENT, VALIDITY_UNKNOWN}
     assert body["sort"] == "published" and body["total"] == len(kept) and body["q"] is None
-    docs = [h["document"] for h in body["hits"]]
-    assert all(d["status"] not in NOT_IN_FORCE for d in docs)
+    docs = [h["document"] for h in body["matches"]]
+    assert all(d["validity"] not in NOT_IN_FORCE for d in docs)
     dates = [d.get("published") or "" for d in docs]
     assert dates == sorted(dates, reverse=True)
-    everything = bundled_client.get("/v1/policies", params={"status": "all"}).json()
+    everything = bundled_client.get("/v1/policies", params={"validity": "all"}).json()
     assert everything["total"] == len(catalogue) > len(kept)
 
 
-@pytest.mark.parametrize("params", [{"status": "all"}, {"q": "养老服务补贴", "status": "all"},
+@pytest.mark.parametrize("params", [{"validity": "all"}, {"q": "养老服务补贴", "validity": "all"},
                                     {"q": "最低生活保障", "sort": "published"}])
 def test_cursor_pages_cover_the_list_once_in_a_stable_order(bundled_client, params):
     whole = _all_pages(bundled_client, {**params, "limit": 50})
@@ -69,12 +69,12 @@ def test_a_cursor_only_pages_the_query_it_came_from(bundled_client):
     assert bundled_client.get("/v1/policies", params={"q": "低保", "cursor": forged}).status_code == 422
 
 
-def test_hits_carry_highlighted_spans_at_document_offsets(bundled_client):
+def test_matches_carry_highlighted_spans_at_document_offsets(bundled_client):
     body = bundled_client.get("/v1/policies", params={"q": "养老服务补贴津贴怎么申请", "limit": 3}).json()
-    assert body["sort"] == "relevance" and body["hits"]
-    scores = [h["score"] for h in body["hits"]]
+    assert body["sort"] == "relevance" and body["matches"]
+    scores = [h["score"] for h in body["matches"]]
     assert scores == sorted(scores, reverse=True)
-    top = body["hits"][0]
+    top = body["matches"][0]
     text = bundled_client.get(f"/v1/policies/{top['document']['doc_id']}").json()["body"]
     marked = 0
     for chunk in top["chunks"]:
@@ -95,37 +95,37 @@ def test_every_bundled_document_is_found_first_by_its_exact_doc_number(bundled_c
         number = doc["doc_number"]
         variant = re.sub(r"〔(\d{4})〕", r" [\1] ", number)  # as typed with ASCII brackets and spaces
         for params in ({"q": number}, {"q": variant}, {"doc_number": number}, {"doc_number": variant}):
-            assert _ids(bundled_client.get("/v1/policies", params={**params, "status": "all"}))[:1] == [doc["doc_id"]], \
+            assert _ids(bundled_client.get("/v1/policies", params={**params, "validity": "all"}))[:1] == [doc["doc_id"]], \
                 (params, doc["doc_id"])
 
 
 def test_an_exact_doc_number_finds_its_document_whatever_its_validity(bundled_client, catalogue):
-    for status in (STATUS_UNKNOWN, *NOT_IN_FORCE):
-        doc = next((d for d in catalogue if d["status"] == status and d.get("doc_number")), None)
+    for validity in (VALIDITY_UNKNOWN, *NOT_IN_FORCE):
+        doc = next((d for d in catalogue if d["validity"] == validity and d.get("doc_number")), None)
         if doc is None:
             continue
         body = bundled_client.get("/v1/policies", params={"doc_number": doc["doc_number"]}).json()
-        assert [h["document"]["doc_id"] for h in body["hits"]] == [doc["doc_id"]], status
-        assert body["hits"][0]["document"]["status"] == status
-    # those statuses are in the bundled corpus: the loop above is not empty
-    assert {d["status"] for d in catalogue if d.get("doc_number")} >= {STATUS_UNKNOWN, STATUS_CURRENT}
-    # an explicit status still filters
-    unknown = next(d for d in catalogue if d["status"] == STATUS_UNKNOWN and d.get("doc_number"))
+        assert [h["document"]["doc_id"] for h in body["matches"]] == [doc["doc_id"]], validity
+        assert body["matches"][0]["document"]["validity"] == validity
+    # those validities are in the bundled corpus: the loop above is not empty
+    assert {d["validity"] for d in catalogue if d.get("doc_number")} >= {VALIDITY_UNKNOWN, VALIDITY_CURRENT}
+    # an explicit validity still filters
+    unknown = next(d for d in catalogue if d["validity"] == VALIDITY_UNKNOWN and d.get("doc_number"))
     assert bundled_client.get("/v1/policies", params={"doc_number": unknown["doc_number"],
-                                                      "status": STATUS_CURRENT}).json()["total"] == 0
+                                                      "validity": VALIDITY_CURRENT}).json()["total"] == 0
 
 
 def test_filters_narrow_the_list(bundled_client, catalogue):
     issuer = "北京市民政局"
-    hits = bundled_client.get("/v1/policies", params={"issuer": issuer, "status": "all", "limit": 50}).json()
-    assert hits["total"] == sum(issuer in d["issuer_names"] for d in catalogue) > 0
+    found = bundled_client.get("/v1/policies", params={"issuer": issuer, "validity": "all", "limit": 50}).json()
+    assert found["total"] == sum(issuer in d["issuer_names"] for d in catalogue) > 0
     dated = bundled_client.get("/v1/policies", params={"published_from": "2020-01-01", "published_to": "2022-12-31",
-                                                        "status": "all", "limit": 50}).json()["hits"]
+                                                        "validity": "all", "limit": 50}).json()["matches"]
     assert dated and all("2020-01-01" <= h["document"]["published"] <= "2022-12-31" for h in dated)
-    level = bundled_client.get("/v1/policies", params={"level": "国家", "status": "all", "limit": 50}).json()
+    level = bundled_client.get("/v1/policies", params={"level": "国家", "validity": "all", "limit": 50}).json()
     assert level["total"] == sum(d.get("level") == "国家" for d in catalogue) > 0
     topic = next(t for d in catalogue for t in d.get("topics") or [])
-    assert _ids(bundled_client.get("/v1/policies", params={"topic": topic, "status": "all", "limit": 50}))
+    assert _ids(bundled_client.get("/v1/policies", params={"topic": topic, "validity": "all", "limit": 50}))
     assert bundled_client.get("/v1/policies", params={"district": "延庆区"}).json()["total"] == 0
 
 
@@ -134,7 +134,7 @@ def test_effective_on_keeps_documents_in_force_that_day(bundled_client, catalogu
     expected = {d["doc_id"] for d in catalogue
                 if (d.get("effective_int") is None or d["effective_int"] <= day)
                 and (d.get("expires_int") is None or d["expires_int"] >= day)}
-    got = set(_all_pages(bundled_client, {"effective_on": "2015-01-01", "status": "all", "limit": 50}))
+    got = set(_all_pages(bundled_client, {"effective_on": "2015-01-01", "validity": "all", "limit": 50}))
     assert got == expected and 0 < len(got) < len(catalogue)
 
 
@@ -167,16 +167,16 @@ def test_a_chunk_comes_with_its_neighbours(bundled_client):
 
 # ---- facets ----
 def test_facets_count_what_the_query_matches(bundled_client, catalogue):
-    body = bundled_client.get("/v1/policies/facets", params={"status": "all"}).json()
-    assert set(body["facets"]) == {"issuer", "year", "status", "topic"}
+    body = bundled_client.get("/v1/policies/facets", params={"validity": "all"}).json()
+    assert set(body["facets"]) == {"issuer", "year", "validity", "topic"}
     assert body["total"] == len(catalogue)
-    assert sum(v["count"] for v in body["facets"]["status"]) == len(catalogue)
+    assert sum(v["count"] for v in body["facets"]["validity"]) == len(catalogue)
     assert sum(v["count"] for v in body["facets"]["year"]) == len(catalogue)
     searched = bundled_client.get("/v1/policies/facets", params={"q": "养老"}).json()
     listed = bundled_client.get("/v1/policies", params={"q": "养老", "limit": 1}).json()
     assert searched["total"] == listed["total"]
-    assert sum(v["count"] for v in searched["facets"]["status"]) == listed["total"]
-    assert {v["value"] for v in searched["facets"]["status"]} <= {STATUS_CURRENT, STATUS_UNKNOWN}
+    assert sum(v["count"] for v in searched["facets"]["validity"]) == listed["total"]
+    assert {v["value"] for v in searched["facets"]["validity"]} <= {VALIDITY_CURRENT, VALIDITY_UNKNOWN}
 
 
 # ---- caching ----
@@ -201,7 +201,7 @@ def test_conditional_requests_get_304(bundled_client):
     ("/v1/policies?published_from=2021-01-01&published_to=2020-01-01", 422, "published_from"),
     ("/v1/policies?limit=51", 422, "limit"),
     ("/v1/policies?limit=0", 422, "limit"),
-    ("/v1/policies?status=有效", 422, "status"),
+    ("/v1/policies?validity=有效", 422, "validity"),
     ("/v1/policies?level=省级", 422, "level"),
     ("/v1/policies?district=浦东新区", 422, "district"),
     ("/v1/policies?sort=random", 422, "sort"),
@@ -233,5 +233,5 @@ def test_every_lookup_is_recorded(bundled_client, bundled_services):
                             .order_by(audit_events.c.created_at.desc()).limit(2)).mappings().all()
     missing, found = rows[0], rows[1]
     assert missing["status"] == "not_found" and missing["details"]["doc_id"] == "no-such-document"
-    assert found["details"]["client"] == "district-portal" and found["details"]["hits"] > 0
+    assert found["details"]["client"] == "district-portal" and found["details"]["found"] > 0
     assert "13812345678" not in found["question"]  # personal data masked before it is stored

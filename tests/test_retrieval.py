@@ -28,7 +28,7 @@ def test_plain_question_finds_the_right_document(indexed):
     assert any("1450元" in h.text for h in hits if h.doc_id == hits[0].doc_id)
     top = hits[0]
     assert top.document["doc_number"] == "京民社救发〔2024〕80号"
-    assert top.document["status"] == "现行有效"
+    assert top.document["validity"] == "现行有效"
     assert top.end > top.start and isinstance(top.heading_path, list)
 
 
@@ -42,10 +42,10 @@ def test_repealed_documents_are_left_out_unless_asked_for(indexed):
     assert "bj-2015-market-rental-subsidy" in everything
 
 
-def test_unknown_status_stays_in_and_is_labelled(indexed):
+def test_unknown_validity_stays_in_and_is_labelled(indexed):
     hits = indexed.retriever.search("通用人工智能 算力", top_k=3)
     assert hits[0].doc_id == "bj-2023-agi-innovation-measures"
-    assert hits[0].document["status"] == "未知"
+    assert hits[0].document["validity"] == "未知"
 
 
 TEMPORARY = """[发文机构] 北京市测试局
@@ -109,7 +109,7 @@ def test_langchain_retriever(indexed):
     docs = retriever.invoke("养老服务补贴津贴怎么申请")
     assert len(docs) == 2
     assert docs[0].metadata["doc_id"] == "bj-2019-elderly-subsidy"
-    assert {"chunk_id", "start", "end", "heading_path", "doc_number", "status"} <= set(docs[0].metadata)
+    assert {"chunk_id", "start", "end", "heading_path", "doc_number", "validity"} <= set(docs[0].metadata)
 
 
 def test_search_documents_groups_chunks(indexed):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from app.answering.extractive import sentence_spans
 from app.answering.support import unsupported_reason
 from app.clients.llm import LLMClient, LLMUnavailable
-from app.domain import AnswerSentence, Citation, STATUS_UNKNOWN, SearchHit, document_name
+from app.domain import AnswerSentence, Citation, VALIDITY_UNKNOWN, SearchHit, document_name
 from app.prompts import Prompt
 
 _MARKERS = re.compile(r"\[(\d{1,2})\]")
@@ -41,7 +41,7 @@ class LLMComposer:
     def messages(self, question: str, sources: list[SearchHit]) -> list[dict[str, str]]:
         blocks = "\n".join(self.prompt["source"].format(
             number=n, title=hit.document.get("title") or "", doc_number=hit.document.get("doc_number") or "",
-            status=hit.document.get("status") or STATUS_UNKNOWN, note=_amended_note(hit), text=hit.text)
+            validity=hit.document.get("validity") or VALIDITY_UNKNOWN, note=_amended_note(hit), text=hit.text)
             for n, hit in enumerate(sources, 1))
         return [{"role": "system", "content": self.prompt["system"]},
                 {"role": "user", "content": self.prompt["user"].format(sources=blocks, question=question)}]

@@ -3,15 +3,15 @@ client other systems install reads the same models), built here from the catalog
 
 from __future__ import annotations
 
-from app.lookup.catalogue import ChunkMatch, PolicyHit
+from app.lookup.catalogue import ChunkMatch, PolicyMatch
 from jingce_client.models import (
     ChunkContextOut, ChunkMatchOut, ChunkOut, ChunkRef, FacetsOut, FacetValue, HighlightOut, PolicyDocumentOut,
-    PolicyHitOut, PolicyMeta, PolicyPageOut, RelatedOut,
+    PolicyMatchOut, PolicyMeta, PolicyPageOut, RelatedOut,
 )
 
 __all__ = ["ChunkContextOut", "ChunkMatchOut", "ChunkOut", "ChunkRef", "FacetsOut", "FacetValue", "HighlightOut",
-           "PolicyDocumentOut", "PolicyHitOut", "PolicyMeta", "PolicyPageOut", "RelatedOut", "chunk_match_out",
-           "hit_out"]
+           "PolicyDocumentOut", "PolicyMatchOut", "PolicyMeta", "PolicyPageOut", "RelatedOut", "chunk_match_out",
+           "match_out"]
 
 
 def chunk_match_out(match: ChunkMatch) -> ChunkMatchOut:
@@ -21,6 +21,6 @@ def chunk_match_out(match: ChunkMatch) -> ChunkMatchOut:
                          snippet_html=s.marked(), highlights=[HighlightOut(**vars(h)) for h in s.highlights])
 
 
-def hit_out(hit: PolicyHit) -> PolicyHitOut:
-    return PolicyHitOut(document=PolicyMeta.of(hit.document), score=hit.score,
-                        chunks=[chunk_match_out(c) for c in hit.chunks])
+def match_out(match: PolicyMatch) -> PolicyMatchOut:
+    return PolicyMatchOut(document=PolicyMeta.of(match.document), score=match.score,
+                          chunks=[chunk_match_out(c) for c in match.chunks])

@@ -1,6 +1,6 @@
 """The policy-lookup API for other government systems: find, read, facets. Search, not chat.
 
-Every request is recorded as a light `lookup` audit event (who, what, how many hits). Errors are
+Every request is recorded as a light `lookup` audit event (who, what, how many documents). Errors are
 problem details (app/api/problems.py); successful reads carry ETag / Last-Modified.
 """
 
@@ -16,12 +16,12 @@ from fastapi.concurrency import run_in_threadpool
 from app.api.caching import cached_json, last_modified
 from app.api.deps import ServicesDep
 from app.api.policy_schemas import (
-    ChunkContextOut, ChunkOut, FacetsOut, FacetValue, PolicyDocumentOut, PolicyHitOut, PolicyMeta, PolicyPageOut,
-    RelatedOut, hit_out,
+    ChunkContextOut, ChunkOut, FacetsOut, FacetValue, PolicyDocumentOut, PolicyMatchOut, PolicyMeta, PolicyPageOut,
+    RelatedOut, match_out,
 )
 from app.api.problems import PATTERN_HINTS, ProblemError, problem_responses
 from app.composition import Services
-from app.domain import DISTRICTS, LEVELS, STATUSES, SearchFilters, normalize_doc_number
+from app.domain import DISTRICTS, LEVELS, VALIDITIES, SearchFilters, normalize_doc_number
 from app.lookup.paging import BadCursor
 from app.security.pii import mask_personal_data
 
@@ -32,8 +32,8 @@ DOC_NUMBER_PATTERN = r"^\s*[\u4e00-\u9fa5]{1,16}\s*[〔\[［(（【]\s*(19|20)\d
 
 PATTERN_HINTS["doc_number"] = "not a 文号 (e.g. 京政发〔2020〕1号)"
 
-StatusParam = Literal["现行有效", "已修订", "已失效", "已废止", "未知", "all"]
-assert set(StatusParam.__args__) == set(STATUSES) | {"all"}  # one list of statuses, in app/domain.py
+ValidityParam = Literal["现行有效", "已修订", "已失效", "已废止", "未知", "all"]
+assert set(ValidityParam.__args__) == set(VALIDITIES) | {"all"}  # one list of validities, in app/domain.py
 
 
 class PolicyQuery:
@@ -50,8 +50,8 @@ class PolicyQuery:
         level: Annotated[Literal["国家", "市级", "区级"] | None, Query()] = None,
         district: Annotated[Literal[DISTRICTS] | None, Query(description="A Beijing district, e.g. 朝阳区")] = None,  # type: ignore[valid-type]
         topic: Annotated[str | None, Query(max_length=100)] = None,
-        status: Annotated[StatusParam | None, Query(description=(
-            "Validity; `all` for any. Default: documents in force or of unknown validity (labelled so), as "
+        validity: Annotated[ValidityParam | None, Query(description=(
+            "现行有效, 已修订, 已失效, 已废止 or 未知; `all` for any. Default: documents in force or of unknown validity (labelled so), as "
             "search and answers do; an exact doc_number finds its document whatever its validity."))] = None,
         published_from: Annotated[dt.date | None, Query(description="YYYY-MM-DD, inclusive")] = None,
         published_to: Annotated[dt.date | None, Query(description="YYYY-MM-DD, inclusive")] = None,
@@ -71,9 +71,9 @@ class PolicyQuery:
         self.q = q.strip() if q and q.strip() else None
         # one validity rule for search, answers and lookup: what is not known to be out of force
         # stays in; someone who types an exact 文号 gets that document, whatever its validity
-        any_status = status == "all" or (status is None and key is not None)
+        any_validity = validity == "all" or (validity is None and key is not None)
         self.filters = SearchFilters(
-            include_not_in_force=any_status, statuses=[status] if status not in (None, "all") else None,
+            include_not_in_force=any_validity, validities=[validity] if validity not in (None, "all") else None,
             issuer=issuer, district=district, level=level, topic=topic, doc_number_key=key,
             published_from=published_from.isoformat() if published_from else None,
             published_to=published_to.isoformat() if published_to else None,
@@ -86,13 +86,13 @@ def _only_known_parameters(request: Request, allowed: set[str]) -> None:
         raise ProblemError(422, f"unknown parameter; accepted: {', '.join(sorted(allowed))}", field=unknown[0])
 
 
-_FILTERS = {"q", "doc_number", "issuer", "level", "district", "topic", "status", "published_from", "published_to",
+_FILTERS = {"q", "doc_number", "issuer", "level", "district", "topic", "validity", "published_from", "published_to",
             "effective_on"}
 
 
 def _record(services: Services, request: Request, endpoint: str, status: str, q: str | None,
             details: dict) -> None:
-    """A lookup event: who asked (X-Client-Id, else the address), what, and how many hits."""
+    """A lookup event: who asked (X-Client-Id, else the address), what, and how many documents."""
     client = request.headers.get("x-client-id") or (request.client.host if request.client else "unknown")
     services.audit.record("lookup", "api", status, mask_personal_data(q).text if q else None, None,
                           {"endpoint": endpoint, "client": client[:100], **details})
@@ -118,15 +118,15 @@ async def find_policies(
     except BadCursor as exc:
         raise ProblemError(422, str(exc), field="cursor") from None
     out = PolicyPageOut(q=query.q, sort=sort or ("relevance" if query.q else "published"), total=page.total,
-                        limit=limit, next_cursor=page.next_cursor, hits=[hit_out(h) for h in page.hits])
+                        limit=limit, next_cursor=page.next_cursor, matches=[match_out(m) for m in page.matches])
     await run_in_threadpool(_record, services, request, "find", "ok", query.q, {
         "filters": _filter_record(query.filters), "sort": out.sort, "cursor": bool(cursor),
-        "hits": len(out.hits), "total": out.total, "doc_ids": [h.document.doc_id for h in out.hits]})
-    return cached_json(request, out, last_modified([h.document.indexed_at for h in out.hits]))
+        "found": len(out.matches), "total": out.total, "doc_ids": [m.document.doc_id for m in out.matches]})
+    return cached_json(request, out, last_modified([m.document.indexed_at for m in out.matches]))
 
 
 @router.get("/facets", response_model=FacetsOut, responses=problem_responses(422),
-            summary="Counts by issuer, year, status and topic for a query")
+            summary="Counts by issuer, year, validity and topic for a query")
 async def policy_facets(request: Request, services: ServicesDep, query: Annotated[PolicyQuery, Depends()]) -> Response:
     _only_known_parameters(request, _FILTERS)
     total, facets = await run_in_threadpool(services.lookup.facets, query.q, query.filters)
@@ -144,7 +144,7 @@ async def get_policy(request: Request, services: ServicesDep,
     _only_known_parameters(request, set())
     found = await run_in_threadpool(services.lookup.document, doc_id)
     await run_in_threadpool(_record, services, request, "document", "ok" if found else "not_found", None,
-                            {"doc_id": doc_id, "hits": int(found is not None)})
+                            {"doc_id": doc_id, "found": int(found is not None)})
     if found is None:
         raise ProblemError(404, f"no document with doc_id {doc_id!r}", field="doc_id", location="path")
     out = PolicyDocumentOut(document=PolicyMeta.of(found.document), body=found.body,
@@ -162,7 +162,7 @@ async def get_chunk(request: Request, services: ServicesDep, doc_id: Annotated[s
     if _is_uuid(chunk_id):
         found = await run_in_threadpool(services.lookup.chunk, doc_id, chunk_id)
     await run_in_threadpool(_record, services, request, "chunk", "ok" if found else "not_found", None,
-                            {"doc_id": doc_id, "chunk_id": chunk_id, "hits": int(found is not None)})
+                            {"doc_id": doc_id, "chunk_id": chunk_id, "found": int(found is not None)})
     if found is None:
         raise ProblemError(404, f"no chunk {chunk_id!r} in document {doc_id!r}", field="chunk_id", location="path")
     out = ChunkContextOut(document=PolicyMeta.of(found.document), chunk=ChunkOut(**found.chunk),

@@ -38,7 +38,8 @@ async def search(
     q: str = Query(..., min_length=1, description="The question or keywords."),
     top_k: int | None = Query(None, ge=1, description="Results wanted; default RETRIEVAL_TOP_K, at most "
                                                       "RETRIEVAL_MAX_TOP_K."),
-    include_expired: bool = Query(False, description="Also return documents known to be expired, repealed or amended."),
+    include_not_in_force: bool = Query(False, description="Also return documents known to be out of force "
+                                                         "(已修订, 已失效, 已废止, or past their end date)."),
     issuer: str | None = None,
     district: str | None = None,
     level: str | None = Query(None, description="国家 | 市级 | 区级"),
@@ -55,7 +56,7 @@ async def search(
         raise HTTPException(422, detail=f"top_k: at most {limit}")
     if level is not None and level not in LEVELS:
         raise HTTPException(422, detail=f"level: must be one of {', '.join(LEVELS)}")
-    filters = SearchFilters(include_not_in_force=include_expired, issuer=issuer, district=district, level=level,
+    filters = SearchFilters(include_not_in_force=include_not_in_force, issuer=issuer, district=district, level=level,
                             published_from=_date("published_from", published_from),
                             published_to=_date("published_to", published_to), doc_ids=doc_id)
     result = await run_in_threadpool(services.retriever.search_detailed, q,

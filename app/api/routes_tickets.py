@@ -83,7 +83,7 @@ class PolicyEvidence(BaseModel):
     chunk_id: str
     title: str | None
     doc_number: str | None
-    status: str | None
+    validity: str | None
     quote: str
     start: int
     end: int

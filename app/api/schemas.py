@@ -36,7 +36,7 @@ class SearchResponse(BaseModel):
                   "text": "一、本市低保标准从每人每月1395元调整为1450元。", "start": 180, "end": 204,
                   "heading_path": ["一"], "document": {"doc_id": "bj-2024-minimum-living-allowance",
                                                         "title": "北京市民政局 北京市财政局关于调整本市最低生活保障标准的通知",
-                                                        "doc_number": "京民社救发〔2024〕80号", "status": "现行有效"}}],
+                                                        "doc_number": "京民社救发〔2024〕80号", "validity": "现行有效"}}],
         "timings_ms": {"embed": 14.0, "sparse": 0.4, "search": 1.2}}]}}
 
 
@@ -51,7 +51,7 @@ class ChatRequest(BaseModel):
     question: str = Field(..., description="The question, in plain Chinese.", max_length=20000)
     session_id: str | None = Field(None, max_length=64)
     channel: str = Field("api", pattern=r"^[a-z_]{1,32}$", description="Who asks: web | hotline | api | cli")
-    include_expired: bool = Field(False, description="Also use documents known to be out of force.")
+    include_not_in_force: bool = Field(False, description="Also use documents known to be out of force.")
     district: str | None = None
     issuer: str | None = None
     stream: bool = Field(False, description="Stream server-sent events (same as Accept: text/event-stream).")
@@ -61,7 +61,7 @@ class ChatRequest(BaseModel):
     def search_filters(self):
         from app.domain import SearchFilters
 
-        return SearchFilters(include_not_in_force=self.include_expired, district=self.district, issuer=self.issuer)
+        return SearchFilters(include_not_in_force=self.include_not_in_force, district=self.district, issuer=self.issuer)
 
 
 class CitationOut(BaseModel):
@@ -109,7 +109,7 @@ class ChatResponse(BaseModel):
                      "document": {"doc_id": "bj-2024-minimum-living-allowance",
                                   "title": "北京市民政局 北京市财政局关于调整本市最低生活保障标准的通知",
                                   "doc_number": "京民社救发〔2024〕80号", "issuer": "北京市民政局、北京市财政局",
-                                  "published": "2024-08-21", "status": "现行有效"}}],
+                                  "published": "2024-08-21", "validity": "现行有效"}}],
         "degraded": False, "composer": "extractive", "rewritten_question": None,
         "timings_ms": {"check_question": 0.2, "rewrite_question": 0.0, "retrieve": 14.1, "compose_answer": 3.2,
                        "check_answer": 0.1, "record": 2.4},

@@ -20,7 +20,7 @@ SPARSE = "bm25"
 DOC_SPARSE = "doc_bm25"  # one point per document: BM25 over its whole text, to rank documents as wholes
 
 # Payload fields with an index; keyword strings everywhere (a bool filter returned nothing in Edge).
-KEYWORD_FIELDS = ("doc_id", "doc_hash", "status", "issuer_names", "level", "district", "kind",
+KEYWORD_FIELDS = ("doc_id", "doc_hash", "validity", "issuer_names", "level", "district", "kind",
                   "source_path", "doc_number", "topics", "replaces", "granularity", "doc_number_key", "title",
                   "cites_numbers", "cites_titles", "repeals_numbers", "repeals_titles")
 INTEGER_FIELDS = ("published_int", "expires_int", "effective_int")
@@ -96,11 +96,11 @@ def build_filter(filters: SearchFilters | None) -> FilterSpec:
     """No filters given still means the default: documents known to be out of force are left out."""
     spec = FilterSpec()
     filters = filters or SearchFilters()
-    if filters.statuses:
-        spec.must.append(Condition("any", "status", list(filters.statuses)))
+    if filters.validities:
+        spec.must.append(Condition("any", "validity", list(filters.validities)))
     elif not filters.include_not_in_force:
-        # Known to be out of force is left out; unknown status stays in and is labelled as such.
-        spec.must_not.append(Condition("any", "status", list(NOT_IN_FORCE)))
+        # Known to be out of force is left out; unknown validity stays in and is labelled as such.
+        spec.must_not.append(Condition("any", "validity", list(NOT_IN_FORCE)))
         spec.must_not.append(Condition("range", "expires_int", lt=date_int(filters.today)))
     if filters.issuer:
         spec.must.append(Condition("match", "issuer_names", filters.issuer))

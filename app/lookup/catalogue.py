@@ -22,11 +22,11 @@ from app.retrieval import HybridRetriever
 Sort = Literal["relevance", "published"]
 
 META_FIELDS = ["doc_id", "title", "doc_number", "issuer", "level", "district", "written", "published", "effective",
-               "expires", "status", "topics", "source_url", "kind", "replaces", "n_chunks", "indexed_at",
+               "expires", "validity", "topics", "source_url", "kind", "replaces", "n_chunks", "indexed_at",
                "doc_number_key", "published_int"]
 _REFERENCE_FIELDS = ["cites_numbers", "cites_titles", "repeals_numbers", "repeals_titles"]
 _RELATION_FIELDS = ("amends", "amended_by")  # doc ids, both directions stored by the sync's link pass
-FACETS = ("issuer", "year", "status", "topic")
+FACETS = ("issuer", "year", "validity", "topic")
 
 
 @dataclass
@@ -37,11 +37,11 @@ class ChunkMatch:
     end: int
     score: float
     text: str
-    snippet: Snippet | None = None  # cut once the page is known (only the page's hits need one)
+    snippet: Snippet | None = None  # cut once the page is known (only the page's matches need one)
 
 
 @dataclass
-class PolicyHit:
+class PolicyMatch:
     document: dict[str, Any]
     score: float | None
     chunks: list[ChunkMatch] = field(default_factory=list)
@@ -49,7 +49,7 @@ class PolicyHit:
 
 @dataclass
 class PolicyPage:
-    hits: list[PolicyHit]
+    matches: list[PolicyMatch]
     total: int
     next_cursor: str | None
 
@@ -87,11 +87,11 @@ def _chunk(payload: dict[str, Any], point_id: str) -> dict[str, Any]:
 
 class PolicyLookup:
     def __init__(self, store: VectorStore, retriever: HybridRetriever, sparse: JiebaBm25Encoder,
-                 max_results: int = 100, chunks_per_hit: int = 3, snippet_chars: int = 120) -> None:
+                 max_results: int = 100, chunks_per_document: int = 3, snippet_chars: int = 120) -> None:
         """max_results: how many best chunks a relevance search groups into documents (so it pages
         at most that many documents, usually far fewer)."""
         self.store, self.retriever, self.sparse = store, retriever, sparse
-        self.max_results, self.chunks_per_hit, self.snippet_chars = max_results, chunks_per_hit, snippet_chars
+        self.max_results, self.chunks_per_document, self.snippet_chars = max_results, chunks_per_document, snippet_chars
 
     # ---- find ----
     def find(self, q: str | None, filters: SearchFilters, sort: Sort | None = None, limit: int = 10,
@@ -100,23 +100,23 @@ class PolicyLookup:
         q, every document the filters let through. Keyset pagination over a stable order:
         (score desc, doc_id) or (published desc, doc_id)."""
         sort = sort or ("relevance" if q else "published")
-        hits = self._matching(q, filters)
+        matches = self._matching(q, filters)
         key = self._sort_key(sort)
-        hits.sort(key=key)
+        matches.sort(key=key)
         params = {"q": q, "filters": {k: v for k, v in vars(filters).items() if k != "today"}, "sort": sort}
         if cursor:
             after = tuple(paging.decode(cursor, params))
-            hits_after = [h for h in hits if tuple(key(h)) > after]
+            after_cursor = [m for m in matches if tuple(key(m)) > after]
         else:
-            hits_after = hits
-        page = hits_after[:limit]
-        more = len(hits_after) > limit
+            after_cursor = matches
+        page = after_cursor[:limit]
+        more = len(after_cursor) > limit
         terms = self._terms(q)
-        for hit in page:
-            for match in hit.chunks:
-                match.snippet = snippet(match.text, match.start, terms, self.snippet_chars)
+        for match in page:
+            for chunk in match.chunks:
+                chunk.snippet = snippet(chunk.text, chunk.start, terms, self.snippet_chars)
         next_cursor = paging.encode(list(key(page[-1])), params) if more and page else None
-        return PolicyPage(page, len(hits), next_cursor)
+        return PolicyPage(page, len(matches), next_cursor)
 
     @staticmethod
     def _sort_key(sort: Sort):
@@ -132,29 +132,29 @@ class PolicyLookup:
         number = normalize_doc_number(q)
         return terms + ([number] if number else [])
 
-    def _matching(self, q: str | None, filters: SearchFilters) -> list[PolicyHit]:
+    def _matching(self, q: str | None, filters: SearchFilters) -> list[PolicyMatch]:
         """Every document the query matches: ranked by the search with q, else all the filters let through."""
         return self._ranked(q, filters) if q else self._listed(filters)
 
-    def _listed(self, filters: SearchFilters) -> list[PolicyHit]:
+    def _listed(self, filters: SearchFilters) -> list[PolicyMatch]:
         spec = self._documents(filters)
-        return [PolicyHit(_meta(p), None) for _, p in self.store.scroll_payloads(spec, fields=META_FIELDS)]
+        return [PolicyMatch(_meta(p), None) for _, p in self.store.scroll_payloads(spec, fields=META_FIELDS)]
 
-    def _ranked(self, q: str, filters: SearchFilters) -> list[PolicyHit]:
+    def _ranked(self, q: str, filters: SearchFilters) -> list[PolicyMatch]:
         found = self.retriever.search_documents(q, top_k=self.max_results, filters=filters,
-                                                chunks_per_doc=self.chunks_per_hit, candidates=self.max_results)
+                                                chunks_per_doc=self.chunks_per_document, candidates=self.max_results)
         meta = self._metadata([d.doc_id for d in found])
-        hits = [PolicyHit(meta[d.doc_id], d.score, [ChunkMatch(c.chunk_id, c.heading_path, c.start, c.end, c.score,
-                                                                c.text) for c in d.chunks])
-                for d in found if d.doc_id in meta]
+        matches = [PolicyMatch(meta[d.doc_id], d.score, [ChunkMatch(c.chunk_id, c.heading_path, c.start, c.end,
+                                                                   c.score, c.text) for c in d.chunks])
+                   for d in found if d.doc_id in meta]
         number = normalize_doc_number(q)
         if number:  # asked by 文号: the documents that carry it outrank everything else
             exact = {p["doc_id"]: p for _, p in self.store.scroll_payloads(
                 self._documents(replace(filters, doc_number_key=number)), fields=META_FIELDS)}
-            top = max([h.score or 0.0 for h in hits] + [0.0]) + 1.0
-            hits = [h for h in hits if h.document["doc_id"] not in exact]
-            hits += [PolicyHit(_meta(p), top) for p in exact.values()]
-        return hits
+            top = max([m.score or 0.0 for m in matches] + [0.0]) + 1.0
+            matches = [m for m in matches if m.document["doc_id"] not in exact]
+            matches += [PolicyMatch(_meta(p), top) for p in exact.values()]
+        return matches
 
     def _metadata(self, doc_ids: list[str]) -> dict[str, dict[str, Any]]:
         if not doc_ids:
@@ -170,18 +170,18 @@ class PolicyLookup:
 
     # ---- facets ----
     def facets(self, q: str | None, filters: SearchFilters) -> tuple[int, dict[str, list[tuple[str, int]]]]:
-        """Counts over every document the query matches (not one page): by issuer, year, status, topic."""
-        hits = self._matching(q, filters)
+        """Counts over every document the query matches (not one page): by issuer, year, validity, topic."""
+        matches = self._matching(q, filters)
         counts: dict[str, Counter] = {name: Counter() for name in FACETS}
-        for hit in hits:
-            doc = hit.document
+        for match in matches:
+            doc = match.document
             for issuer in dict.fromkeys(s for s in (doc.get("issuer") or "").replace("，", "、").split("、") if s):
                 counts["issuer"][issuer] += 1
             counts["year"][(doc.get("published") or "")[:4] or "未知"] += 1
-            counts["status"][doc.get("status") or "未知"] += 1
+            counts["validity"][doc.get("validity") or "未知"] += 1
             for topic in dict.fromkeys(doc.get("topics") or []):
                 counts["topic"][topic] += 1
-        return len(hits), {name: sorted(c.items(), key=lambda kv: (-kv[1], kv[0])) for name, c in counts.items()}
+        return len(matches), {name: sorted(c.items(), key=lambda kv: (-kv[1], kv[0])) for name, c in counts.items()}
 
     # ---- read ----
     def document(self, doc_id: str) -> PolicyDocument | None:

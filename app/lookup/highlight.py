@@ -1,4 +1,4 @@
-"""Snippets with the query's terms marked, for search hits: which words matched, where.
+"""Snippets with the query's terms marked, for lookup matches and search hits: which words matched, where.
 
 Offsets are into the document body (the chunk's start plus the position in the chunk), the same
 coordinates as citations, so a page can highlight the span in the full text.

@@ -15,7 +15,7 @@ from app.clients.llm import LLMClient, LLMUnavailable
 from app.answering.support import unsupported_reason
 from app.audit.store import AuditStore
 from app.clients.sparse import JiebaBm25Encoder
-from app.domain import NOT_IN_FORCE, STATUS_UNKNOWN, SearchHit, document_name
+from app.domain import NOT_IN_FORCE, VALIDITY_UNKNOWN, SearchHit, document_name
 from app.pipeline.context import AnswerContext
 from app.policy_data import kind_search_words, kinds_asked, matching_guardrail, question_kinds
 from app.prompts import Prompt
@@ -153,7 +153,7 @@ class Retrieve:
         hits = at_most_per_document(hits, self.per_document)[:self.top_k]
         ctx.sources = self._with_newer_documents(ctx, hits)
         for hit in ctx.sources:
-            if hit.document.get("status") in NOT_IN_FORCE and "replaced_by" not in hit.document:
+            if hit.document.get("validity") in NOT_IN_FORCE and "replaced_by" not in hit.document:
                 hit.document["replaced_by"] = self.retriever.replacement_of(hit.doc_id)
         # the fused search already ranked every chunk by cosine; only RRF needs a query of its own
         ctx.best_dense = first.best_dense if first.best_dense is not None else \
@@ -161,7 +161,7 @@ class Retrieve:
         ctx.best_signals = first.best
         ctx.emit("sources", {"sources": [{"number": n, "doc_id": h.doc_id, "chunk_id": h.chunk_id,
                                           "title": h.document.get("title"), "doc_number": h.document.get("doc_number"),
-                                          "status": h.document.get("status"), "heading_path": h.heading_path}
+                                          "validity": h.document.get("validity"), "heading_path": h.heading_path}
                                          for n, h in enumerate(ctx.sources, 1)]})
 
     def _with_newer_documents(self, ctx: AnswerContext, hits: list[SearchHit]) -> list[SearchHit]:
@@ -303,8 +303,8 @@ class CheckAnswer:
             ctx.stop("refused_no_evidence")
             return
         cited = [hit for _, hit in ctx.cited_sources()]
-        stale = [hit for hit in cited if hit.document.get("status") in NOT_IN_FORCE]
-        unknown = [hit for hit in cited if (hit.document.get("status") or STATUS_UNKNOWN) == STATUS_UNKNOWN]
+        stale = [hit for hit in cited if hit.document.get("validity") in NOT_IN_FORCE]
+        unknown = [hit for hit in cited if (hit.document.get("validity") or VALIDITY_UNKNOWN) == VALIDITY_UNKNOWN]
         notices = [self._validity_notice(hit) for hit in stale]
         notices += [f"提示：{document_name(hit.document)}的效力状态未知，请向发文机关核实" for hit in unknown]
         # a figure quoted from a document a newer one amends is named as possibly outdated
@@ -322,7 +322,7 @@ class CheckAnswer:
     @staticmethod
     def _validity_notice(hit) -> str:
         doc = hit.document
-        notice = f"注意：{document_name(doc)}的状态为{doc.get('status') or STATUS_UNKNOWN}，以下内容可能已不适用"
+        notice = f"注意：{document_name(doc)}的状态为{doc.get('validity') or VALIDITY_UNKNOWN}，以下内容可能已不适用"
         replacement = doc.get("replaced_by")
         if replacement:
             return notice + f"，现行规定见{document_name(replacement)}"
@@ -360,7 +360,7 @@ class Record:
             "filters": asdict(ctx.filters),
             "retrieved": [{"chunk_id": h.chunk_id, "doc_id": h.doc_id, "score": round(h.score, 6),
                            "text_sha256": hashlib.sha256(h.text.encode()).hexdigest(),
-                           "status": h.document.get("status")} for h in ctx.sources],
+                           "validity": h.document.get("validity")} for h in ctx.sources],
             "composer": ctx.composer, "model": ctx.model, "prompt_version": ctx.prompt_version,
             "degraded": ctx.degraded, "degraded_reason": ctx.degraded_reason,
             "question_kinds": ctx.kinds,

@@ -61,7 +61,7 @@ class PolicyEvidence:
     chunk_id: str
     title: str | None
     doc_number: str | None
-    status: str | None
+    validity: str | None
     quote: str
     start: int
     end: int

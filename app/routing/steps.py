@@ -232,7 +232,7 @@ class GatherEvidence:
     def __call__(self, ctx: TicketContext) -> None:
         hits = self.retriever.search(ctx.ticket.text[:200], top_k=self.policy.policies_shown, filters=SearchFilters())
         ctx.evidence.policies = [PolicyEvidence(
-            h.doc_id, h.chunk_id, h.document.get("title"), h.document.get("doc_number"), h.document.get("status"),
+            h.doc_id, h.chunk_id, h.document.get("title"), h.document.get("doc_number"), h.document.get("validity"),
             h.text[:160], h.start, h.end, round(h.score, 4)) for h in hits]
 
 
