@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field, model_validator
 from app.api.deps import ServicesDep
 from app.api.problems import ProblemError, problem_responses
 from app.api.schemas import ChatResponse
-from app.routing.results import Suggestion as RoutedSuggestion
+from app.routing.places import Places
+from app.routing.results import CategoryGuess, Evidence, ModelInfo, Suggestion as RoutedSuggestion
 from app.routing.service import ConflictingDecision, InvalidTicket, UnknownDepartment
 from app.routing.store import AlreadyDecided
 
@@ -50,66 +51,13 @@ class DepartmentSuggestion(BaseModel):
     responsibilities: list[str] = Field(description="The responsibility clauses behind the suggestion.")
 
 
-class CategoryAlternative(BaseModel):
-    level1: str
-    probability: float
-
-
-class Category(BaseModel):
-    level1: str
-    level2: str | None
-    level3: str | None
-    confidence: float
-    alternatives: list[CategoryAlternative]
-
-
-class Place(BaseModel):
-    district: str | None
-    street: str | None
-    compounds: list[str]
-    roads: list[str]
-
-
-class SimilarTicket(BaseModel):
-    text: str
-    similarity: float
-    category: str | None
-    department: str | None
-    source: str = Field(description="training (a labelled message) | decision (an agent's decision)")
-
-
-class PolicyEvidence(BaseModel):
-    doc_id: str
-    chunk_id: str
-    title: str | None
-    doc_number: str | None
-    validity: str | None
-    quote: str
-    start: int
-    end: int
-    score: float
-
-
-class Evidence(BaseModel):
-    similar_tickets: list[SimilarTicket]
-    policies: list[PolicyEvidence]
-
-
-class ModelInfo(BaseModel):
-    version: str
-    trained_on: int
-    review_threshold: float | None
-    trained_at: str | None = Field(None, description="When the category model was fitted (jingce train routing).")
-    llm: str | None = Field(None, description="What the LLM contributed (picked, ignored, unavailable); null without one.")
-
-
 class Suggestion(BaseModel):
     id: str
     audit_id: str
     ticket: str = Field(description="The ticket as stored: personal data masked.")
     personal_data: dict[str, int] = Field(description="What was masked, by kind.")
-    place: Place
-    category: Category | None
+    place: Places
+    category: CategoryGuess | None
     departments: list[DepartmentSuggestion] = Field(description="Up to three: 主办 first, then 协办 (the district "
                                                                 "government last when the ticket names a place).")
     needs_review: bool

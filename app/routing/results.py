@@ -1,10 +1,13 @@
-"""What routing returns: a suggestion and its parts, typed. The API's response models validate
-from these (app/api/routes_tickets.py); the store keeps `Suggestion.as_record()`."""
+"""What routing returns: a suggestion and its parts, typed. The API declares the parts as they are
+(pydantic reads dataclasses; the descriptions are for its OpenAPI document) and validates its
+`Suggestion` from these (app/api/routes_tickets.py); the store keeps `Suggestion.as_record()`."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from app.pipeline.outcome import AnswerOutcome
 from app.routing.catalogue import Department
@@ -52,7 +55,7 @@ class SimilarTicket:
     similarity: float
     category: str | None
     department: str | None
-    source: str  # training (a labelled message) | decision (an agent's decision)
+    source: Annotated[str, Field(description="training (a labelled message) | decision (an agent's decision)")]
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,9 @@ class ModelInfo:
     version: str
     trained_on: int
     review_threshold: float | None
-    trained_at: str | None = None
-    llm: str | None = None  # what the LLM contributed (picked, ignored, unavailable); None without one
+    trained_at: Annotated[str | None, Field(description="When the category model was fitted (jingce train routing).")] = None
+    llm: Annotated[str | None, Field(description="What the LLM contributed (picked, ignored, unavailable); null "
+                                                 "without one.")] = None
 
 
 @dataclass
