@@ -88,6 +88,7 @@ class RankingPolicy:
     llm_candidates: int
     confidence_over: int
     confidence_sharpness: float
+    lead_min_confidence: float
     co_handlers: int
     co_handler_min_share_of_lead: float
     policies_shown: int

@@ -190,8 +190,8 @@ class AskLLM:
 class Choose:
     """Reads ranked, place, category. Writes chosen: the 主办, up to `co_handlers` 协办 with evidence of
     their own, and the district government as the last 协办 when the ticket names a district; each
-    with its confidence (its share of the top scores). Adds a review reason when the 主办 does not
-    usually lead the predicted category."""
+    with its confidence (its share of the top scores). Adds a review reason when the 主办's share is
+    small (another department scores close) or it does not usually lead the predicted category."""
 
     name = "choose"
 
@@ -215,6 +215,9 @@ class Choose:
             chosen = chosen[:policy.co_handlers] + [DepartmentCandidate(
                 dept, 0.0, {}, [ctx.place.district], list(dept.responsibilities), "协办", None)]
         ctx.chosen = chosen
+        if chosen[0].confidence < policy.lead_min_confidence:
+            ctx.review_reasons.append(f"the lead department's confidence {chosen[0].confidence:.2f} is below "
+                                      f"{policy.lead_min_confidence:.2f}: another department scores close to it")
         if ctx.category and ctx.category.level1 not in lead.department.categories:
             ctx.review_reasons.append(f"the lead department does not usually lead {ctx.category.level1} tickets")
 
