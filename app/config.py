@@ -219,6 +219,8 @@ class ServerSettings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `jingce serve` binds.")
     port: int = Field(8000, description="Port `jingce serve` binds.")
     max_query_chars: int = Field(500, ge=1, description="Longest search question accepted.")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Larger request bodies are refused with 413 "
+                                "before any route reads them.")
 
 
 class Settings(BaseSettings):

@@ -22,6 +22,12 @@ def test_id_card_checksum():
     ("邮箱 zhang.san@example.com.cn", "email", "[邮箱]"),
     ("车牌京A·12345被贴条", "plate", "[车牌号]"),
     ("京AD12345 新能源", "plate", "[车牌号]"),
+    # however people type them: split by spaces or hyphens, full-width, split by zero-width characters
+    (f"身份证 {VALID_ID[:6]} {VALID_ID[6:12]} {VALID_ID[12:]}", "id_card", "[身份证号]"),
+    (f"身份证{VALID_ID[:6]}-{VALID_ID[6:14]}-{VALID_ID[14:]}", "id_card", "[身份证号]"),
+    ("手机１３８１２３４５６７８", "mobile", "[手机号]"),
+    ("手机138\u200b1234\u200b5678", "mobile", "[手机号]"),
+    (f"证件{VALID_ID[:9]}\ufeff{VALID_ID[9:]}", "id_card", "[身份证号]"),
 ])
 def test_personal_data_is_masked(text, kind, label):
     result = mask_personal_data(text)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import re
 
 import pytest
@@ -67,6 +69,17 @@ def test_a_cursor_only_pages_the_query_it_came_from(bundled_client):
     assert other.status_code == 422 and other.json()["errors"][0]["field"] == "cursor"
     forged = encode([0, "x"], {"q": "低保"})
     assert bundled_client.get("/v1/policies", params={"q": "低保", "cursor": forged}).status_code == 422
+
+
+@pytest.mark.parametrize("key", [[[[[[]]]]], ["a", "b"], [True, "x"], [1.0], [1.0, "x", "y"], {"k": 1}])
+def test_a_forged_cursor_with_the_right_fingerprint_is_a_problem_not_a_crash(bundled_client, key):
+    """The fingerprint is no secret; a cursor's sort key is checked for shape (it was a 500 in text/plain)."""
+    first = bundled_client.get("/v1/policies", params={"q": "低保", "limit": 2}).json()["next_cursor"]
+    data = json.loads(base64.urlsafe_b64decode(first + "=" * (-len(first) % 4)))
+    forged = base64.urlsafe_b64encode(json.dumps({"k": key, "f": data["f"]}).encode()).decode().rstrip("=")
+    response = bundled_client.get("/v1/policies", params={"q": "低保", "limit": 2, "cursor": forged})
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["field"] == "cursor"
 
 
 def test_matches_carry_highlighted_spans_at_document_offsets(bundled_client):

@@ -13,7 +13,7 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.api import create_app
 from app.audit.store import audit_events
@@ -276,3 +276,19 @@ def test_a_failing_evidence_search_leaves_the_evidence_out_not_the_suggestion(ap
     with services.audit.engine.connect() as conn:
         kinds = [r.kind for r in conn.execute(select(audit_events.c.kind))]
     assert "suggestion" in kinds
+
+
+def test_an_agents_free_text_is_masked_before_it_is_stored(api):
+    client, services = api
+    made = client.post("/v1/tickets/route", json={"text": "学校乱收补课费", "draft_reply": False,
+                                                  "agent": "A01 13812345678"}).json()
+    decided = client.post(f"/v1/tickets/{made['id']}/decision", json={
+        "action": "override", "department_id": "bj-jw", "agent": "A02 13987654321",
+        "reason": "来电人身份证 110105 194912 31002X，手机１３８１２３４５６７８，要求教委处理"})
+    assert decided.status_code == 200
+    with services.audit.engine.connect() as conn:
+        stored = " ".join(str(row) for table in ("routing_suggestions", "routing_decisions", "audit_events")
+                          for row in conn.execute(text(f"SELECT * FROM {table}")))
+    for clear in ("13812345678", "13987654321", "31002X", "１３８"):
+        assert clear not in stored
+    assert "[身份证号]" in stored and "[手机号]" in stored

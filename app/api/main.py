@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.api import problems, routes_chat, routes_policies, routes_search, routes_tickets
+from app.api.hardening import Hardening
 from app.composition import Services, build_services
 from app.config import Settings, get_settings
 
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                 built.close()
 
     app = FastAPI(title="京策助手 API", version="0.1.0", lifespan=lifespan,
+                  redirect_slashes=False,  # a redirect would echo the request's Host header back
                   description="Search Beijing policy documents. Every hit carries its document's 文号, "
                               "validity and the character offsets of the matching clause.")
     # given services are usable at once, also by ASGI callers that run no lifespan (schemathesis)
@@ -34,4 +36,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(routes_policies.router)
     app.include_router(routes_tickets.router)
     problems.install(app)
+    limits = (settings or (services.settings if services else None) or get_settings()).server
+    app.add_middleware(Hardening, max_body_bytes=limits.max_body_bytes)
     return app

@@ -95,7 +95,7 @@ def _record(services: Services, request: Request, endpoint: str, status: str, q:
     """A lookup event: who asked (X-Client-Id, else the address), what, and how many documents."""
     client = request.headers.get("x-client-id") or (request.client.host if request.client else "unknown")
     services.audit.record("lookup", "api", status, mask_personal_data(q).text if q else None, None,
-                          {"endpoint": endpoint, "client": client[:100], **details})
+                          {"endpoint": endpoint, "client": mask_personal_data(client[:100]).text, **details})
 
 
 @router.get("", response_model=PolicyPageOut, responses=problem_responses(422),

@@ -105,7 +105,7 @@ class PolicyLookup:
         matches.sort(key=key)
         params = {"q": q, "filters": {k: v for k, v in vars(filters).items() if k != "today"}, "sort": sort}
         if cursor:
-            after = tuple(paging.decode(cursor, params))
+            after = paging.decode(cursor, params)
             after_cursor = [m for m in matches if tuple(key(m)) > after]
         else:
             after_cursor = matches

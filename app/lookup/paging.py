@@ -25,7 +25,9 @@ def encode(key: list[Any], params: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode(cursor: str, params: dict[str, Any]) -> list[Any]:
+def decode(cursor: str, params: dict[str, Any]) -> tuple[float, str]:
+    """The sort key a cursor holds — every order here is (a number, a doc_id) — or BadCursor. The
+    fingerprint is no secret: a forged cursor with a well-formed fingerprint is checked for shape too."""
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         key, fp = data["k"], data["f"]
@@ -33,6 +35,7 @@ def decode(cursor: str, params: dict[str, Any]) -> list[Any]:
         raise BadCursor("not a cursor this API issued") from None
     if fp != fingerprint(params):
         raise BadCursor("the cursor belongs to a different query; start again without it")
-    if not isinstance(key, list):
+    if not (isinstance(key, list) and len(key) == 2 and isinstance(key[0], (int, float))
+            and not isinstance(key[0], bool) and isinstance(key[1], str)):
         raise BadCursor("not a cursor this API issued")
-    return key
+    return float(key[0]), key[1]

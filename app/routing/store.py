@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from app.audit.store import record_event
+from app.security.pii import mask_personal_data
 from app.routing.results import Suggestion
 
 metadata = MetaData()
@@ -51,6 +52,10 @@ decisions = Table(
 )
 
 
+def _masked(text: str | None) -> str | None:
+    return mask_personal_data(text).text if text else text
+
+
 class AlreadyDecided(Exception):
     pass
 
@@ -73,6 +78,7 @@ class RoutingStore:
 
     def save_suggestion(self, suggestion: Suggestion, channel: str, agent: str | None) -> str:
         """Stores the suggestion under its id, with its audit event; returns the event's id."""
+        agent = _masked(agent)
         lead = suggestion.lead.department.id
         category = suggestion.category.level1 if suggestion.category else None
         status = "needs_review" if suggestion.needs_review else "suggested"
@@ -95,7 +101,9 @@ class RoutingStore:
 
     def decide(self, found: dict[str, Any], action: str, department: str, co_handlers: list[str],
                category: str | None, reason: str | None, agent: str | None, channel: str) -> tuple[StoredDecision, str]:
-        """Records the decision on `found` (a row from `suggestion`); AlreadyDecided on a second one."""
+        """Records the decision on `found` (a row from `suggestion`); AlreadyDecided on a second one. The
+        agent's free text (reason, agent id) is masked like a ticket before it is stored."""
+        reason, agent = _masked(reason), _masked(agent)
         suggestion_id = found["id"]
         agreed = action == "accept" or department == found["lead_department"]
         decision = StoredDecision(str(uuid.uuid4()), suggestion_id, dt.datetime.now(dt.timezone.utc), action,

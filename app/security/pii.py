@@ -3,6 +3,11 @@
 身份证号 only with a valid checksum (GB 11643), bank cards only when the Luhn check passes, so that
 policy numbers (文号, amounts, dates, 12345) are left alone. Masks name the kind ("[身份证号]") so a
 reader of the audit log still understands the question.
+
+Numbers are found however they are typed: full-width digits and letters ("１３８…") are read as
+ASCII, characters of zero width put between digits are dropped, and an ID number may be split by
+spaces or hyphens where people split it ("110105 194912 31002X", "110105-19491231-002X"). Only those
+characters are changed; the rest of the text is left as it was.
 """
 
 from __future__ import annotations
@@ -13,7 +18,13 @@ from dataclasses import dataclass
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
-_ID_CARD = re.compile(r"(?<![0-9A-Za-z])([1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx])(?![0-9A-Za-z])")
+_S = "[ -]?"  # one space or hyphen, where people split an ID number: 6-8-4, 6-6-6, 6-4-2-2-4
+_ID_CARD = re.compile(rf"(?<![0-9A-Za-z])([1-9]\d{{5}}{_S}(?:18|19|20)\d{{2}}{_S}(?:0[1-9]|1[0-2]){_S}"
+                      rf"(?:0[1-9]|[12]\d|3[01]){_S}\d{{3}}[0-9Xx])(?![0-9A-Za-z])")
+# full-width digits, letters and the signs numbers are written with → ASCII; zero-width characters → dropped
+_NARROW = {**{0xFF10 + i: 0x30 + i for i in range(10)}, **{0xFF21 + i: 0x41 + i for i in range(26)},
+           **{0xFF41 + i: 0x61 + i for i in range(26)}, 0xFF0B: ord("+"), 0xFF0D: ord("-"), 0xFF20: ord("@"),
+           0xFF0E: ord("."), 0x3000: ord(" "), **{c: None for c in (0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF)}}
 _BANK_CARD = re.compile(r"(?<![0-9])((?:\d{4}[ -]?){3,4}\d{1,4})(?![0-9])")
 _MOBILE = re.compile(r"(?<![0-9])(?:\+?86[ -]?)?(1[3-9]\d[ -]?\d{4}[ -]?\d{4})(?![0-9])")
 _LANDLINE = re.compile(r"(?<![0-9])(?:\(0\d{2,3}\)|（0\d{2,3}）|0\d{2,3}[ -])\d{7,8}(?:-\d{1,5})?(?![0-9])")
@@ -37,6 +48,7 @@ class MaskResult:
 
 
 def valid_id_card(number: str) -> bool:
+    number = re.sub(r"[ -]", "", number)
     if len(number) != 18 or not number[:17].isdigit():
         return False
     total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS))
@@ -55,6 +67,7 @@ def luhn_ok(digits: str) -> bool:
 
 def mask_personal_data(text: str) -> MaskResult:
     found: dict[str, int] = {}
+    text = text.translate(_NARROW)
 
     def replace(kind: str, pattern: re.Pattern[str], text: str, check=None) -> str:
         def sub(match: re.Match[str]) -> str:
