@@ -259,8 +259,10 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
     import uvicorn
 
     settings = _settings()
+    proxies = settings.server.trusted_proxies  # uvicorn would otherwise believe any local caller's X-Forwarded-For
     uvicorn.run("app.api.main:create_app", factory=True, host=host or settings.server.host,
-                port=port or settings.server.port, workers=1)
+                port=port or settings.server.port, workers=1, proxy_headers=bool(proxies),
+                forwarded_allow_ips=",".join(proxies) or None)
 
 
 @eval_app.command("retrieval")

@@ -221,6 +221,9 @@ class ServerSettings(BaseSettings):
     max_query_chars: int = Field(500, ge=1, description="Longest search question accepted.")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Larger request bodies are refused with 413 "
                                 "before any route reads them.")
+    trusted_proxies: list[str] = Field([], description="Addresses of the reverse proxies whose X-Forwarded-For / "
+                                       "X-Forwarded-Proto are believed (JSON list, e.g. [\"10.0.0.5\"]); empty: "
+                                       "none, the client is the address that connected.")
 
 
 class Settings(BaseSettings):

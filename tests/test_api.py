@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
 from app.api import create_app
 from tests.servers import jingce_server
@@ -75,3 +77,13 @@ def test_served_process_answers_over_http(tmp_path, small_corpus):
         response = httpx.get(f"{base}/v1/search", params={"q": "低保标准调整"}, timeout=10)
         assert response.status_code == 200
         assert response.json()["hits"][0]["doc_id"] == "bj-2024-minimum-living-allowance"
+        # no proxy is trusted by default: a caller cannot name its own address in the audit log
+        looked = httpx.get(f"{base}/v1/policies", params={"q": "低保"}, headers={"x-forwarded-for": "203.0.113.9"},
+                           timeout=10)
+        assert looked.status_code == 200
+    engine = create_engine(f"sqlite:///{tmp_path / 'data' / 'audit.sqlite3'}")
+    with engine.connect() as conn:
+        clients = [json.loads(row[0])["client"] for row in conn.execute(
+            text("SELECT details FROM audit_events WHERE kind = 'lookup'"))]
+    engine.dispose()
+    assert clients == ["127.0.0.1"]
