@@ -86,4 +86,25 @@ def test_served_process_answers_over_http(tmp_path, small_corpus):
         clients = [json.loads(row[0])["client"] for row in conn.execute(
             text("SELECT details FROM audit_events WHERE kind = 'lookup'"))]
     engine.dispose()
-    assert clients == ["127.0.0.1"]
+    assert clients == ["127.0.0.1", "127.0.0.1"]  # the search, then the lookup
+
+
+def test_searches_and_ticket_statistics_are_audit_events(services, small_corpus):
+    from fastapi.testclient import TestClient
+    from sqlalchemy import select
+
+    from app.audit.store import audit_events
+
+    services.indexer.sync([small_corpus])
+    with TestClient(create_app(services=services)) as client:
+        assert client.get("/v1/search", params={"q": "低保标准 13812345678"},
+                          headers={"x-client-id": "portal"}).status_code == 200
+        assert client.get("/v1/tickets/stats", params={"from": "2026-01-01"}).status_code == 200
+    with services.audit.engine.connect() as conn:
+        rows = conn.execute(select(audit_events).where(audit_events.c.kind == "lookup")).mappings().all()
+    by_endpoint = {row["details"]["endpoint"]: row for row in rows}
+    assert set(by_endpoint) == {"search", "tickets/stats"}
+    search = by_endpoint["search"]
+    assert search["question"] == "低保标准 [手机号]" and search["details"]["client"] == "portal"
+    assert search["details"]["found"] > 0 and len(search["details"]["chunk_ids"]) == search["details"]["found"]
+    assert by_endpoint["tickets/stats"]["details"]["from"].startswith("2026-01-01")

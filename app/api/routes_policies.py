@@ -15,15 +15,14 @@ from fastapi.concurrency import run_in_threadpool
 
 from app.api.caching import cached_json, last_modified
 from app.api.deps import ServicesDep
+from app.api.reads import filter_record, record_read
 from app.api.policy_schemas import (
     ChunkContextOut, ChunkOut, FacetsOut, FacetValue, PolicyDocumentOut, PolicyMatchOut, PolicyMeta, PolicyPageOut,
     RelatedOut, match_out,
 )
 from app.api.problems import PATTERN_HINTS, ProblemError, problem_responses
-from app.composition import Services
 from app.domain import DISTRICTS, LEVELS, VALIDITIES, SearchFilters, normalize_doc_number
 from app.lookup.paging import BadCursor
-from app.security.pii import mask_personal_data
 
 router = APIRouter(prefix="/v1/policies", tags=["policies"])
 
@@ -90,14 +89,6 @@ _FILTERS = {"q", "doc_number", "issuer", "level", "district", "topic", "validity
             "effective_on"}
 
 
-def _record(services: Services, request: Request, endpoint: str, status: str, q: str | None,
-            details: dict) -> None:
-    """A lookup event: who asked (X-Client-Id, else the address), what, and how many documents."""
-    client = request.headers.get("x-client-id") or (request.client.host if request.client else "unknown")
-    services.audit.record("lookup", "api", status, mask_personal_data(q).text if q else None, None,
-                          {"endpoint": endpoint, "client": mask_personal_data(client[:100]).text, **details})
-
-
 @router.get("", response_model=PolicyPageOut, responses=problem_responses(422),
             summary="Search or list policy documents")
 async def find_policies(
@@ -119,8 +110,8 @@ async def find_policies(
         raise ProblemError(422, str(exc), field="cursor") from None
     out = PolicyPageOut(q=query.q, sort=sort or ("relevance" if query.q else "published"), total=page.total,
                         limit=limit, next_cursor=page.next_cursor, matches=[match_out(m) for m in page.matches])
-    await run_in_threadpool(_record, services, request, "find", "ok", query.q, {
-        "filters": _filter_record(query.filters), "sort": out.sort, "cursor": bool(cursor),
+    await run_in_threadpool(record_read, services, request, "find", "ok", query.q, {
+        "filters": filter_record(query.filters), "sort": out.sort, "cursor": bool(cursor),
         "found": len(out.matches), "total": out.total, "doc_ids": [m.document.doc_id for m in out.matches]})
     return cached_json(request, out, last_modified([m.document.indexed_at for m in out.matches]))
 
@@ -132,8 +123,8 @@ async def policy_facets(request: Request, services: ServicesDep, query: Annotate
     total, facets = await run_in_threadpool(services.lookup.facets, query.q, query.filters)
     out = FacetsOut(q=query.q, total=total,
                     facets={name: [FacetValue(value=v, count=c) for v, c in values] for name, values in facets.items()})
-    await run_in_threadpool(_record, services, request, "facets", "ok", query.q,
-                            {"filters": _filter_record(query.filters), "total": total})
+    await run_in_threadpool(record_read, services, request, "facets", "ok", query.q,
+                            {"filters": filter_record(query.filters), "total": total})
     return cached_json(request, out, None)
 
 
@@ -143,7 +134,7 @@ async def get_policy(request: Request, services: ServicesDep,
                      doc_id: Annotated[str, Path(max_length=200)]) -> Response:
     _only_known_parameters(request, set())
     found = await run_in_threadpool(services.lookup.document, doc_id)
-    await run_in_threadpool(_record, services, request, "document", "ok" if found else "not_found", None,
+    await run_in_threadpool(record_read, services, request, "document", "ok" if found else "not_found", None,
                             {"doc_id": doc_id, "found": int(found is not None)})
     if found is None:
         raise ProblemError(404, f"no document with doc_id {doc_id!r}", field="doc_id", location="path")
@@ -161,7 +152,7 @@ async def get_chunk(request: Request, services: ServicesDep, doc_id: Annotated[s
     found = None
     if _is_uuid(chunk_id):
         found = await run_in_threadpool(services.lookup.chunk, doc_id, chunk_id)
-    await run_in_threadpool(_record, services, request, "chunk", "ok" if found else "not_found", None,
+    await run_in_threadpool(record_read, services, request, "chunk", "ok" if found else "not_found", None,
                             {"doc_id": doc_id, "chunk_id": chunk_id, "found": int(found is not None)})
     if found is None:
         raise ProblemError(404, f"no chunk {chunk_id!r} in document {doc_id!r}", field="chunk_id", location="path")
@@ -177,7 +168,3 @@ def _is_uuid(value: str) -> bool:
         return True
     except ValueError:
         return False
-
-
-def _filter_record(filters: SearchFilters) -> dict:
-    return {k: v for k, v in vars(filters).items() if v not in (None, False, []) and k != "today"}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from app.api.deps import ServicesDep
+from app.api.reads import filter_record, record_read
 from app.api.problems import problem_responses
 from app.api.schemas import Health, SearchHitOut, SearchResponse
 from app.clients.vector_store import CHUNKS
@@ -34,6 +35,7 @@ def _date(name: str, value: str | None) -> str | None:
 
 @router.get("/v1/search", response_model=SearchResponse, tags=["search"], responses=problem_responses(422))
 async def search(
+    request: Request,
     services: ServicesDep,
     q: str = Query(..., min_length=1, description="The question or keywords."),
     top_k: int | None = Query(None, ge=1, description="Results wanted; default RETRIEVAL_TOP_K, at most "
@@ -62,6 +64,9 @@ async def search(
     result = await run_in_threadpool(services.retriever.search_detailed, q,
                                      top_k or services.settings.retrieval.top_k, filters)
     timings = result.timings
+    await run_in_threadpool(record_read, services, request, "search", "ok", q, {
+        "filters": filter_record(filters), "found": len(result.hits),
+        "chunk_ids": [h.chunk_id for h in result.hits]})
     return SearchResponse(query=q, hits=[SearchHitOut.from_hit(h) for h in result.hits],
                           timings_ms={"embed": round(timings.embed_ms, 2), "sparse": round(timings.sparse_ms, 2),
                                       "search": round(timings.search_ms, 2)})

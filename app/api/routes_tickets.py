@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, model_validator
 
 from app.api.deps import ServicesDep
+from app.api.reads import record_read
 from app.api.problems import ProblemError, problem_responses
 from app.api.schemas import ChatResponse
 from app.routing.places import Places
@@ -169,6 +170,9 @@ async def stats(request: Request, services: ServicesDep,
     if since and until and since > until:
         raise ProblemError(422, "must not be after `to`", field="from")
     result = await run_in_threadpool(services.routing.stats, since, until)
+    await run_in_threadpool(record_read, services, request, "tickets/stats", "ok", None, {
+        "from": since.isoformat() if since else None, "to": until.isoformat() if until else None,
+        "decided": result["decided"]})
     return TicketStats(since=since, until=until, **result)
 
 
