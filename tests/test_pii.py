@@ -28,6 +28,8 @@ def test_id_card_checksum():
     ("手机１３８１２３４５６７８", "mobile", "[手机号]"),
     ("手机138\u200b1234\u200b5678", "mobile", "[手机号]"),
     (f"证件{VALID_ID[:9]}\ufeff{VALID_ID[9:]}", "id_card", "[身份证号]"),
+    ("住在学院路30号院5号楼2单元301室，楼下漏水", "house_number", "[门牌号]"),
+    ("望京西园3栋1202户", "house_number", "[门牌号]"),
 ])
 def test_personal_data_is_masked(text, kind, label):
     result = mask_personal_data(text)
@@ -37,7 +39,7 @@ def test_personal_data_is_masked(text, kind, label):
 
 def test_numbers_that_are_not_personal_stay():
     text = ("京民社救发〔2024〕80号规定低保标准为每人每月1450元，自2024年7月起施行，"
-            "咨询请拨12345或110，文件索引号000014349/2019-00007")
+            "咨询请拨12345或110，文件索引号000014349/2019-00007，地铁3号线，住12楼，第5条，3室1厅，每户2人")
     result = mask_personal_data(text)
     assert result.text == text and not result.any
 

@@ -33,8 +33,13 @@ _PLATE = re.compile(
     r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-HJ-NP-Z][·• ]?[A-HJ-NP-Z0-9]{4,5}[A-HJ-NP-Z0-9挂学警港澳]?(?![A-Za-z0-9])"
 )
 
+# a house number: digits with the units of a Beijing address ("30号院5号楼2单元301室"); at least one
+# unit that only a dwelling has, so "15号" (a 文号), "3号线", "12楼" or "3室1厅" stay
+_HOUSE = re.compile(r"(?:[0-9]+(?:号院|号楼|栋|幢|座|单元|层|室|号房|户|号)){1,6}")
+_DWELLING = re.compile(r"号楼|栋|幢|单元|[0-9]{3,}(?:室|号房|户)")  # a room: 301室, not a layout (3室1厅)
+
 LABELS = {"id_card": "[身份证号]", "bank_card": "[银行卡号]", "mobile": "[手机号]", "landline": "[电话]",
-          "email": "[邮箱]", "plate": "[车牌号]"}
+          "email": "[邮箱]", "plate": "[车牌号]", "house_number": "[门牌号]"}
 
 
 @dataclass
@@ -86,4 +91,5 @@ def mask_personal_data(text: str) -> MaskResult:
     text = replace("mobile", _MOBILE, text)
     text = replace("landline", _LANDLINE, text)
     text = replace("plate", _PLATE, text)
+    text = replace("house_number", _HOUSE, text, lambda s: bool(_DWELLING.search(s)))
     return MaskResult(text, found)
