@@ -129,10 +129,7 @@ class TicketStats(Agreement):
 @router.post("/route", response_model=Suggestion, responses=problem_responses(400, 422),
              summary="Suggest the departments that should handle a ticket")
 async def route_ticket(body: RouteRequest, services: ServicesDep) -> Any:
-    longest = services.settings.routing.max_ticket_chars
-    if len(body.text) > longest:  # before the router is even built
-        raise ProblemError(422, f"longer than {longest} characters", field="text", location="body")
-    try:
+    try:  # check_ticket refuses what cannot be routed (empty, too long, no words): a 422 naming text
         suggestion = await run_in_threadpool(services.routing.suggest, body.text, body.address, body.channel,
                                              body.agent, body.draft_reply)
     except InvalidTicket as exc:

@@ -55,7 +55,7 @@ class CheckTicket:
         text = (ctx.text_raw or "").strip()
         if not text:
             ctx.problem = "the ticket is empty"
-        elif len(text) > self.max_chars:
+        elif len(ctx.text_raw) > self.max_chars:  # as sent: padding counts
             ctx.problem = f"the ticket is longer than {self.max_chars} characters"
         elif not any(ch.isalnum() for ch in text):
             ctx.problem = "the ticket has no words (only symbols or emoji)"

@@ -93,10 +93,12 @@ def train_routing(embedder: ArrayEmbeddings, taxonomy: Taxonomy, tickets: list[T
     return TrainedRouting(model, featurizer, precedents, about)
 
 
-def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def _read(path: Path, only_about: bool = False) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The file's description and arrays (only the description when that is all a caller needs:
+    the arrays are most of the file)."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+            arrays = {k: data[k] for k in (["about"] if only_about else data.files)}
         return json.loads(str(arrays.pop("about"))), arrays
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise ModelFileError(f"{path}: not a routing model file ({exc}); run `jingce train routing`") from None
@@ -105,7 +107,7 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 def stored_digest(path: Path) -> str | None:
     """The training digest of the model at `path`; None when there is no readable one."""
     try:
-        return _read(path)[0].get("training_digest")
+        return _read(path, only_about=True)[0].get("training_digest")
     except ModelFileError:
         return None
 
