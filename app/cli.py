@@ -27,6 +27,11 @@ app.add_typer(train_app, name="train")
 vectors_app = typer.Typer(help="The ready-made vectors of the bundled corpus shipped with the repository.",
                           no_args_is_help=True)
 app.add_typer(vectors_app, name="vectors")
+audit_app = typer.Typer(help="The audit log: prove it intact, write its head down, apply retention, migrate.",
+                        no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+keys_app = typer.Typer(help="API keys: create (the key is shown once), list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 _SHARED = REPO_ROOT.parent / "shared" / "corpus"
 console = Console(stderr=True)
 
@@ -120,9 +125,13 @@ def ingest(paths: list[Path] = typer.Argument(None, help="Files or folders; defa
                        TextColumn("{task.fields[chunks]} chunks"), _ChunkRateColumn(), TimeElapsedColumn()]
             with Progress(*columns, console=console) as bar:
                 report = services.indexer.sync(targets, prune=prune, progress=_RichProgress(bar))
+        summary = report.as_dict()
+        from app.audit.store import AuditEvent
+
+        services.audit.record(AuditEvent("admin", "cli", "interrupted" if report.interrupted else "ingested",
+                                         details={"paths": targets, "prune": prune, **summary}))
     finally:
         services.close()
-    summary = report.as_dict()
     if as_json:
         print(json.dumps(summary, ensure_ascii=False))
     else:
@@ -260,9 +269,15 @@ def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.
 
     settings = _settings()
     proxies = settings.server.trusted_proxies  # uvicorn would otherwise believe any local caller's X-Forwarded-For
+    import copy
+
+    # uvicorn's access log prints query strings (a citizen's question, an ID number in it): the app's
+    # own access line (app/api/trail.py) goes out instead, through uvicorn's handler
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    log_config["loggers"]["jingce.access"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     uvicorn.run("app.api.main:create_app", factory=True, host=host or settings.server.host,
                 port=port or settings.server.port, workers=1, proxy_headers=bool(proxies),
-                forwarded_allow_ips=",".join(proxies) or None)
+                forwarded_allow_ips=",".join(proxies) or None, access_log=False, log_config=log_config)
 
 
 @eval_app.command("retrieval")
@@ -534,6 +549,148 @@ def vectors_pack(out: Optional[Path] = typer.Option(None, help="Default: the con
                      corpus=list(i.corpus_paths))
     console.print(f"wrote {target}: {len(keys)} vectors of {embedder.model_id} "
                   f"({target.stat().st_size / 2**20:.1f} MiB, {time.perf_counter() - clock:.0f} s)")
+
+
+def _audit(settings: Settings):
+    from app.composition import build_audit
+
+    try:
+        return build_audit(settings)
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+def _anchor_lines(path: Path | None) -> list[dict]:
+    if path is None or not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+@audit_app.command("verify")
+def audit_verify(from_seq: Optional[int] = typer.Option(None, "--from", min=1, help="Start at this sequence "
+                                                        "number (trusting the chain before it)."),
+                 anchors: Optional[Path] = typer.Option(None, help="Anchor file to check against too (default "
+                                                        "AUDIT_ANCHOR_FILE)."),
+                 as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
+    """Walk the hash chain; report the first broken link (edited, deleted, inserted, reordered, or a tail
+    cut off below an anchor) with its event id. Exit code 1 when broken."""
+    settings = _settings()
+    audit = _audit(settings)
+    try:
+        clock = time.perf_counter()
+        report = audit.verify(from_seq, _anchor_lines(anchors or settings.audit.anchor_file))
+        seconds = time.perf_counter() - clock
+    finally:
+        audit.close()
+    if as_json:
+        print(json.dumps({**report.as_dict(), "seconds": round(seconds, 3)}, ensure_ascii=False))
+    elif report.ok:
+        console.print(f"[green]intact[/green]: {report.checked} events ({report.first_seq}…{report.head_seq}), "
+                      f"{report.anchors_checked} anchors, {seconds:.1f} s" + "".join(f"; {n}" for n in report.notes))
+    else:
+        b = report.first_break
+        console.print(f"[red]broken ({b.kind})[/red] at sequence {b.seq}, event {b.event_id}: {b.detail} "
+                      f"({report.checked} events checked before it)")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@audit_app.command("anchor")
+def audit_anchor(file: Optional[Path] = typer.Option(None, help="Also append the head to this file (default "
+                                                     "AUDIT_ANCHOR_FILE); keep it where the database's "
+                                                     "administrators cannot rewrite it.")) -> None:
+    """Write the chain's head (sequence, hash, time) down, so that a tail cut off later is caught."""
+    settings = _settings()
+    audit = _audit(settings)
+    try:
+        head = audit.anchor()
+    finally:
+        audit.close()
+    target = file or settings.audit.anchor_file
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(head) + "\n")
+    print(json.dumps(head))
+
+
+@audit_app.command("prune")
+def audit_prune(days: Optional[int] = typer.Option(None, min=1, help="Keep this many days (default "
+                                                   "AUDIT_RETENTION_DAYS).")) -> None:
+    """Remove events older than the retention period, leaving a signed checkpoint and an event that says so."""
+    import datetime as dt
+
+    settings = _settings()
+    keep = days or settings.audit.retention_days
+    if not keep:
+        console.print("nothing to do: AUDIT_RETENTION_DAYS is 0 (keep every event) and no --days given")
+        return
+    audit = _audit(settings)
+    try:
+        removed = audit.prune(dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=keep))
+    finally:
+        audit.close()
+    console.print(f"removed {removed['removed']} events older than {keep} days")
+
+
+@audit_app.command("migrate")
+def audit_migrate() -> None:
+    """Bring the audit database to the newest schema (the service also does this when it starts)."""
+    audit = _audit(_settings())
+    console.print(f"audit database at revision {audit.revision}")
+    audit.close()
+
+
+@keys_app.command("create")
+def keys_create(name: str = typer.Option(..., help="Who or what uses the key (an agent id, a system, a site)."),
+                role: str = typer.Option(..., help="citizen | agent | auditor | admin"),
+                origin: list[str] = typer.Option([], help="A browser origin the key may be used from (a widget "
+                                                  "key); repeat for several.")) -> None:
+    """Create a key; it is printed once (only its argon2 hash is kept)."""
+    from app.audit.keys import KeyStore
+
+    audit = _audit(_settings())
+    try:
+        made = KeyStore(audit).create(name, role, origin)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        audit.close()
+    console.print(f"key {made.key.id} ({made.key.role}, {made.key.name}) — store it now, it is not shown again:")
+    print(made.secret)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key: id, role, name, origins, created, revoked."""
+    from app.audit.keys import KeyStore
+
+    audit = _audit(_settings())
+    try:
+        for key in KeyStore(audit).list():
+            state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
+            print(f"{key.id}\t{key.role}\t{key.name}\t{','.join(key.origins) or '-'}\t"
+                  f"{key.created_at:%Y-%m-%d %H:%M}\t{state}")
+    finally:
+        audit.close()
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str = typer.Argument(..., help="The key's id (jc_<id>_…).")) -> None:
+    """Revoke a key: refused from the next request on."""
+    from app.audit.keys import KeyStore
+
+    audit = _audit(_settings())
+    try:
+        done = KeyStore(audit).revoke(key_id)
+    finally:
+        audit.close()
+    if not done:
+        console.print(f"[red]no active key {key_id}[/red]")
+        raise typer.Exit(1)
+    console.print(f"revoked {key_id}")
 
 
 def main() -> None:

@@ -7,6 +7,8 @@ through the app's dependency overrides.
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass
 
 from app.clients.embeddings import (
@@ -20,7 +22,9 @@ from app.clients.embeddings import (
 from app.answering.extractive import ExtractiveComposer
 from app.answering.llm_composer import LLMComposer
 from app.clients.llm import CircuitBreaker, LLMClient
-from app.audit.store import AuditStore
+from app.audit.keys import KeyStore
+from app.audit.store import AuditEvent, AuditStore
+from app.clients.rate_limits import Limiter, MemoryLimiter, RedisLimiter
 from app.clients.sessions import MemorySessionStore, RedisSessionStore, SessionStore
 from app.clients.sparse import JiebaBm25Encoder
 from app.clients.vector_pack import seed_cache
@@ -68,6 +72,8 @@ class Services:
     sessions: SessionStore
     lookup: PolicyLookup
     routing: RoutingService
+    keys: KeyStore
+    limiter: Limiter
 
     def warm_up(self) -> None:
         """Load jieba's dictionary (≈ 0.4 s), run the embedder once and load the routing model, so the
@@ -75,11 +81,23 @@ class Services:
         self.sparse.encode_query("预热")
         self.embedder.query_vector("预热")
         self.routing.start()
+        # the settings in force are an admin event: what the service ran with is part of the record
+        self.audit.record(AuditEvent("admin", "service", "started", details={
+            "settings": settings_in_force(self.settings), "audit_schema": self.audit.revision}))
 
     def close(self) -> None:
         self.routing.close()
         self.store.close()
         self.audit.close()
+
+
+def settings_in_force(settings: Settings) -> dict:
+    """The settings as JSON, secrets and credentials in URLs replaced by a mark."""
+    import re
+
+    dumped = json.loads(settings.model_dump_json())  # SecretStr fields come out as "**********"
+    text = json.dumps(dumped, ensure_ascii=False)
+    return json.loads(re.sub(r"(://[^:/@\s\"]+:)[^@\s\"]+@", r"\1***@", text))
 
 
 def build_embedder(settings: Settings) -> ArrayEmbeddings:
@@ -144,13 +162,23 @@ def build_services(settings: Settings, embedder: ArrayEmbeddings | None = None) 
     indexer = Indexer(store, embedder, sparse, max_file_bytes=int(i.max_file_mb * 2**20),
                       chunk_max_chars=i.chunk_max_chars, chunk_min_chars=i.chunk_min_chars,
                       batch_chunks=i.batch_chunks)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    audit = AuditStore(settings.database_url)
+    audit = build_audit(settings)
     llm = build_llm_client(settings)  # one client (and one circuit breaker) for answers and routing
     pipeline = build_pipeline(settings, retriever, sparse, vocabulary, audit, llm)
     return Services(settings, embedder, sparse, store, retriever, indexer, audit, pipeline, build_sessions(settings),
                     PolicyLookup(store, retriever, sparse, max_results=settings.lookup.max_results),
-                    build_routing(settings, RoutingStore(audit.engine), embedder, retriever, pipeline, llm))
+                    build_routing(settings, RoutingStore(audit), embedder, retriever, pipeline, llm),
+                    KeyStore(audit), build_limiter(settings))
+
+
+def build_limiter(settings: Settings) -> Limiter:
+    return RedisLimiter(settings.auth.redis_url) if settings.auth.redis_url else MemoryLimiter()
+
+
+def build_audit(settings: Settings) -> AuditStore:
+    """The audit store alone (the `jingce audit` and `jingce keys` commands need nothing else)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return AuditStore(settings.database_url, settings.audit_signing_key)
 
 
 def build_routing(settings: Settings, store: RoutingStore, embedder: ArrayEmbeddings, retriever: HybridRetriever,
@@ -174,10 +202,9 @@ def build_routing(settings: Settings, store: RoutingStore, embedder: ArrayEmbedd
 def train_routing_model(settings: Settings, only_if_changed: bool = False, progress=None) -> str:
     """`jingce train routing`: needs the embedder and the decided tickets only — not the vector store,
     which a running server may hold."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    audit = AuditStore(settings.database_url)
+    audit = build_audit(settings)
     try:
-        return train_model(settings.routing, RoutingStore(audit.engine), build_embedder(settings),
+        return train_model(settings.routing, RoutingStore(audit), build_embedder(settings),
                            settings.routing_model_path, only_if_changed, progress)
     finally:
         audit.close()

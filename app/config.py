@@ -213,6 +213,35 @@ class DatabaseSettings(BaseSettings):
                                               "unset means a SQLite file in the data directory.")
 
 
+class AuditSettings(BaseSettings):
+    model_config = _group("AUDIT_")
+
+    signing_key: SecretStr | None = Field(None, description="Key that signs retention checkpoints (HMAC-SHA256); "
+                                          "unset: a random key kept in audit-signing.key in the data directory.")
+    retention_days: int = Field(0, ge=0, description="Events older than this are removed by `jingce audit prune` "
+                                "(a signed checkpoint keeps the chain verifiable); 0 keeps every event.")
+    anchor_file: Path | None = Field(None, description="A file (JSON lines) `jingce audit anchor` also appends the "
+                                     "chain head to and `jingce audit verify` also checks: keep it on other storage.")
+
+
+class AuthSettings(BaseSettings):
+    model_config = _group("AUTH_")
+
+    anonymous_citizens: bool = Field(True, description="Requests without a key act as the citizen role (chat, "
+                                     "policy lookup, search), rate-limited by address; false: every route but "
+                                     "/healthz needs a key.")
+    public_docs: bool = Field(True, description="Serve /docs, /redoc and /openapi.json to anyone; false: not at all.")
+    citizen_per_minute: int = Field(30, ge=0, description="Requests a citizen (per key and address) may make in "
+                                    "any 60 s; 0: no limit.")
+    agent_per_minute: int = Field(600, ge=0, description="Requests per agent key in any 60 s; 0: no limit.")
+    auditor_per_minute: int = Field(600, ge=0, description="Requests per auditor key in any 60 s; 0: no limit.")
+    admin_per_minute: int = Field(0, ge=0, description="Requests per admin key in any 60 s; 0: no limit.")
+    address_per_minute: int = Field(1200, ge=0, description="Requests from one client address in any 60 s, "
+                                    "whatever the keys; 0: no limit.")
+    redis_url: str | None = Field(None, description="Redis shared by replicas for the rate limits; unset: counted "
+                                  "in each process (a dead Redis falls back to that, logged).")
+
+
 class ServerSettings(BaseSettings):
     model_config = _group("SERVER_")
 
@@ -224,6 +253,10 @@ class ServerSettings(BaseSettings):
     trusted_proxies: list[str] = Field([], description="Addresses of the reverse proxies whose X-Forwarded-For / "
                                        "X-Forwarded-Proto are believed (JSON list, e.g. [\"10.0.0.5\"]); empty: "
                                        "none, the client is the address that connected.")
+    cors_origins: list[str] = Field([], description="Browser origins allowed to call the API from their pages "
+                                    "(JSON list, e.g. [\"https://www.beijing.gov.cn\"]); empty: no CORS headers.")
+    access_log: bool = Field(True, description="Log one line per request: method, path without its query string, "
+                             "status, milliseconds (the query could hold personal data).")
 
 
 class Settings(BaseSettings):
@@ -242,6 +275,8 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     sessions: SessionSettings = Field(default_factory=SessionSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":
@@ -258,6 +293,20 @@ class Settings(BaseSettings):
     @property
     def routing_model_path(self) -> Path:
         return self.routing.model_path or self.data_dir / "routing-model.npz"
+
+    @property
+    def audit_signing_key(self) -> str:
+        """AUDIT_SIGNING_KEY, else a random one made once and kept beside the SQLite audit database."""
+        if self.audit.signing_key is not None:
+            return self.audit.signing_key.get_secret_value()
+        path = self.data_dir / "audit-signing.key"
+        if not path.exists():
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_hex(32))
+        return path.read_text().strip()
 
     @property
     def database_url(self) -> str:

@@ -1,7 +1,7 @@
 """A typed Python client for the policy-lookup API, for other government systems.
 
     from jingce_client import PolicyClient
-    with PolicyClient("http://jingce.internal:8000", client_id="district-portal") as api:
+    with PolicyClient("http://jingce.internal:8000", api_key=os.environ["JINGCE_API_KEY"]) as api:
         page = api.find(q="养老服务补贴", issuer="北京市民政局")
         for match in page.matches:
             print(match.document.doc_number, match.document.title, match.chunks[0].snippet)
@@ -49,11 +49,11 @@ def _params(**values: Any) -> dict[str, str]:
 
 
 class PolicyClient:
-    def __init__(self, base_url: str, client_id: str | None = None, timeout_s: float = 10.0,
+    def __init__(self, base_url: str, api_key: str | None = None, timeout_s: float = 10.0,
                  transport: httpx.BaseTransport | None = None) -> None:
         headers = {"Accept": "application/json"}
-        if client_id:
-            headers["X-Client-Id"] = client_id  # recorded in the audit log as who asked
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"  # who asks, for access and the audit log
         self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s,
                                   transport=transport)
         self._cache: dict[str, tuple[str, Any]] = {}  # url → (etag, parsed model)

@@ -1,31 +1,187 @@
-"""The audit store on SQLite (default) and on a real PostgreSQL server."""
+"""The audit store on SQLite (default) and on a real PostgreSQL server: events round-trip, the hash
+chain catches whatever is done to the table in SQL, appends from several writers leave one valid
+chain, retention leaves a verifiable chain behind, old databases are migrated onto the chain."""
 
 from __future__ import annotations
 
-import pytest
+import datetime as dt
+import threading
+import uuid
 
-from app.audit.store import AuditStore
+import pytest
+from sqlalchemy import create_engine, text
+
+from app.audit.store import AuditEvent, AuditStore, EventFilter
 from app.composition import build_services
 from app.pipeline.context import AnswerContext
 
 
-def _round_trip(store: AuditStore) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """A fresh, empty database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'audit.sqlite3'}"
+    server = request.getfixturevalue("postgres_url")
+    name = "t" + uuid.uuid4().hex[:12]
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return server.rsplit("/", 1)[0] + "/" + name
+
+
+def _events(store: AuditStore, n: int) -> list[str]:
+    return [store.record(AuditEvent("answer", "web", "answered", f"问题{i}", f"回答{i}。[1]",
+                                    {"retrieved": [{"chunk_id": f"c{i}", "score": 0.5 + i / 1000}]}, session_id="s"))
+            for i in range(n)]
+
+
+def _as_attacker(store: AuditStore, *statements: str) -> None:
+    """SQL run by someone with direct access to the database, who first turns the append-only trigger off."""
+    with store.engine.begin() as conn:
+        if store.dialect == "postgresql":
+            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
+        else:
+            conn.execute(text("DROP TRIGGER IF EXISTS audit_events_append_only"))
+        for statement in statements:
+            conn.execute(text(statement))
+
+
+def test_round_trip(db_url):
+    store = AuditStore(db_url)
     details = {"retrieved": [{"chunk_id": "c1", "score": 0.5}], "question_words": "低保 标准"}
-    event_id = store.record("answer", "web", "answered", "低保标准是多少", "1450元。[1]", details, session_id="s")
+    event_id = store.record(AuditEvent("answer", "web", "answered", "低保标准是多少", "1450元。[1]", details,
+                                       session_id="s", actor="citizen anonymous", degraded=False,
+                                       evidence={"ab" * 32: "城乡低保标准为每人每月1450元。"}))
     row = store.get(event_id)
     assert row["details"] == details and row["question"] == "低保标准是多少" and row["status"] == "answered"
-    assert row["created_at"] is not None and store.get("missing") is None
-
-
-def test_sqlite_round_trip(tmp_path):
-    store = AuditStore(f"sqlite:///{tmp_path / 'audit.sqlite3'}")
-    _round_trip(store)
+    assert row["seq"] == 1 and row["prev_hash"] == "0" * 64 and len(row["hash"]) == 64
+    assert store.evidence(["ab" * 32]) == {"ab" * 32: "城乡低保标准为每人每月1450元。"}
+    assert store.get("missing") is None and store.count() == 1
+    assert store.verify().ok
     store.close()
 
 
-def test_postgres_round_trip(postgres_url):
-    store = AuditStore(postgres_url)
-    _round_trip(store)
+@pytest.mark.parametrize("tamper, kind, victim", [
+    ("UPDATE audit_events SET answer = '2000元。[1]' WHERE seq = 3", "edited", 3),
+    ("DELETE FROM audit_events WHERE seq = 3", "missing", 4),
+    ("UPDATE audit_events SET seq = 100 WHERE seq = 2; UPDATE audit_events SET seq = 2 WHERE seq = 3; "
+     "UPDATE audit_events SET seq = 3 WHERE seq = 100", "edited", 2),
+])
+def test_verify_names_the_event_tampered_with(db_url, tamper, kind, victim):
+    store = AuditStore(db_url)
+    ids = _events(store, 5)
+    assert store.verify().ok
+    _as_attacker(store, *tamper.split("; "))
+    report = store.verify()
+    assert not report.ok and report.first_break.kind == kind and report.first_break.seq == victim
+    # reordered rows carry each other's numbers: the event reported is the one now at that place
+    assert report.first_break.event_id == (ids[victim - 1] if "seq = 100" not in tamper else ids[2])
+    store.close()
+
+
+def test_an_inserted_event_is_caught_even_with_a_recomputed_hash(db_url):
+    from app.audit.chain import event_hash
+
+    store = AuditStore(db_url)
+    ids = _events(store, 4)
+    row = store.get(ids[1])
+    forged = {**row, "id": str(uuid.uuid4()), "question": "伪造的问题", "seq": 3}
+    forged["hash"] = event_hash(forged)  # a careful forger links it to event 2 and hashes it right…
+    _as_attacker(store, "UPDATE audit_events SET seq = seq + 1000 WHERE seq >= 3")
+    with store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO audit_events (id, seq, created_at, kind, channel, status, question, details, "
+                          "prev_hash, hash) VALUES (:id, 3, :created_at, 'answer', 'web', 'answered', :question, "
+                          "'{}', :prev_hash, :hash)"), {**forged, "hash": forged["hash"]})
+    report = store.verify()
+    # …but the renumbered events after it no longer match their own hashes
+    assert not report.ok and report.first_break.seq in (3, 1003)
+    assert report.first_break.event_id in (forged["id"], ids[2])
+    store.close()
+
+
+def test_a_cut_off_tail_is_caught_by_the_anchor(db_url, tmp_path):
+    store = AuditStore(db_url)
+    _events(store, 6)
+    head = store.anchor()
+    assert head["seq"] == 6 and store.verify().ok and store.verify().anchors_checked == 1
+    _as_attacker(store, "DELETE FROM audit_events WHERE seq >= 5")
+    report = store.verify()
+    assert not report.ok and report.first_break.kind == "truncated" and report.first_break.seq == 6
+    # an anchor kept elsewhere catches it too when the anchor table was emptied as well
+    _as_attacker(store, "DELETE FROM audit_anchors")
+    assert store.verify().ok
+    assert store.verify(anchors=[head]).first_break.kind == "truncated"
+    store.close()
+
+
+def test_the_database_refuses_update_and_delete(db_url):
+    store = AuditStore(db_url)
+    _events(store, 2)
+    with pytest.raises(Exception, match="append-only"):
+        with store.engine.begin() as conn:
+            conn.execute(text("UPDATE audit_events SET status = 'refused_no_evidence' WHERE seq = 1"))
+    if store.dialect == "postgresql":  # SQLite's file is as writable as its owner; PostgreSQL's role is not
+        with pytest.raises(Exception, match="append-only"):
+            with store.engine.begin() as conn:
+                conn.execute(text("DELETE FROM audit_events WHERE seq = 1"))
+    assert store.count() == 2 and store.verify().ok
+    store.close()
+
+
+def test_eight_writers_leave_one_valid_chain(db_url):
+    stores = [AuditStore(db_url) for _ in range(8)]  # eight engines: as eight workers would
+    errors: list[Exception] = []
+
+    def write(store: AuditStore, n: int) -> None:
+        try:
+            for i in range(n):
+                store.record(AuditEvent("lookup", "api", "ok", f"查询{i}", None, {"i": i}))
+        except Exception as exc:  # noqa: BLE001 - collected and shown below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(s, 1250)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+    report = stores[0].verify()
+    assert report.ok and report.checked == 10_000 and report.head_seq == 10_000
+    for store in stores:
+        store.close()
+
+
+def test_retention_leaves_a_signed_checkpoint_and_a_verifiable_chain(db_url):
+    store = AuditStore(db_url, signing_key="k1")
+    _events(store, 5)
+    removed = store.prune(dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1))
+    assert removed["removed"] == 5 and removed["through_seq"] == 5
+    _events(store, 2)
+    report = store.verify()
+    assert report.ok and report.first_seq == 6 and report.head_seq == 8 and report.notes
+    assert store.count(EventFilter(kinds=["admin"])) == 1  # the removal itself is an event
+    assert not AuditStore(db_url, signing_key="another key").verify().ok  # a checkpoint rewritten without the key
+    store.close()
+
+
+def test_a_database_made_before_migrations_is_put_on_the_chain(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    old = create_engine(url)
+    with old.begin() as conn:  # the schema create_all made, with two events in it
+        conn.execute(text("CREATE TABLE audit_events (id VARCHAR(36) PRIMARY KEY, created_at DATETIME NOT NULL, "
+                          "kind VARCHAR(32) NOT NULL, channel VARCHAR(32) NOT NULL, status VARCHAR(40) NOT NULL, "
+                          "session_id VARCHAR(64), question TEXT, answer TEXT, details JSON NOT NULL)"))
+        for i, when in enumerate(["2026-11-01 10:00:00.000000", "2026-11-02 10:00:00.000000"]):
+            conn.execute(text("INSERT INTO audit_events VALUES (:id, :t, 'answer', 'web', 'answered', NULL, :q, NULL, "
+                              "'{}')"), {"id": f"e{i}", "t": when, "q": f"旧问题{i}"})
+    old.dispose()
+    store = AuditStore(url)
+    assert store.revision == "0002"
+    report = store.verify()
+    assert report.ok and report.checked == 2 and store.get("e0")["seq"] == 1
+    store.record(AuditEvent("answer", "web", "answered", "新问题"))
+    assert store.verify().head_seq == 3
     store.close()
 
 
@@ -35,9 +191,11 @@ def test_answers_are_recorded_in_postgres(postgres_url, settings, embedder, smal
     try:
         services.indexer.sync([small_corpus])
         ctx = services.pipeline.run(AnswerContext("养老服务补贴津贴怎么申请", channel="web"))
-        row = AuditStore(postgres_url).get(ctx.audit_id)
+        row = services.audit.get(ctx.audit_id)
         assert row["status"] == ctx.status == "answered" and row["channel"] == "web"
         assert row["details"]["citations"][0]["doc_id"] == "bj-2019-elderly-subsidy"
+        frozen = services.audit.evidence([r["text_sha256"] for r in row["details"]["retrieved"]])
+        assert set(frozen.values()) == {s.text for s in ctx.sources}  # what it rested on, kept as it was
     finally:
         services.close()
 

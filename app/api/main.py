@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
-from app.api import problems, routes_chat, routes_policies, routes_search, routes_tickets
+from app.api import problems, routes_audit, routes_chat, routes_policies, routes_search, routes_tickets
+from app.api.access import authorize, undeclared
 from app.api.hardening import Hardening
+from app.api.trail import Trail
 from app.composition import Services, build_services
 from app.config import Settings, get_settings
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    settings = settings or (services.settings if services else None) or get_settings()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         built = None  # services given, or set on the app before it starts, are not ours to close
         if app.state.services is None:
-            built = app.state.services = build_services(settings or get_settings())
+            built = app.state.services = build_services(settings)
         app.state.services.warm_up()
         try:
             yield
@@ -25,17 +30,27 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             if built is not None:
                 built.close()
 
+    docs = settings.auth.public_docs
     app = FastAPI(title="京策助手 API", version="0.1.0", lifespan=lifespan,
                   redirect_slashes=False,  # a redirect would echo the request's Host header back
+                  dependencies=[Depends(authorize)],  # every route: who calls, may they, within their limit
+                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+                  openapi_url="/openapi.json" if docs else None,
                   description="Search Beijing policy documents. Every hit carries its document's 文号, "
                               "validity and the character offsets of the matching clause.")
     # given services are usable at once, also by ASGI callers that run no lifespan (schemathesis)
     app.state.services = services
-    app.include_router(routes_search.router)
-    app.include_router(routes_chat.router)
-    app.include_router(routes_policies.router)
-    app.include_router(routes_tickets.router)
+    for module in (routes_search, routes_chat, routes_policies, routes_tickets, routes_audit):
+        app.include_router(module.router)
+    missing = undeclared(app)
+    if missing:  # a route nobody said who may call is a route anybody may call: refuse to start
+        raise RuntimeError(f"routes without roles in app/api/access.py ROUTE_ROLES: {', '.join(missing)}")
     problems.install(app)
-    limits = (settings or (services.settings if services else None) or get_settings()).server
-    app.add_middleware(Hardening, max_body_bytes=limits.max_body_bytes)
+    app.add_middleware(Trail, services_of=lambda scope: scope["app"].state.services,
+                       access_log=settings.server.access_log)
+    if settings.server.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.server.cors_origins, allow_credentials=False,
+                           allow_methods=["GET", "POST"], allow_headers=["Authorization", "X-API-Key",
+                                                                         "Content-Type", "Accept"], max_age=600)
+    app.add_middleware(Hardening, max_body_bytes=settings.server.max_body_bytes)
     return app

@@ -1,5 +1,6 @@
-"""Read-only requests are audit events too (kind `lookup`): who asked — X-Client-Id, else the address
-that connected —, the masked query, the filters and what was found. One helper for every read route."""
+"""Read-only requests are audit events too (kind `lookup`): who asked — the caller's key and role,
+and the address that connected —, the masked query, the filters and what was found. One helper for
+every read route; it marks the request as recorded, so the trail does not record it twice."""
 
 from __future__ import annotations
 
@@ -7,16 +8,25 @@ from typing import Any
 
 from fastapi import Request
 
+from app.api.access import client_address
+from app.audit.store import AuditEvent
 from app.composition import Services
 from app.domain import SearchFilters
 from app.security.pii import mask_personal_data
 
 
+def actor_of(request: Request) -> str | None:
+    caller = getattr(request.state, "caller", None)
+    return caller.actor if caller else None
+
+
 def record_read(services: Services, request: Request, endpoint: str, status: str, q: str | None,
-                details: dict[str, Any]) -> None:
-    client = request.headers.get("x-client-id") or (request.client.host if request.client else "unknown")
-    services.audit.record("lookup", "api", status, mask_personal_data(q).text if q else None, None,
-                          {"endpoint": endpoint, "client": mask_personal_data(client[:100]).text, **details})
+                details: dict[str, Any]) -> str:
+    event_id = services.audit.record(AuditEvent(
+        "lookup", "api", status, mask_personal_data(q).text if q else None, None,
+        {"endpoint": endpoint, "client": client_address(request), **details}, actor=actor_of(request)))
+    request.state.audited = True
+    return event_id
 
 
 def filter_record(filters: SearchFilters) -> dict[str, Any]:

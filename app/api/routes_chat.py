@@ -6,6 +6,7 @@ code and message on failure."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 
@@ -13,9 +14,11 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from sse_starlette.sse import EventSourceResponse
 
+from app.api.access import Caller
 from app.api.deps import ServicesDep
 from app.api.problems import problem_responses
 from app.api.schemas import ChatRequest, ChatResponse
+from app.audit.store import AuditEvent
 from app.composition import Services
 from app.pipeline.context import AnswerContext
 from app.pipeline.outcome import answer_outcome
@@ -24,20 +27,28 @@ router = APIRouter()
 log = logging.getLogger(__name__)
 
 
-def _context(request: ChatRequest, services: Services) -> AnswerContext:
-    history = services.sessions.history(request.session_id) if request.session_id else []
+def _history_key(session_id: str, caller: Caller) -> str:
+    """Where a session's history is kept: under its caller too, so that a session id another caller
+    reuses starts an empty history of its own instead of reading the first caller's questions."""
+    owner = hashlib.sha256(f"{caller.key.id if caller.key else 'anon'}|{caller.address}".encode()).hexdigest()[:16]
+    return f"{owner}:{session_id}"
+
+
+def _context(request: ChatRequest, services: Services, caller: Caller) -> AnswerContext:
+    history = services.sessions.history(_history_key(request.session_id, caller)) if request.session_id else []
     return AnswerContext(request.question, session_id=request.session_id, channel=request.channel,
-                         filters=request.search_filters(), history=history)
+                         filters=request.search_filters(), history=history, actor=caller.actor)
 
 
-def _remember(ctx: AnswerContext, services: Services) -> None:
+def _remember(ctx: AnswerContext, services: Services, caller: Caller) -> None:
     if ctx.session_id and ctx.question:
-        services.sessions.append(ctx.session_id, {"question": ctx.search_question, "status": ctx.status or ""})
+        services.sessions.append(_history_key(ctx.session_id, caller),
+                                 {"question": ctx.search_question, "status": ctx.status or ""})
 
 
-def _run(ctx: AnswerContext, services: Services) -> AnswerContext:
+def _run(ctx: AnswerContext, services: Services, caller: Caller) -> AnswerContext:
     services.pipeline.run(ctx)
-    _remember(ctx, services)
+    _remember(ctx, services, caller)
     return ctx
 
 
@@ -47,19 +58,22 @@ def _run(ctx: AnswerContext, services: Services) -> AnswerContext:
                  'event: done\ndata: {"status": "answered", ...}\n\n')}}}, **problem_responses(400, 422)})
 async def chat(body: ChatRequest, request: Request, services: ServicesDep):
     """Answers from the indexed policy documents only, or refuses with a status and a canned reply.
-    With a `session_id`, a follow-up is read in the light of the session's earlier questions."""
-    ctx = _context(body, services)
+    With a `session_id`, a follow-up is read in the light of the session's earlier questions — those
+    the same caller (key, address) asked in it."""
+    caller: Caller = request.state.caller
+    ctx = _context(body, services, caller)
+    request.state.audited = True  # the answer pipeline's record step always records, also on failure
     if body.stream or "text/event-stream" in request.headers.get("accept", ""):
-        return EventSourceResponse(_events(ctx, services), ping=15)
-    ctx = await run_in_threadpool(_run, ctx, services)
+        return EventSourceResponse(_events(ctx, services, caller), ping=15)
+    ctx = await run_in_threadpool(_run, ctx, services, caller)
     return ChatResponse.of(answer_outcome(ctx))
 
 
-async def _events(ctx: AnswerContext, services: Services):
+async def _events(ctx: AnswerContext, services: Services, caller: Caller):
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue()
     ctx.listener = lambda event, data: loop.call_soon_threadsafe(queue.put_nowait, (event, data))
-    work = loop.run_in_executor(None, _run, ctx, services)
+    work = loop.run_in_executor(None, _run, ctx, services, caller)
     work.add_done_callback(lambda _: loop.call_soon_threadsafe(queue.put_nowait, ("_end", None)))
     try:
         while True:
@@ -75,6 +89,11 @@ async def _events(ctx: AnswerContext, services: Services):
             return
         yield {"event": "done", "data": ChatResponse.of(answer_outcome(ctx)).model_dump_json()}
     except asyncio.CancelledError:
-        # the client went away: stop generating; the pipeline still finishes and records the event
+        # the client went away: stop generating; the pipeline still finishes and records the event as
+        # cancelled. When it had already recorded it (the answer was made, not all of it delivered),
+        # a second event says the stream was cancelled, so the log never claims a delivered answer.
         ctx.cancel.set()
+        if ctx.audit_id:  # recorded already: as made, not as delivered
+            services.audit.record(AuditEvent("answer", ctx.channel, "cancelled", ctx.question, None, {
+                "answer_event": ctx.audit_id, "delivered": "part"}, session_id=ctx.session_id, actor=ctx.actor))
         raise

@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from app.api.caching import cached_json, last_modified
@@ -99,7 +99,6 @@ async def find_policies(
         description="relevance (default with q) or published (newest first; default without q)")] = None,
     limit: Annotated[int, Query(ge=1, description="Page size, at most LOOKUP_MAX_PAGE.")] = 10,
     cursor: Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous page.")] = None,
-    x_client_id: Annotated[str | None, Header(description="Who is asking, for the audit log.")] = None,
 ) -> Response:
     _only_known_parameters(request, _FILTERS | {"sort", "limit", "cursor"})
     if limit > services.settings.lookup.max_page:

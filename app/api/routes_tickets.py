@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from app.api.deps import ServicesDep
 from app.api.reads import record_read
-from app.api.problems import ProblemError, problem_responses
+from app.api.problems import PATTERN_HINTS, ProblemError, problem_responses
 from app.api.schemas import ChatResponse
 from app.routing.places import Places
 from app.routing.results import CategoryGuess, Evidence, ModelInfo, Suggestion as RoutedSuggestion
@@ -21,13 +21,19 @@ from app.routing.service import ConflictingDecision, InvalidTicket, UnknownDepar
 from app.routing.store import AlreadyDecided
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
+# what an agent types into identifiers: never markup (`<img src=x onerror=…>` was stored as given)
+AGENT_ID = r"^[A-Za-z0-9._@-]{1,64}$"
+CATEGORY = r"^[\u4e00-\u9fffA-Za-z0-9、·（）()]{1,32}$"
+PATTERN_HINTS.update({"agent": "letters, digits and . _ @ - only", "category": "a category name: Chinese words, "
+                      "letters and digits only"})
 
 class RouteRequest(BaseModel):
     text: str = Field(min_length=1, description="What the caller said, as typed or pasted (at most "
                                                 "ROUTING_MAX_TICKET_CHARS characters).")
     address: str | None = Field(None, max_length=300, description="The address the agent confirmed, if any.")
     channel: str = Field("hotline", max_length=32)
-    agent: str | None = Field(None, max_length=64, description="Agent id, for the record.")
+    agent: str | None = Field(None, max_length=64, pattern=AGENT_ID, description="Agent id, for the record "
+                              "(letters, digits, . _ @ -); without it, the key's name.")
     draft_reply: bool = Field(True, description="Also compose a reply draft from the policy corpus.")
 
     model_config = {"json_schema_extra": {"examples": [{
@@ -83,9 +89,11 @@ class DecisionRequest(BaseModel):
     action: Literal["accept", "override"]
     department_id: str | None = Field(None, max_length=64, description="The lead department chosen (required to override).")
     co_handlers: list[str] = Field(default_factory=list, max_length=10)
-    category: str | None = Field(None, max_length=32, description="The level-1 category, when the agent corrects it.")
+    category: str | None = Field(None, max_length=32, pattern=CATEGORY, description="The level-1 category, when "
+                                 "the agent corrects it (Chinese words: 城乡建设, 劳动和社会保障 …).")
     reason: str | None = Field(None, max_length=2000, description="Why the suggestion was overridden (required to override).")
-    agent: str | None = Field(None, max_length=64)
+    agent: str | None = Field(None, max_length=64, pattern=AGENT_ID, description="Agent id (letters, digits, "
+                              ". _ @ -); without it, the key's name.")
 
     @model_validator(mode="after")
     def _override_says_what_and_why(self) -> "DecisionRequest":
@@ -128,23 +136,31 @@ class TicketStats(Agreement):
 
 @router.post("/route", response_model=Suggestion, responses=problem_responses(400, 422),
              summary="Suggest the departments that should handle a ticket")
-async def route_ticket(body: RouteRequest, services: ServicesDep) -> Any:
+async def route_ticket(body: RouteRequest, request: Request, services: ServicesDep) -> Any:
+    caller = request.state.caller
     try:  # check_ticket refuses what cannot be routed (empty, too long, no words): a 422 naming text
         suggestion = await run_in_threadpool(services.routing.suggest, body.text, body.address, body.channel,
-                                             body.agent, body.draft_reply)
+                                             body.agent or _agent_of(caller), body.draft_reply, caller.actor)
     except InvalidTicket as exc:
         raise ProblemError(422, str(exc), field="text", location="body") from None
+    request.state.audited = True
     return Suggestion.of(suggestion)
+
+
+def _agent_of(caller) -> str | None:
+    """The agent a key belongs to, when none is named: the key's name, as the audit log shows it."""
+    return caller.key.name[:64] if caller.key else None
 
 
 @router.post("/{suggestion_id}/decision", response_model=Decision, responses=problem_responses(400, 404, 409, 422),
              summary="Record the agent's decision on a suggestion")
-async def decide(body: DecisionRequest, services: ServicesDep,
+async def decide(body: DecisionRequest, request: Request, services: ServicesDep,
                  suggestion_id: Annotated[str, Path(max_length=36)]) -> Any:
+    caller = request.state.caller
     try:
         decision, event = await run_in_threadpool(
             services.routing.decide, suggestion_id, body.action, body.department_id, body.co_handlers, body.category,
-            body.reason, body.agent)
+            body.reason, body.agent or _agent_of(caller), "hotline", caller.actor)
     except KeyError:
         raise ProblemError(404, f"no suggestion {suggestion_id!r}", field="suggestion_id", location="path") from None
     except UnknownDepartment as exc:
@@ -153,6 +169,7 @@ async def decide(body: DecisionRequest, services: ServicesDep,
         raise ProblemError(422, str(exc), field="department_id", location="body") from None
     except AlreadyDecided:
         raise ProblemError(409, "this suggestion already has a decision", field="suggestion_id", location="path") from None
+    request.state.audited = True
     return Decision(id=decision.id, suggestion_id=suggestion_id, audit_id=event, created_at=decision.created_at,
                     action=decision.action, department_id=decision.department, category=decision.category,
                     agreed=decision.agreed)

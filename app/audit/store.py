@@ -1,70 +1,373 @@
 """Audit events in SQL: a SQLite file under the data directory by default, PostgreSQL via
-DATABASE_URL. One row per event; the details that differ by kind live in a JSON column.
+DATABASE_URL; the schema comes from the Alembic migrations (migrate.py), run at start.
 
-The review page, filters and the tamper-evident hash chain come with the audit issue; the record
-written here is already complete (question as masked, rewrite, filters, retrieved chunks with
-scores and text hashes, composer and prompt version, answer, citations, status, step timings).
+Every event is appended to one hash chain (chain.py). Appends are serialised across threads,
+workers and processes by the database itself: a transaction-scoped advisory lock in PostgreSQL,
+`BEGIN IMMEDIATE` (SQLite's single writer) in SQLite — the previous hash is read under that lock.
+What an answer rested on is frozen beside it, content-addressed (audit_evidence).
+
+Reading (listing, export, summary) is done with SQL aggregates and keyset pages.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import json
+import threading
 import uuid
-from typing import Any
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
 
-from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, Text, create_engine, insert, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import Integer, and_, case, cast, create_engine, event, func, insert, or_, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-metadata = MetaData()
+from app.audit import migrate
+from app.audit.chain import GENESIS, Report, event_hash, sign, walk
+from app.audit.schema import audit_anchors, audit_checkpoints, audit_events, audit_evidence
 
-audit_events = Table(
-    "audit_events", metadata,
-    Column("id", String(36), primary_key=True),
-    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
-    Column("kind", String(32), nullable=False, index=True),  # answer | lookup | suggestion | decision
-    Column("channel", String(32), nullable=False, index=True),
-    Column("status", String(40), nullable=False, index=True),
-    Column("session_id", String(64), index=True),
-    Column("question", Text),  # masked
-    Column("answer", Text),
-    Column("details", JSON, nullable=False),
-)
+_APPEND_LOCK = 0x6A696E6761  # "jinga": the advisory lock every PostgreSQL append takes
+ANSWERED = ("answered", "answered_not_in_force")
+NOT_REFUSED = (*ANSWERED, "cancelled", "error")
 
 
-def record_event(conn, kind: str, channel: str, status: str, question: str | None, answer: str | None,
-                 details: dict[str, Any], session_id: str | None = None) -> str:
-    """Insert an event inside the caller's transaction, so that what it records and the record
-    itself are written together or not at all."""
-    event_id = str(uuid.uuid4())
-    conn.execute(insert(audit_events).values(
-        id=event_id, created_at=dt.datetime.now(dt.timezone.utc), kind=kind, channel=channel,
-        status=status, session_id=session_id, question=question, answer=answer, details=details))
-    return event_id
+@dataclass
+class AuditEvent:
+    kind: str  # answer | lookup | suggestion | decision | request | access | admin
+    channel: str
+    status: str
+    question: str | None = None  # masked by the caller
+    answer: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    session_id: str | None = None
+    actor: str | None = None
+    department: str | None = None
+    degraded: bool | None = None
+    agreed: bool | None = None
+    evidence: dict[str, str] = field(default_factory=dict)  # sha256 → chunk text, frozen with the event
+
+
+@dataclass
+class EventFilter:
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    kinds: list[str] = field(default_factory=list)
+    channel: str | None = None
+    status: str | None = None
+    department: str | None = None
+    actor: str | None = None
+    refused: bool = False
+    degraded: bool = False
+    overridden: bool = False
+    text: str | None = None  # a substring of the masked question
+
+    def conditions(self) -> list:
+        c = audit_events.c
+        out = []
+        if self.since is not None:
+            out.append(c.created_at >= self.since)
+        if self.until is not None:
+            out.append(c.created_at < self.until)
+        if self.kinds:
+            out.append(c.kind.in_(self.kinds))
+        for column, value in ((c.channel, self.channel), (c.status, self.status), (c.department, self.department),
+                              (c.actor, self.actor)):
+            if value is not None:
+                out.append(column == value)
+        if self.refused:
+            out.append(and_(c.kind == "answer", c.status.not_in(NOT_REFUSED)))
+        if self.degraded:
+            out.append(c.degraded.is_(True))
+        if self.overridden:
+            out.append(and_(c.kind == "decision", c.status == "override"))
+        if self.text:
+            escaped = self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            out.append(c.question.like(f"%{escaped}%", escape="\\"))
+        return out
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"seq": seq}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        seq = value["seq"]
+    except (binascii.Error, ValueError, TypeError, KeyError) as exc:
+        raise BadCursor("the cursor is not one this API gave out") from exc
+    if not isinstance(seq, int) or isinstance(seq, bool):
+        raise BadCursor("the cursor is not one this API gave out")
+    return seq
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, future=True, connect_args={"timeout": 60, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        # a writer takes SQLite's write lock when it begins, so the chain head it reads stays the head
+        immediate = connection.get_execution_options().get("audit_append", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
 
 
 class AuditStore:
-    def __init__(self, url: str) -> None:
-        self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True)
+    def __init__(self, url: str, signing_key: str | None = None) -> None:
+        self.engine: Engine = (_sqlite_engine(url) if url.startswith("sqlite") else
+                               create_engine(url, future=True, pool_pre_ping=True))
+        self.signing_key = (signing_key or "").encode()
+        self._local = threading.Lock()  # appends of one process queue here rather than on the database lock
         try:
-            metadata.create_all(self.engine)
+            self.revision = migrate.upgrade(self.engine)
         except SQLAlchemyError as exc:  # configured but unreachable: say so at start-up
             raise RuntimeError(f"audit database {self.engine.url.render_as_string(hide_password=True)} "
                                f"is not reachable: {exc.__class__.__name__}: {exc}") from exc
 
-    def record(self, kind: str, channel: str, status: str, question: str | None, answer: str | None,
-               details: dict[str, Any], session_id: str | None = None) -> str:
-        with self.engine.begin() as conn:
-            return record_event(conn, kind, channel, status, question, answer, details, session_id)
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
 
+    # -- writing -------------------------------------------------------------------------------------
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A transaction that may append events: what it records and the records themselves are
+        written together or not at all."""
+        with self._local, self.engine.connect().execution_options(audit_append=True) as conn:
+            with conn.begin():
+                if self.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+                yield conn
+
+    def append(self, conn: Connection, event_: AuditEvent) -> str:
+        """Appends inside a `writing()` transaction; returns the event's id."""
+        seq, previous = self._head(conn)
+        row = {"id": str(uuid.uuid4()), "seq": seq + 1, "created_at": dt.datetime.now(dt.timezone.utc),
+               "kind": event_.kind, "channel": event_.channel, "status": event_.status,
+               "session_id": event_.session_id, "actor": event_.actor, "department": event_.department,
+               "degraded": event_.degraded, "agreed": event_.agreed, "question": event_.question,
+               "answer": event_.answer, "details": json.loads(json.dumps(event_.details, ensure_ascii=False)),
+               "prev_hash": previous}
+        row["hash"] = event_hash(row)
+        conn.execute(insert(audit_events).values(**row))
+        if event_.evidence:
+            self._freeze(conn, event_.evidence, row["created_at"])
+        return row["id"]
+
+    def record(self, event_: AuditEvent) -> str:
+        with self.writing() as conn:
+            return self.append(conn, event_)
+
+    @staticmethod
+    def _head(conn: Connection) -> tuple[int, str]:
+        last = conn.execute(select(audit_events.c.seq, audit_events.c.hash)
+                            .order_by(audit_events.c.seq.desc()).limit(1)).first()
+        checkpoint = conn.execute(select(audit_checkpoints.c.seq, audit_checkpoints.c.hash)
+                                  .order_by(audit_checkpoints.c.seq.desc()).limit(1)).first()
+        heads = [tuple(h) for h in (last, checkpoint) if h is not None and h[0] is not None]
+        return max(heads) if heads else (0, GENESIS)
+
+    def _freeze(self, conn: Connection, texts: dict[str, str], when: dt.datetime) -> None:
+        dialect_insert = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        rows = [{"sha256": digest, "text": body, "first_seen": when} for digest, body in texts.items()]
+        conn.execute(dialect_insert(audit_evidence).values(rows).on_conflict_do_nothing(index_elements=["sha256"]))
+
+    # -- reading -------------------------------------------------------------------------------------
     def get(self, event_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(audit_events).where(audit_events.c.id == event_id)).mappings().first()
         return dict(row) if row else None
 
-    def count(self) -> int:
+    def count(self, filters: EventFilter | None = None) -> int:
         with self.engine.connect() as conn:
-            return len(conn.execute(select(audit_events.c.id)).all())
+            return conn.execute(select(func.count()).select_from(audit_events)
+                                .where(*(filters or EventFilter()).conditions())).scalar_one()
+
+    def page(self, filters: EventFilter, limit: int, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first, `limit` at a time; the cursor names the last event given (keyset, by seq)."""
+        query = select(audit_events).where(*filters.conditions())
+        if cursor:
+            query = query.where(audit_events.c.seq < decode_cursor(cursor))
+        with self.engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(query.order_by(audit_events.c.seq.desc()).limit(limit + 1)).mappings()]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return rows, encode_cursor(rows[-1]["seq"]) if more and rows else None
+
+    def stream(self, filters: EventFilter, batch: int = 1000) -> Iterator[dict[str, Any]]:
+        """Every matching event, oldest first, read in keyset batches (an export never holds them all)."""
+        after = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(audit_events).where(*filters.conditions(), audit_events.c.seq > after)
+                                    .order_by(audit_events.c.seq).limit(batch)).mappings().all()
+            yield from (dict(r) for r in rows)
+            if len(rows) < batch:
+                return
+            after = rows[-1]["seq"]
+
+    def evidence(self, digests: list[str]) -> dict[str, str]:
+        if not digests:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(audit_evidence.c.sha256, audit_evidence.c.text)
+                                .where(audit_evidence.c.sha256.in_(digests))).all()
+        return {digest: body for digest, body in rows}
+
+    def summary(self, filters: EventFilter) -> list[dict[str, Any]]:
+        """Per day (UTC): events by kind, answers by status, degraded answers, suggestions sent to review,
+        decisions and agreement per suggested lead department — in three grouped queries."""
+        c = audit_events.c
+        day = func.date(c.created_at) if self.dialect == "sqlite" else func.to_char(
+            func.timezone("UTC", c.created_at), "YYYY-MM-DD")
+        where = filters.conditions()
+        days: dict[str, dict[str, Any]] = {}
+
+        def of(d) -> dict[str, Any]:
+            return days.setdefault(str(d), {"day": str(d), "events": {}, "answers_by_status": {}, "answers": 0,
+                                            "refused": 0, "degraded": 0, "suggestions": 0, "needs_review": 0,
+                                            "decisions_by_department": {}})
+
+        with self.engine.connect() as conn:
+            for d, kind, status, n, degraded in conn.execute(
+                    select(day, c.kind, c.status, func.count(), func.sum(cast(c.degraded, Integer)))
+                    .where(*where).group_by(day, c.kind, c.status)):
+                entry = of(d)
+                entry["events"][kind] = entry["events"].get(kind, 0) + n
+                if kind == "answer":
+                    entry["answers"] += n
+                    entry["answers_by_status"][status] = n
+                    entry["refused"] += n if status not in NOT_REFUSED else 0
+                    entry["degraded"] += int(degraded or 0)
+                elif kind == "suggestion":
+                    entry["suggestions"] += n
+                    entry["needs_review"] += n if status == "needs_review" else 0
+            for d, department, n, agreed in conn.execute(
+                    select(day, c.department, func.count(), func.sum(cast(c.agreed, Integer)))
+                    .where(*where, c.kind == "decision").group_by(day, c.department)):
+                of(d)["decisions_by_department"][department or "?"] = {"decided": n, "agreed": int(agreed or 0)}
+        for entry in days.values():
+            entry["degraded_share"] = entry["degraded"] / entry["answers"] if entry["answers"] else None
+            entry["review_share"] = entry["needs_review"] / entry["suggestions"] if entry["suggestions"] else None
+            entry["lookups"] = entry["events"].get("lookup", 0)
+        return [days[d] for d in sorted(days)]
+
+    # -- proving -------------------------------------------------------------------------------------
+    def verify(self, from_seq: int | None = None, anchors: list[dict[str, Any]] | None = None,
+               batch: int = 5000) -> Report:
+        """Walks the chain from its start (or the latest retention checkpoint, or `from_seq`) and
+        checks it against the anchors written down (the table's and any given, e.g. from a file)."""
+        report = Report()
+        with self.engine.connect() as conn:
+            checkpoint = conn.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.seq.desc())
+                                      .limit(1)).mappings().first()
+            stored_anchors = [dict(a) for a in conn.execute(select(audit_anchors.c.seq, audit_anchors.c.hash))
+                              .mappings()]
+            start_seq, start_hash = 0, GENESIS
+            if checkpoint is not None:
+                if not self._checkpoint_signed(checkpoint):
+                    report.ok = False
+                    from app.audit.chain import Break
+                    report.first_break = Break("checkpoint", checkpoint["seq"], None, "the retention checkpoint's "
+                                               "signature does not match (AUDIT_SIGNING_KEY): it was rewritten")
+                    return report
+                start_seq, start_hash = checkpoint["seq"], checkpoint["hash"]
+                report.notes.append(f"events up to {start_seq} were removed by retention (signed checkpoint)")
+            if from_seq is not None and from_seq - 1 > start_seq:
+                before = conn.execute(select(audit_events.c.hash).where(audit_events.c.seq == from_seq - 1)).first()
+                if before is not None:
+                    start_seq, start_hash = from_seq - 1, before[0]
+        # keyset batches: a million events never sit in memory at once
+        def rows() -> Iterator[Any]:
+            after = start_seq
+            while True:
+                with self.engine.connect() as conn:
+                    got = conn.execute(select(audit_events).where(or_(audit_events.c.seq > after,
+                                                                      audit_events.c.seq.is_(None)))
+                                       .order_by(audit_events.c.seq.asc().nulls_first()).limit(batch)).mappings().all()
+                yield from got
+                if len(got) < batch:
+                    return
+                after = got[-1]["seq"]
+        walk(rows(), start_seq, start_hash, report)
+        if report.ok:
+            self._check_anchors(report, stored_anchors + list(anchors or []))
+        return report
+
+    def _check_anchors(self, report: Report, anchors: list[dict[str, Any]]) -> None:
+        from app.audit.chain import Break
+
+        head = report.head_seq or 0
+        with self.engine.connect() as conn:
+            for anchor in sorted(anchors, key=lambda a: -a["seq"]):
+                report.anchors_checked += 1
+                if anchor["seq"] > head:
+                    report.ok = False
+                    report.first_break = Break("truncated", anchor["seq"], None, f"an anchor says the chain reached "
+                                               f"{anchor['seq']}, it now ends at {head}: events were removed from the end")
+                    return
+                found = conn.execute(select(audit_events.c.id, audit_events.c.hash)
+                                     .where(audit_events.c.seq == anchor["seq"])).first()
+                if found is not None and found.hash != anchor["hash"]:
+                    report.ok = False
+                    report.first_break = Break("edited", anchor["seq"], found.id, "the event differs from the hash an "
+                                               "anchor recorded: the chain was rewritten from here on")
+                    return
+
+    def anchor(self) -> dict[str, Any]:
+        """Writes the chain's head down (table audit_anchors); returns it, to be kept elsewhere too."""
+        with self.writing() as conn:
+            seq, head = self._head(conn)
+            row = {"seq": seq, "hash": head, "created_at": dt.datetime.now(dt.timezone.utc)}
+            conn.execute(insert(audit_anchors).values(**row))
+        return {**row, "created_at": row["created_at"].isoformat()}
+
+    def _checkpoint_signed(self, checkpoint: Any) -> bool:
+        return sign(self.signing_key, checkpoint["seq"], checkpoint["hash"], checkpoint["removed"]) == checkpoint["signature"]
+
+    def prune(self, before: dt.datetime, actor: str = "retention") -> dict[str, Any]:
+        """Removes the events older than `before` (a prefix of the chain), leaving a signed checkpoint of
+        where the removed part ended and an `admin` event that says what was removed."""
+        with self.writing() as conn:
+            last = conn.execute(select(audit_events.c.seq, audit_events.c.hash)
+                                .where(audit_events.c.created_at < before)
+                                .order_by(audit_events.c.seq.desc()).limit(1)).first()
+            if last is None:
+                removed = {"removed": 0, "before": before.isoformat()}
+            else:
+                span = conn.execute(select(func.count(), func.min(audit_events.c.created_at),
+                                           func.max(audit_events.c.created_at))
+                                    .where(audit_events.c.seq <= last.seq)).one()
+                if self.dialect == "postgresql":
+                    conn.execute(text("SET LOCAL jingce.retention = 'on'"))
+                conn.execute(audit_events.delete().where(audit_events.c.seq <= last.seq))
+                conn.execute(insert(audit_checkpoints).values(
+                    seq=last.seq, hash=last.hash, removed=span[0], oldest=span[1], newest=span[2],
+                    created_at=dt.datetime.now(dt.timezone.utc),
+                    signature=sign(self.signing_key, last.seq, last.hash, span[0])))
+                removed = {"removed": span[0], "through_seq": last.seq, "before": before.isoformat()}
+            self.append(conn, AuditEvent("admin", "cli", "retention", details=removed, actor=actor))
+        return removed
 
     def close(self) -> None:
         self.engine.dispose()

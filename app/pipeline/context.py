@@ -15,6 +15,7 @@ class AnswerContext:
     question_raw: str
     session_id: str | None = None
     channel: str = "api"
+    actor: str | None = None  # who asked, as the audit log names them (role and key, or anonymous)
     filters: SearchFilters = field(default_factory=SearchFilters)
     # check_question
     question: str = ""  # cleaned and masked: the only form stored or sent on

@@ -13,7 +13,7 @@ from app.answering.extractive import FIGURE, ExtractiveComposer
 from app.answering.llm_composer import LLMComposer, LLMComposition
 from app.clients.llm import LLMClient, LLMUnavailable
 from app.answering.support import unsupported_reason
-from app.audit.store import AuditStore
+from app.audit.store import AuditEvent, AuditStore
 from app.clients.sparse import JiebaBm25Encoder
 from app.domain import NOT_IN_FORCE, VALIDITY_UNKNOWN, SearchHit, document_name
 from app.pipeline.context import AnswerContext
@@ -371,5 +371,12 @@ class Record:
             "error": ctx.error,
             "timings_ms": ctx.timings_ms,
         }
-        ctx.audit_id = self.audit.record("answer", ctx.channel, ctx.status or "error", ctx.question,
-                                         ctx.answer_text or None, details, session_id=ctx.session_id)
+        # the texts the answer rested on are frozen beside the event (content-addressed): re-ingesting
+        # or deleting a document never changes what an old answer appears to rest on
+        evidence = {hashlib.sha256(h.text.encode()).hexdigest(): h.text for h in ctx.sources}
+        status = ctx.status or "error"
+        if ctx.cancel.is_set() and status != "error":  # the client went away before the answer was delivered
+            status, details["status_made"] = "cancelled", status
+        ctx.audit_id = self.audit.record(AuditEvent(
+            "answer", ctx.channel, status, ctx.question, ctx.answer_text or None, details,
+            session_id=ctx.session_id, actor=ctx.actor, degraded=bool(ctx.degraded), evidence=evidence))

@@ -20,6 +20,7 @@ class TicketContext:
     channel: str = "hotline"
     agent: str | None = None
     draft_reply: bool = True
+    actor: str | None = None  # who asked, as the audit log names them (role and key)
     # check_ticket
     problem: str | None = None  # why the ticket cannot be routed (status invalid_ticket)
     # mask

@@ -53,9 +53,9 @@ class RoutingService:
         self.knowledge.close()
 
     def suggest(self, text: str, address: str | None = None, channel: str = "hotline", agent: str | None = None,
-                draft_reply: bool = True) -> Suggestion:
+                draft_reply: bool = True, actor: str | None = None) -> Suggestion:
         self.knowledge.start()  # at once when started; callers without a lifespan (the CLI) pay here
-        ctx = self.pipeline.run(TicketContext(text, address, channel, agent, draft_reply))
+        ctx = self.pipeline.run(TicketContext(text, address, channel, agent, draft_reply, actor=actor))
         if ctx.status == "invalid_ticket":
             raise InvalidTicket(ctx.problem)
         if ctx.status != "suggested":
@@ -64,7 +64,7 @@ class RoutingService:
 
     def decide(self, suggestion_id: str, action: str, department: str | None, co_handlers: list[str],
                category: str | None, reason: str | None, agent: str | None,
-               channel: str = "hotline") -> tuple[StoredDecision, str]:
+               channel: str = "hotline", actor: str | None = None) -> tuple[StoredDecision, str]:
         catalogue = departments()
         found = self.store.suggestion(suggestion_id)
         if found is None:
@@ -76,7 +76,8 @@ class RoutingService:
         for dept in [department, *co_handlers]:
             if dept not in catalogue:
                 raise UnknownDepartment(dept)
-        decision, event = self.store.decide(found, action, department, co_handlers, category, reason, agent, channel)
+        decision, event = self.store.decide(found, action, department, co_handlers, category, reason, agent, channel,
+                                            actor)
         self.knowledge.start()
         self.knowledge.remember([found["ticket"]], [(department, decision.category)])
         return decision, event

@@ -271,7 +271,7 @@ class RecordSuggestion:
         if ctx.stopped:
             return  # nothing was suggested
         suggestion = suggestion_of(ctx, self.policy)
-        ctx.audit_id = self.store.save_suggestion(suggestion, ctx.channel, ctx.agent)
+        ctx.audit_id = self.store.save_suggestion(suggestion, ctx.channel, ctx.agent, ctx.actor)
         ctx.suggestion_id = suggestion.id
         ctx.stop("suggested")
 

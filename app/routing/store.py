@@ -16,7 +16,7 @@ from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, ForeignKey, Inte
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from app.audit.store import record_event
+from app.audit.store import AuditEvent, AuditStore
 from app.security.pii import mask_personal_data
 from app.routing.results import Suggestion
 
@@ -72,27 +72,27 @@ class StoredDecision:
 
 
 class RoutingStore:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        metadata.create_all(engine)
+    def __init__(self, audit: AuditStore) -> None:
+        self.audit = audit  # the tables are made by the audit store's migrations
+        self.engine: Engine = audit.engine
 
-    def save_suggestion(self, suggestion: Suggestion, channel: str, agent: str | None) -> str:
+    def save_suggestion(self, suggestion: Suggestion, channel: str, agent: str | None, actor: str | None = None) -> str:
         """Stores the suggestion under its id, with its audit event; returns the event's id."""
         agent = _masked(agent)
         lead = suggestion.lead.department.id
         category = suggestion.category.level1 if suggestion.category else None
         status = "needs_review" if suggestion.needs_review else "suggested"
-        with self.engine.begin() as conn:
+        with self.audit.writing() as conn:
             conn.execute(insert(suggestions).values(
                 id=suggestion.id, created_at=dt.datetime.now(dt.timezone.utc), channel=channel, agent=agent,
                 ticket=suggestion.ticket, category=category, lead_department=lead,
                 confidence=suggestion.category.confidence if suggestion.category else None,
                 needs_review=suggestion.needs_review, model_version=suggestion.model.version,
                 details=suggestion.as_record()))
-            return record_event(conn, "suggestion", channel, status, suggestion.ticket, lead, {
+            return self.audit.append(conn, AuditEvent("suggestion", channel, status, suggestion.ticket, lead, {
                 "suggestion_id": suggestion.id, "agent": agent, "category": category,
                 "departments": [d.department.id for d in suggestion.departments],
-                "needs_review": suggestion.needs_review})
+                "needs_review": suggestion.needs_review}, actor=actor, department=lead))
 
     def suggestion(self, suggestion_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -100,7 +100,8 @@ class RoutingStore:
         return dict(row) if row else None
 
     def decide(self, found: dict[str, Any], action: str, department: str, co_handlers: list[str],
-               category: str | None, reason: str | None, agent: str | None, channel: str) -> tuple[StoredDecision, str]:
+               category: str | None, reason: str | None, agent: str | None, channel: str,
+               actor: str | None = None) -> tuple[StoredDecision, str]:
         """Records the decision on `found` (a row from `suggestion`); AlreadyDecided on a second one. The
         agent's free text (reason, agent id) is masked like a ticket before it is stored."""
         reason, agent = _masked(reason), _masked(agent)
@@ -109,15 +110,16 @@ class RoutingStore:
         decision = StoredDecision(str(uuid.uuid4()), suggestion_id, dt.datetime.now(dt.timezone.utc), action,
                                   department, category or found["category"], agreed)
         try:
-            with self.engine.begin() as conn:
+            with self.audit.writing() as conn:
                 conn.execute(insert(decisions).values(
                     id=decision.id, suggestion_id=suggestion_id, created_at=decision.created_at, agent=agent,
                     action=action, department=department, co_handlers=co_handlers, category=decision.category,
                     reason=reason, agreed=agreed))
-                event = record_event(conn, "decision", channel, action, found["ticket"], department, {
+                event = self.audit.append(conn, AuditEvent("decision", channel, action, found["ticket"], department, {
                     "suggestion_id": suggestion_id, "decision_id": decision.id, "agent": agent,
                     "suggested": found["lead_department"], "department": department, "co_handlers": co_handlers,
-                    "category": decision.category, "reason": reason, "agreed": agreed})
+                    "category": decision.category, "reason": reason, "agreed": agreed},
+                    actor=actor, department=found["lead_department"], agreed=agreed))
         except IntegrityError:
             raise AlreadyDecided(suggestion_id) from None
         return decision, event
