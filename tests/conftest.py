@@ -13,6 +13,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # no developer's .env: settings come from the code's defaults and what each test sets (subprocesses
 # inherit this too); set before app.config is imported
 os.environ["JINGCE_ENV_FILE"] = ""
+# a test client sends hundreds of requests a minute from one address: no rate limit unless a test
+# sets one (tests/test_access.py does, and checks the 429)
+UNLIMITED = {"AUTH_CITIZEN_PER_MINUTE": "0", "AUTH_ADDRESS_PER_MINUTE": "0"}
+os.environ.update(UNLIMITED)
 
 # what a `jingce` subprocess may inherit: where programs and the home folder (the embedding cache) are,
 # the locale, the temporary folder and CI's flag — never a setting of the developer's shell
@@ -23,7 +27,8 @@ def clean_env(**settings: str) -> dict[str, str]:
     """The environment of a `jingce` subprocess in a test: nothing of the calling shell but what lets it
     run, no .env, and the settings given (e.g. JINGCE_DATA_DIR=...)."""
     env = {name: os.environ[name] for name in _INHERITED if name in os.environ}
-    return {**env, "JINGCE_ENV_FILE": "", "OPENBLAS_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **settings}
+    return {**env, "JINGCE_ENV_FILE": "", "OPENBLAS_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **UNLIMITED,
+            **settings}
 
 
 REPO = Path(__file__).resolve().parent.parent
@@ -141,4 +146,19 @@ def postgres_url():
             pytest.fail("PostgreSQL is not installed (.ci/run installs it)")
         pytest.skip("PostgreSQL is not installed")
     with postgres_server.postgres_server() as url:
+        yield url
+
+
+def key_headers(services, role: str, name: str | None = None, **headers: str) -> dict[str, str]:
+    """A fresh API key of this role in the services' audit database, as request headers."""
+    made = services.keys.create(name or f"test-{role}", role)
+    return {"Authorization": f"Bearer {made.secret}", **headers}
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    """A real redis-server started for the module (.ci/run installs it)."""
+    from tests.servers import redis_server
+
+    with redis_server() as (url, _):
         yield url

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 
 from app.api import create_app
 from tests.servers import jingce_server
-from tests.conftest import clean_env
+from tests.conftest import clean_env, key_headers
 
 
 def test_health(client):
@@ -93,18 +93,20 @@ def test_searches_and_ticket_statistics_are_audit_events(services, small_corpus)
     from fastapi.testclient import TestClient
     from sqlalchemy import select
 
-    from app.audit.store import audit_events
+    from app.audit.schema import audit_events
 
     services.indexer.sync([small_corpus])
+    portal, agent = key_headers(services, "citizen", "portal"), key_headers(services, "agent")
     with TestClient(create_app(services=services)) as client:
         assert client.get("/v1/search", params={"q": "低保标准 13812345678"},
-                          headers={"x-client-id": "portal"}).status_code == 200
-        assert client.get("/v1/tickets/stats", params={"from": "2026-01-01"}).status_code == 200
+                          headers={**portal, "x-client-id": "claims to be someone else"}).status_code == 200
+        assert client.get("/v1/tickets/stats", params={"from": "2026-01-01"}, headers=agent).status_code == 200
     with services.audit.engine.connect() as conn:
         rows = conn.execute(select(audit_events).where(audit_events.c.kind == "lookup")).mappings().all()
     by_endpoint = {row["details"]["endpoint"]: row for row in rows}
     assert set(by_endpoint) == {"search", "tickets/stats"}
-    search = by_endpoint["search"]
-    assert search["question"] == "低保标准 [手机号]" and search["details"]["client"] == "portal"
+    search = by_endpoint["search"]  # who asked is the key, not what a header claims
+    assert search["question"] == "低保标准 [手机号]" and search["actor"].startswith("citizen key:")
+    assert search["details"]["client"] == "testclient"
     assert search["details"]["found"] > 0 and len(search["details"]["chunk_ids"]) == search["details"]["found"]
     assert by_endpoint["tickets/stats"]["details"]["from"].startswith("2026-01-01")

@@ -16,7 +16,10 @@ from tests.conftest import clean_env
 @pytest.fixture(scope="module")
 def api(bundled_index):
     env = clean_env(JINGCE_DATA_DIR=str(bundled_index))
-    with jingce_server(env) as base, PolicyClient(base, client_id="test-suite") as client:
+    made = subprocess.run([sys.executable, "-m", "app.cli", "keys", "create", "--name", "district-portal", "--role",
+                           "citizen"], env=env, capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    with jingce_server(env) as base, PolicyClient(base, api_key=made.stdout.strip()) as client:
         yield client
 
 

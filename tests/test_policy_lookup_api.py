@@ -12,6 +12,7 @@ import pytest
 from app.clients.vector_store import DOCUMENTS
 from app.domain import NOT_IN_FORCE, VALIDITY_CURRENT, VALIDITY_UNKNOWN
 from app.lookup.paging import encode
+from tests.conftest import key_headers
 
 PROBLEM = "application/problem+json"
 
@@ -235,16 +236,17 @@ def test_errors_are_problem_details_naming_the_field(bundled_client, url, status
 def test_every_lookup_is_recorded(bundled_client, bundled_services):
     from sqlalchemy import select
 
-    from app.audit.store import audit_events
+    from app.audit.schema import audit_events
 
+    portal = key_headers(bundled_services, "citizen", "district-portal")
     before = bundled_services.audit.count()
-    bundled_client.get("/v1/policies", params={"q": "低保 13812345678"}, headers={"X-Client-Id": "district-portal"})
+    bundled_client.get("/v1/policies", params={"q": "低保 13812345678"}, headers=portal)
     bundled_client.get("/v1/policies/no-such-document")
-    assert bundled_services.audit.count() == before + 2
+    assert bundled_services.audit.count() == before + 3  # the key's first use is a sign-in event
     with bundled_services.audit.engine.connect() as conn:
         rows = conn.execute(select(audit_events).where(audit_events.c.kind == "lookup")
-                            .order_by(audit_events.c.created_at.desc()).limit(2)).mappings().all()
+                            .order_by(audit_events.c.seq.desc()).limit(2)).mappings().all()
     missing, found = rows[0], rows[1]
     assert missing["status"] == "not_found" and missing["details"]["doc_id"] == "no-such-document"
-    assert found["details"]["client"] == "district-portal" and found["details"]["found"] > 0
+    assert found["actor"].startswith("citizen key:") and found["details"]["found"] > 0
     assert "13812345678" not in found["question"]  # personal data masked before it is stored

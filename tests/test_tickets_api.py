@@ -16,9 +16,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
 from app.api import create_app
-from app.audit.store import audit_events
+from app.audit.schema import audit_events
 from app.composition import build_services
 from app.routing.service import train_model
+from tests.conftest import key_headers
 from tests.fake_llm import FakeLLM
 
 TRAINING = {
@@ -54,7 +55,8 @@ def _client(tmp_path, embedder, training_file, small_corpus, database_url=None, 
     services.indexer.sync([small_corpus])
     if train:
         _train(services, embedder)
-    return services, TestClient(create_app(services=services))
+    # an agent's key on every request, as the agent-assist panel sends it
+    return services, TestClient(create_app(services=services), headers=key_headers(services, "agent", "A01"))
 
 
 def _train(services, embedder) -> str:
@@ -280,10 +282,16 @@ def test_a_failing_evidence_search_leaves_the_evidence_out_not_the_suggestion(ap
 
 def test_an_agents_free_text_is_masked_before_it_is_stored(api):
     client, services = api
-    made = client.post("/v1/tickets/route", json={"text": "学校乱收补课费", "draft_reply": False,
-                                                  "agent": "A01 13812345678"}).json()
+    # an agent id is an identifier: free text (a phone number, markup) in it is refused, not stored
+    for agent in ("A01 13812345678", "<img src=x onerror=alert(1)>"):
+        refused = client.post("/v1/tickets/route", json={"text": "学校乱收补课费", "agent": agent})
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "agent"
+    made = client.post("/v1/tickets/route", json={"text": "学校乱收补课费", "draft_reply": False}).json()
+    assert client.post(f"/v1/tickets/{made['id']}/decision", json={
+        "action": "override", "department_id": "bj-jw", "category": "<img src=x onerror=alert(1)>",
+        "reason": "x"}).status_code == 422
     decided = client.post(f"/v1/tickets/{made['id']}/decision", json={
-        "action": "override", "department_id": "bj-jw", "agent": "A02 13987654321",
+        "action": "override", "department_id": "bj-jw",
         "reason": "来电人身份证 110105 194912 31002X，手机１３８１２３４５６７８，要求教委处理"})
     assert decided.status_code == 200
     with services.audit.engine.connect() as conn:
