@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import logging
 from typing import Annotated, Any, Iterator, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -25,6 +26,7 @@ from app.audit.store import BadCursor, EventFilter
 from app.composition import Services
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
+log = logging.getLogger(__name__)
 KINDS = ("answer", "lookup", "suggestion", "decision", "request", "access", "admin")
 
 
@@ -151,10 +153,11 @@ def _evidence(services: Services, details: dict[str, Any]) -> list[FrozenEvidenc
     frozen = services.audit.evidence([r["text_sha256"] for r in retrieved])
     live = {}
     try:
-        live = {h.chunk_id: hashlib.sha256(h.text.encode()).hexdigest()
+        live = {h.id: hashlib.sha256(h.payload.get("text", "").encode()).hexdigest()
                 for h in services.store.retrieve([r["chunk_id"] for r in retrieved if r.get("chunk_id")])}
         checked = True
-    except Exception:  # the store being down does not hide the record
+    except Exception:  # the store being down does not hide the record: the live state is left unchecked
+        log.warning("live chunks could not be read for an audit event's evidence", exc_info=True)
         checked = False
     out = []
     for r in retrieved:
