@@ -54,3 +54,11 @@ def test_several_kinds_in_one_text():
     result = mask_personal_data(f"张先生，身份证{VALID_ID}，手机13912345678，邮箱a@b.cn")
     assert result.found == {"id_card": 1, "mobile": 1, "email": 1}
     assert "139" not in result.text and VALID_ID not in result.text
+
+
+def test_names_are_masked_where_the_text_says_they_are_names():
+    masked = mask_personal_data("我叫张伟，家属李秀英，刘建国先生反映，本人陈静家住朝阳区，申请人王强的材料").text
+    assert masked == "我叫[姓名]，家属[姓名]，[姓名]先生反映，本人[姓名]家住朝阳区，申请人[姓名]的材料"
+    # words a part-of-speech tagger takes for names (孤儿, 养老, 康复), and surnames alone, stay
+    for kept in ("孤儿生活费多少", "社区养老助餐点", "残疾孩子康复补贴", "王先生反映楼道灯坏了", "请问王府井怎么走"):
+        assert mask_personal_data(kept).text == kept

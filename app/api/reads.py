@@ -24,9 +24,20 @@ def record_read(services: Services, request: Request, endpoint: str, status: str
                 details: dict[str, Any]) -> str:
     event_id = services.audit.record(AuditEvent(
         "lookup", "api", status, mask_personal_data(q).text if q else None, None,
-        {"endpoint": endpoint, "client": client_address(request), **details}, actor=actor_of(request)))
+        {"endpoint": endpoint, "client": client_address(request), **masked(details)}, actor=actor_of(request)))
     request.state.audited = True
     return event_id
+
+
+def masked(value: Any) -> Any:
+    """Every string in a record masked: a doc id, a filter value, a cursor is what the caller typed."""
+    if isinstance(value, str):
+        return mask_personal_data(value).text
+    if isinstance(value, dict):
+        return {k: masked(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [masked(v) for v in value]
+    return value
 
 
 def filter_record(filters: SearchFilters) -> dict[str, Any]:

@@ -39,7 +39,7 @@ _HOUSE = re.compile(r"(?:[0-9]+(?:号院|号楼|栋|幢|座|单元|层|室|号�
 _DWELLING = re.compile(r"号楼|栋|幢|单元|[0-9]{3,}(?:室|号房|户)")  # a room: 301室, not a layout (3室1厅)
 
 LABELS = {"id_card": "[身份证号]", "bank_card": "[银行卡号]", "mobile": "[手机号]", "landline": "[电话]",
-          "email": "[邮箱]", "plate": "[车牌号]", "house_number": "[门牌号]"}
+          "email": "[邮箱]", "plate": "[车牌号]", "house_number": "[门牌号]", "name": "[姓名]"}
 
 
 @dataclass
@@ -70,6 +70,21 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+# a person's name where the text says it is one — "我叫张伟", "姓名：李秀英", "联系人王强", "刘建国先生" —
+# with a common surname first. Part-of-speech tagging (jieba's `nr`) was measured and dropped: it tags
+# 孤儿, 养老, 康复 as names in a fifth of the residents' questions, and masking those would empty the
+# question; a name said without a cue is left (documented in docs/privacy.md)
+_SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+             "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+             "常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴"
+             "霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑"
+             "景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝")
+_NAME_CUE = re.compile(rf"((?:我叫|我的名字是|名字叫|姓名[：:是为]?|联系人[：:是为]?|来电人[：:是为]?|申请人[：:是为]?|"
+                       rf"本人|家属|业主|患者)\s*)([{_SURNAMES}][\u4e00-\u9fff]{{1,2}}?)(?=[，,。；;、的\s（(]|$|[0-9]|先生|女士|"
+                       rf"身份|电话|手机|住|家住|是)")
+_NAME_TITLE = re.compile(rf"(?<![\u4e00-\u9fff])([{_SURNAMES}][\u4e00-\u9fff]{{1,2}})(先生|女士|小姐)")
+
+
 def mask_personal_data(text: str) -> MaskResult:
     found: dict[str, int] = {}
     text = text.translate(_NARROW)
@@ -92,4 +107,11 @@ def mask_personal_data(text: str) -> MaskResult:
     text = replace("landline", _LANDLINE, text)
     text = replace("plate", _PLATE, text)
     text = replace("house_number", _HOUSE, text, lambda s: bool(_DWELLING.search(s)))
+
+    def name(match: re.Match[str], keep: int) -> str:
+        found["name"] = found.get("name", 0) + 1
+        return (match.group(1) if keep == 1 else "") + LABELS["name"] + (match.group(2) if keep == 2 else "")
+
+    text = _NAME_CUE.sub(lambda m: name(m, 1), text)
+    text = _NAME_TITLE.sub(lambda m: name(m, 2), text)
     return MaskResult(text, found)

@@ -1,0 +1,67 @@
+"""Personal data in real formats goes through every surface — chat, ticket, decision reason, lookup
+and search queries, a path — and none of it is stored, logged, exported or shown to the next agent
+in clear."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from app.api import create_app
+from app.security.pii import luhn_ok, valid_id_card
+from tests.conftest import key_headers
+
+ID_CARD = "11010519491231002X"
+MOBILE = "13812345678"
+LANDLINE = "010-62345678"
+BANK_CARD = "6222021234567890128"
+EMAIL = "zhang.wei@example.com"
+PLATE = "京A12345"
+HOUSE = "学院路30号院5号楼2单元301室"
+NAME = "张伟"
+CLEAR = [ID_CARD, "110105 194912 31002X", MOBILE, "62345678", BANK_CARD, EMAIL, PLATE, "5号楼2单元301室", NAME,
+         "１３９１２３４５６７８"]
+SAID = (f"我叫{NAME}，身份证{ID_CARD}，手机{MOBILE}，座机{LANDLINE}，银行卡{BANK_CARD}，邮箱{EMAIL}，"
+        f"车牌{PLATE}，住海淀区{HOUSE}")
+
+
+def test_the_samples_are_real_formats():
+    assert valid_id_card(ID_CARD) and luhn_ok(BANK_CARD)
+
+
+def test_personal_data_is_never_kept_in_clear(services, small_corpus, caplog):
+    services.indexer.sync([small_corpus])
+    agent, auditor = key_headers(services, "agent"), key_headers(services, "auditor")
+    caplog.set_level(logging.DEBUG)
+    with TestClient(create_app(services=services)) as client:
+        client.post("/v1/chat", json={"question": f"{SAID}，低保标准是多少", "session_id": "s"})
+        client.post("/v1/chat", json={"question": f"{SAID}，养老补贴怎么申请", "stream": True})
+        client.get("/v1/search", params={"q": f"低保 {MOBILE} {NAME}先生"})
+        client.get("/v1/policies", params={"q": f"低保 身份证 110105 194912 31002X"})
+        client.get(f"/v1/policies/{MOBILE}")  # a path with a number in it: a 404, recorded
+        ticket = {"text": f"{SAID}，楼道的灯坏了一个月没人修", "address": f"海淀区{HOUSE}", "draft_reply": False}
+        first = client.post("/v1/tickets/route", json=ticket, headers=agent).json()
+        client.post(f"/v1/tickets/{first['id']}/decision", headers=agent, json={
+            "action": "override", "department_id": "bj-zjw",
+            "reason": f"来电人{NAME}，手机１３９１２３４５６７８，身份证 110105 194912 31002X，属于物业问题"})
+        # the next agent sees the first ticket among the similar ones: masked like everything else
+        second = client.post("/v1/tickets/route", json={"text": "楼道的灯坏了一个月没人修", "draft_reply": False},
+                             headers=agent)
+        shown = second.text
+        exported = [client.get("/v1/audit/export", params={"format": f}, headers=auditor).text for f in ("csv", "jsonl")]
+    similar = [t["text"] for t in second.json()["evidence"]["similar_tickets"] if t["source"] == "decision"]
+    assert similar and "[身份证号]" in similar[0] and "[姓名]" in similar[0]  # the first caller's ticket, masked
+    with services.audit.engine.connect() as conn:
+        tables = [row[0] for row in conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))]
+        stored = "\n".join(str(row) for table in tables for row in conn.execute(text(f"SELECT * FROM {table}")))
+    # what the server logs (httpx's lines are the test client's own)
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith(("httpx", "httpcore")))
+    sessions = str(services.sessions._sessions)
+    for where, content in [("stored", stored), ("logged", logged), ("exported", "\n".join(exported)),
+                           ("shown to the next agent", shown), ("kept in the session", sessions)]:
+        for clear in CLEAR:
+            assert clear not in content, f"{clear!r} {where} in clear"
+    for mask in ("[身份证号]", "[手机号]", "[电话]", "[银行卡号]", "[邮箱]", "[车牌号]", "[门牌号]", "[姓名]"):
+        assert mask in stored, f"{mask} never stored: masked as something else?"
