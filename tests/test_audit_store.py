@@ -81,13 +81,13 @@ def test_verify_names_the_event_tampered_with(db_url, tamper, kind, victim):
 
 
 def test_an_inserted_event_is_caught_even_with_a_recomputed_hash(db_url):
-    from app.audit.chain import event_hash
+    from app.audit.chain import row_hash
 
     store = AuditStore(db_url)
     ids = _events(store, 4)
     row = store.get(ids[1])
-    forged = {**row, "id": str(uuid.uuid4()), "question": "伪造的问题", "seq": 3}
-    forged["hash"] = event_hash(forged)  # a careful forger links it to event 2 and hashes it right…
+    forged = {**row, "id": str(uuid.uuid4()), "question": "伪造的问题", "seq": 3, "details": {}}
+    forged["hash"] = row_hash(forged)  # a careful forger links it to event 2 and hashes it right…
     _as_attacker(store, "UPDATE audit_events SET seq = seq + 1000 WHERE seq >= 3")
     with store.engine.begin() as conn:
         conn.execute(text("INSERT INTO audit_events (id, seq, created_at, kind, channel, status, question, details, "

@@ -21,7 +21,6 @@ from pydantic import BaseModel, Field
 from app.api.deps import ServicesDep
 from app.api.problems import ProblemError, problem_responses
 from app.api.reads import record_read
-from app.audit.chain import event_hash
 from app.audit.store import BadCursor, EventFilter
 from app.composition import Services
 
@@ -143,7 +142,7 @@ async def event(request: Request, services: ServicesDep, event_id: Annotated[str
         raise ProblemError(404, f"no audit event {event_id!r}", field="event_id", location="path")
     evidence = await run_in_threadpool(_evidence, services, row["details"] or {})
     chain = ChainPosition(seq=row["seq"], prev_hash=row["prev_hash"], hash=row["hash"],
-                          hash_matches=event_hash(row) == row["hash"])
+                          hash_matches=await run_in_threadpool(services.audit.hash_matches, event_id))
     return EventDetail(**EventOut.of(row).model_dump(), details=row["details"], chain=chain, evidence=evidence)
 
 

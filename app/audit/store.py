@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.audit import migrate
-from app.audit.chain import GENESIS, Report, event_hash, sign, walk
+from app.audit.chain import FIELDS, GENESIS, Report, canonical_json, link_hash, row_hash, sign, walk
 from app.audit.schema import audit_anchors, audit_checkpoints, audit_events, audit_evidence
 
 _APPEND_LOCK = 0x6A696E6761  # "jinga": the advisory lock every PostgreSQL append takes
@@ -110,8 +110,13 @@ def decode_cursor(cursor: str) -> int:
     return seq
 
 
+# the raw columns the chain is checked on: FIELDS, the details as stored text, the stored hash
+_RAW = f"SELECT {', '.join(FIELDS)}, CAST(details AS TEXT), hash FROM audit_events"
+
+
 def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, future=True, connect_args={"timeout": 60, "check_same_thread": False})
+    engine = create_engine(url, future=True, json_serializer=canonical_json,
+                           connect_args={"timeout": 60, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record):
@@ -134,8 +139,9 @@ def _sqlite_engine(url: str) -> Engine:
 
 class AuditStore:
     def __init__(self, url: str, signing_key: str | None = None) -> None:
+        # details are written as canonical JSON: the text stored is the text hashed (chain.py)
         self.engine: Engine = (_sqlite_engine(url) if url.startswith("sqlite") else
-                               create_engine(url, future=True, pool_pre_ping=True))
+                               create_engine(url, future=True, pool_pre_ping=True, json_serializer=canonical_json))
         self.signing_key = (signing_key or "").encode()
         self._local = threading.Lock()  # appends of one process queue here rather than on the database lock
         try:
@@ -166,9 +172,9 @@ class AuditStore:
                "kind": event_.kind, "channel": event_.channel, "status": event_.status,
                "session_id": event_.session_id, "actor": event_.actor, "department": event_.department,
                "degraded": event_.degraded, "agreed": event_.agreed, "question": event_.question,
-               "answer": event_.answer, "details": json.loads(json.dumps(event_.details, ensure_ascii=False)),
+               "answer": event_.answer, "details": json.loads(canonical_json(event_.details)),
                "prev_hash": previous}
-        row["hash"] = event_hash(row)
+        row["hash"] = row_hash(row)
         conn.execute(insert(audit_events).values(**row))
         if event_.evidence:
             self._freeze(conn, event_.evidence, row["created_at"])
@@ -197,6 +203,12 @@ class AuditStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(audit_events).where(audit_events.c.id == event_id)).mappings().first()
         return dict(row) if row else None
+
+    def hash_matches(self, event_id: str) -> bool:
+        """The event's stored content still gives its stored hash (its own link; `verify` checks the rest)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(text(f"{_RAW} WHERE id = :id"), {"id": event_id}).first()
+        return row is not None and link_hash(row[:14], row[14]) == row[15]
 
     def count(self, filters: EventFilter | None = None) -> int:
         with self.engine.connect() as conn:
@@ -286,52 +298,45 @@ class AuditStore:
             start_seq, start_hash = 0, GENESIS
             if checkpoint is not None:
                 if not self._checkpoint_signed(checkpoint):
-                    report.ok = False
-                    from app.audit.chain import Break
-                    report.first_break = Break("checkpoint", checkpoint["seq"], None, "the retention checkpoint's "
-                                               "signature does not match (AUDIT_SIGNING_KEY): it was rewritten")
-                    return report
+                    return report.broken("checkpoint", checkpoint["seq"], None, "the retention checkpoint's "
+                                         "signature does not match (AUDIT_SIGNING_KEY): it was rewritten")
                 start_seq, start_hash = checkpoint["seq"], checkpoint["hash"]
                 report.notes.append(f"events up to {start_seq} were removed by retention (signed checkpoint)")
             if from_seq is not None and from_seq - 1 > start_seq:
                 before = conn.execute(select(audit_events.c.hash).where(audit_events.c.seq == from_seq - 1)).first()
                 if before is not None:
                     start_seq, start_hash = from_seq - 1, before[0]
-        # keyset batches: a million events never sit in memory at once
+        # keyset batches of raw rows: a million events never sit in memory at once, nothing is parsed
+        query = text(f"{_RAW} WHERE seq > :after OR seq IS NULL ORDER BY seq NULLS FIRST LIMIT :n")
+
         def rows() -> Iterator[Any]:
             after = start_seq
             while True:
                 with self.engine.connect() as conn:
-                    got = conn.execute(select(audit_events).where(or_(audit_events.c.seq > after,
-                                                                      audit_events.c.seq.is_(None)))
-                                       .order_by(audit_events.c.seq.asc().nulls_first()).limit(batch)).mappings().all()
+                    got = conn.execute(query, {"after": after, "n": batch}).all()
                 yield from got
                 if len(got) < batch:
                     return
-                after = got[-1]["seq"]
+                after = got[-1][1]
         walk(rows(), start_seq, start_hash, report)
         if report.ok:
             self._check_anchors(report, stored_anchors + list(anchors or []))
         return report
 
     def _check_anchors(self, report: Report, anchors: list[dict[str, Any]]) -> None:
-        from app.audit.chain import Break
-
         head = report.head_seq or 0
         with self.engine.connect() as conn:
             for anchor in sorted(anchors, key=lambda a: -a["seq"]):
                 report.anchors_checked += 1
                 if anchor["seq"] > head:
-                    report.ok = False
-                    report.first_break = Break("truncated", anchor["seq"], None, f"an anchor says the chain reached "
-                                               f"{anchor['seq']}, it now ends at {head}: events were removed from the end")
+                    report.broken("truncated", anchor["seq"], None, f"an anchor says the chain reached "
+                                  f"{anchor['seq']}, it now ends at {head}: events were removed from the end")
                     return
                 found = conn.execute(select(audit_events.c.id, audit_events.c.hash)
                                      .where(audit_events.c.seq == anchor["seq"])).first()
                 if found is not None and found.hash != anchor["hash"]:
-                    report.ok = False
-                    report.first_break = Break("edited", anchor["seq"], found.id, "the event differs from the hash an "
-                                               "anchor recorded: the chain was rewritten from here on")
+                    report.broken("edited", anchor["seq"], found.id, "the event differs from the hash an anchor "
+                                  "recorded: the chain was rewritten from here on")
                     return
 
     def anchor(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ Revises: 0001
 import sqlalchemy as sa
 from alembic import op
 
-from app.audit.chain import GENESIS, event_hash
+from app.audit.chain import FIELDS, GENESIS, link_hash
 
 revision = "0002"
 down_revision = "0001"
@@ -44,18 +44,17 @@ def upgrade() -> None:
         batch.add_column(sa.Column("agreed", sa.Boolean))
         batch.add_column(sa.Column("prev_hash", sa.String(64)))
         batch.add_column(sa.Column("hash", sa.String(64)))
-    events = sa.table("audit_events", sa.column("created_at", sa.DateTime(timezone=True)), *(sa.column(c) for c in (
-        "id", "seq", "kind", "channel", "status", "session_id", "actor", "department", "degraded",
-        "agreed", "question", "answer", "prev_hash", "hash")), sa.column("details", sa.JSON))
-    previous, seq = GENESIS, 0
-    rows = bind.execute(sa.select(events).order_by(events.c.created_at, events.c.id)).mappings().all()
-    for row in rows:
-        seq += 1
-        linked = {**row, "seq": seq, "prev_hash": previous}
-        linked["hash"] = event_hash(linked)
-        bind.execute(events.update().where(events.c.id == row["id"]).values(
-            seq=seq, prev_hash=previous, hash=linked["hash"]))
-        previous = linked["hash"]
+    # hashed over the details text as stored (chain.py); the fields in the chain's order
+    fields = [f for f in FIELDS if f not in ("seq", "prev_hash")]
+    rows = bind.execute(sa.text(f"SELECT {', '.join(fields)}, CAST(details AS TEXT) FROM audit_events "
+                                "ORDER BY created_at, id")).all()
+    previous = GENESIS
+    for seq, row in enumerate(rows, 1):
+        values = dict(zip(fields, row[:-1]), seq=seq, prev_hash=previous)
+        digest = link_hash([values[f] for f in FIELDS], row[-1])
+        bind.execute(sa.text("UPDATE audit_events SET seq = :seq, prev_hash = :prev, hash = :hash WHERE id = :id"),
+                     {"seq": seq, "prev": previous, "hash": digest, "id": values["id"]})
+        previous = digest
     op.create_index("ix_audit_events_seq", "audit_events", ["seq"], unique=True)
     for column in ("actor", "department"):
         op.create_index(f"ix_audit_events_{column}", "audit_events", [column])
