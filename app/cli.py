@@ -44,11 +44,12 @@ def _settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
-def _services(settings: Settings):
-    from app.composition import build_services
+def _services(settings: Settings, audit_only: bool = False):
+    """Everything (or only the audit store); a part that cannot start is an exit 2 with its reason."""
+    from app.composition import build_audit, build_services
 
     try:
-        return build_services(settings)
+        return build_audit(settings) if audit_only else build_services(settings)
     except RuntimeError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
@@ -552,13 +553,7 @@ def vectors_pack(out: Optional[Path] = typer.Option(None, help="Default: the con
 
 
 def _audit(settings: Settings):
-    from app.composition import build_audit
-
-    try:
-        return build_audit(settings)
-    except RuntimeError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    return _services(settings, audit_only=True)
 
 
 def _anchor_lines(path: Path | None) -> list[dict]:

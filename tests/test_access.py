@@ -172,3 +172,15 @@ def test_every_request_that_reaches_a_route_is_an_event(services):
                                                    "/v1/search"}
     assert all(r.actor for r in rows) and all("?" not in r.details["path"] for r in rows)
     assert services.audit.verify().ok
+
+
+def test_a_server_error_is_recorded_too(services):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the store went away")
+
+    services.lookup.facets = broken
+    with TestClient(create_app(services=services), raise_server_exceptions=False) as client:
+        assert client.get("/v1/policies/facets").status_code == 500
+    with services.audit.engine.connect() as conn:
+        statuses = [row[0] for row in conn.execute(select(audit_events.c.status).where(audit_events.c.kind == "request"))]
+    assert statuses == ["http_500"]

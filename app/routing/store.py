@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (JSON, Boolean, Column, DateTime, Float, ForeignKey, Integer, MetaData, String, Table, Text,
-                        cast, func, insert, select)
+                        case, cast, func, insert, select)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -133,7 +133,8 @@ class RoutingStore:
 
     def stats(self, since: dt.datetime | None, until: dt.datetime | None) -> dict[str, Any]:
         """Agreement over decisions made in [since, until), overall, per suggested lead department and
-        per suggested category; suggestions made in the same range, with how many await a decision."""
+        per suggested category; suggestions made in the same range, with how many await a decision.
+        SQL aggregates only: the decisions are counted where they are, never loaded."""
         def window(column):
             conditions = []
             if since is not None:
@@ -148,24 +149,24 @@ class RoutingStore:
             pending = conn.execute(select(func.count()).select_from(
                 suggestions.outerjoin(decisions, decisions.c.suggestion_id == suggestions.c.id))
                 .where(decisions.c.id.is_(None), *window(suggestions.c.created_at))).scalar_one()
-            rows = conn.execute(select(suggestions.c.lead_department, suggestions.c.category, decisions.c.agreed,
-                                       decisions.c.action)
-                                .join(decisions, decisions.c.suggestion_id == suggestions.c.id)
-                                .where(*window(decisions.c.created_at))).all()
+            joined = suggestions.join(decisions, decisions.c.suggestion_id == suggestions.c.id)
+            in_range = window(decisions.c.created_at)
+            agreed = func.sum(cast(decisions.c.agreed, Integer))
+            overrides = func.sum(case((decisions.c.action == "override", 1), else_=0))
+            total = conn.execute(select(func.count(), agreed, overrides).select_from(joined).where(*in_range)).one()
+            category = func.coalesce(suggestions.c.category, "未分类")
+            by_department = conn.execute(select(suggestions.c.lead_department, func.count(), agreed).select_from(joined)
+                                         .where(*in_range).group_by(suggestions.c.lead_department)).all()
+            by_category = conn.execute(select(category, func.count(), agreed).select_from(joined)
+                                       .where(*in_range).group_by(category)).all()
 
-        def rate(group: list) -> dict[str, Any]:
-            agreed = sum(1 for r in group if r.agreed)
-            return {"decided": len(group), "agreed": agreed, "agreement_rate": agreed / len(group) if group else None}
+        def rate(decided: int, agreed_n: int | None) -> dict[str, Any]:
+            agreed_n = int(agreed_n or 0)
+            return {"decided": decided, "agreed": agreed_n, "agreement_rate": agreed_n / decided if decided else None}
 
-        by_department: dict[str, list] = {}
-        by_category: dict[str, list] = {}
-        for row in rows:
-            by_department.setdefault(row.lead_department, []).append(row)
-            by_category.setdefault(row.category or "未分类", []).append(row)
         return {
             "suggestions": int(made[0] or 0), "review_share": float(made[1] or 0) / made[0] if made[0] else None,
-            "pending": int(pending), **rate(rows),
-            "overrides": sum(1 for r in rows if r.action == "override"),
-            "by_department": {k: rate(v) for k, v in sorted(by_department.items())},
-            "by_category": {k: rate(v) for k, v in sorted(by_category.items())},
+            "pending": int(pending), **rate(total[0], total[1]), "overrides": int(total[2] or 0),
+            "by_department": {k: rate(n, a) for k, n, a in sorted(by_department)},
+            "by_category": {k: rate(n, a) for k, n, a in sorted(by_category)},
         }
