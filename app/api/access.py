@@ -152,7 +152,8 @@ async def authorize(request: Request) -> Caller:
         if caller.key is None:
             await _deny(request, 401, "unauthenticated", f"this route needs a key of the role {' or '.join(allowed)}",
                         address)
-        await _deny(request, 403, "forbidden", f"a {caller.role} key may not use this route "
+        request.state.caller = caller  # named in the access log line of the refusal
+        await _deny(request, 403, "forbidden", f"this route is not open to the {caller.role} role "
                     f"(it needs {' or '.join(allowed)})", address, caller.key)
     limit = getattr(auth, f"{caller.role}_per_minute")
     for who, per_minute in ((caller.limit_key, limit), (f"addr@{address}", auth.address_per_minute)):
@@ -179,6 +180,36 @@ async def _deny(request: Request, status: int, outcome: str, detail: str, addres
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     raise HTTPException(status, detail=detail, headers=headers)
+
+
+_DENIALS = {"401": "No key, or a key unknown or revoked, where the route needs one",
+            "403": "A key of a role this route is not open to, or a widget key used from another origin",
+            "429": "Past the caller's rate limit; Retry-After says when to come back"}
+
+
+def document_access(schema: dict) -> dict:
+    """The OpenAPI document says how to authenticate and, on every route that is not public, which roles
+    it is open to and the 401 / 403 / 429 problems a caller may get."""
+    from app.api.problems import MEDIA_TYPE
+
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {}).update({
+        "bearer": {"type": "http", "scheme": "bearer", "description": "Authorization: Bearer jc_…"},
+        "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}})
+    problem = {"content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            roles = ROUTE_ROLES.get(f"{method.upper()} {path}")
+            if roles is None or roles == PUBLIC:
+                continue
+            optional = [{}] if "citizen" in roles else []  # anonymous citizens need no key
+            operation["security"] = [{"bearer": []}, {"apiKey": []}, *optional]
+            operation["description"] = (operation.get("description") or "") + f"\n\nRoles: {', '.join(roles)}."
+            for status, description in _DENIALS.items():
+                operation.setdefault("responses", {}).setdefault(status, {"description": description, **problem})
+            operation["responses"]["429"].setdefault("headers", {"Retry-After": {"schema": {"type": "integer"},
+                                                                                 "description": "Seconds to wait"}})
+    return schema
 
 
 def access_markdown() -> str:

@@ -8,7 +8,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app.api import problems, routes_audit, routes_chat, routes_policies, routes_search, routes_tickets
-from app.api.access import authorize, undeclared
+from app.api.access import authorize, document_access, undeclared
 from app.api.hardening import Hardening
 from app.api.trail import Trail
 from app.composition import Services, build_services
@@ -46,6 +46,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if missing:  # a route nobody said who may call is a route anybody may call: refuse to start
         raise RuntimeError(f"routes without roles in app/api/access.py ROUTE_ROLES: {', '.join(missing)}")
     problems.install(app)
+    documented = app.openapi
+
+    def openapi() -> dict:  # the problems' media type first (problems.install), then who may call what
+        if app.openapi_schema is None:
+            app.openapi_schema = document_access(documented())
+        return app.openapi_schema
+
+    app.openapi = openapi
     app.add_middleware(Trail, services_of=lambda scope: scope["app"].state.services,
                        access_log=settings.server.access_log)
     if settings.server.cors_origins:

@@ -132,7 +132,7 @@ async def events(request: Request, services: ServicesDep, query: Annotated[Event
     return EventPage(total=total, events=[EventOut.of(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.get("/events/{event_id}", response_model=EventDetail, responses=problem_responses(401, 403, 404, 429),
+@router.get("/events/{event_id}", response_model=EventDetail, responses=problem_responses(401, 403, 404, 422, 429),
             summary="One event with its frozen evidence and place in the chain")
 async def event(request: Request, services: ServicesDep, event_id: Annotated[str, Path(max_length=36)]) -> Any:
     row = await run_in_threadpool(services.audit.get, event_id)
