@@ -34,8 +34,8 @@ def time_text(moment: dt.datetime | str | None) -> str | None:
     a string is SQLite's own storage form ("2026-11-28 00:49:34.343848")."""
     if moment is None:
         return None
-    if isinstance(moment, str):
-        return moment.replace(" ", "T") + "Z"
+    if isinstance(moment, str):  # SQLite's storage form, or PostgreSQL's to_char in the store's raw query
+        return moment if moment.endswith("Z") else moment.replace(" ", "T") + "Z"
     if moment.tzinfo is not None:
         moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -110,8 +110,14 @@ def decode_cursor(cursor: str) -> int:
     return seq
 
 
-# the raw columns the chain is checked on: FIELDS, the details as stored text, the stored hash
-_RAW = f"SELECT {', '.join(FIELDS)}, CAST(details AS TEXT), hash FROM audit_events"
+# the raw columns the chain is checked on: FIELDS, the details as stored text, the stored hash. Times
+# come as text (SQLite stores them so; PostgreSQL formats them in UTC): nothing is parsed to be checked
+_PG_TIME = "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+
+def _raw(dialect: str) -> str:
+    fields = [(_PG_TIME if dialect == "postgresql" else f) if f == "created_at" else f for f in FIELDS]
+    return f"SELECT {', '.join(fields)}, CAST(details AS TEXT), hash FROM audit_events"
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -207,7 +213,7 @@ class AuditStore:
     def hash_matches(self, event_id: str) -> bool:
         """The event's stored content still gives its stored hash (its own link; `verify` checks the rest)."""
         with self.engine.connect() as conn:
-            row = conn.execute(text(f"{_RAW} WHERE id = :id"), {"id": event_id}).first()
+            row = conn.execute(text(f"{_raw(self.dialect)} WHERE id = :id"), {"id": event_id}).first()
         return row is not None and link_hash(row[:14], row[14]) == row[15]
 
     def count(self, filters: EventFilter | None = None) -> int:
@@ -307,7 +313,7 @@ class AuditStore:
                 if before is not None:
                     start_seq, start_hash = from_seq - 1, before[0]
         # keyset batches of raw rows: a million events never sit in memory at once, nothing is parsed
-        query = text(f"{_RAW} WHERE seq > :after OR seq IS NULL ORDER BY seq NULLS FIRST LIMIT :n")
+        query = text(f"{_raw(self.dialect)} WHERE seq > :after OR seq IS NULL ORDER BY seq NULLS FIRST LIMIT :n")
 
         def rows() -> Iterator[Any]:
             after = start_seq
