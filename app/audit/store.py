@@ -312,10 +312,15 @@ class AuditStore:
                 before = conn.execute(select(audit_events.c.hash).where(audit_events.c.seq == from_seq - 1)).first()
                 if before is not None:
                     start_seq, start_hash = from_seq - 1, before[0]
-        # keyset batches of raw rows: a million events never sit in memory at once, nothing is parsed
-        query = text(f"{_raw(self.dialect)} WHERE seq > :after OR seq IS NULL ORDER BY seq NULLS FIRST LIMIT :n")
+        # keyset batches of raw rows: a million events never sit in memory at once, nothing is parsed.
+        # A row without a sequence number (inserted around the chain) is looked for once, apart: an
+        # `OR seq IS NULL` in the batch query would keep the database from walking the seq index.
+        query = text(f"{_raw(self.dialect)} WHERE seq > :after ORDER BY seq LIMIT :n")
+        unplaced = text(f"{_raw(self.dialect)} WHERE seq IS NULL LIMIT 1")
 
         def rows() -> Iterator[Any]:
+            with self.engine.connect() as conn:
+                yield from conn.execute(unplaced).all()
             after = start_seq
             while True:
                 with self.engine.connect() as conn:
