@@ -8,7 +8,7 @@ through the app's dependency overrides.
 from __future__ import annotations
 
 import json
-
+import re
 from dataclasses import dataclass
 
 from app.clients.embeddings import (
@@ -93,11 +93,8 @@ class Services:
 
 def settings_in_force(settings: Settings) -> dict:
     """The settings as JSON, secrets and credentials in URLs replaced by a mark."""
-    import re
-
-    dumped = json.loads(settings.model_dump_json())  # SecretStr fields come out as "**********"
-    text = json.dumps(dumped, ensure_ascii=False)
-    return json.loads(re.sub(r"(://[^:/@\s\"]+:)[^@\s\"]+@", r"\1***@", text))
+    # SecretStr fields come out as "**********"; a password in a URL is masked in the text
+    return json.loads(re.sub(r"(://[^:/@\s\"]+:)[^@\s\"]+@", r"\1***@", settings.model_dump_json()))
 
 
 def build_embedder(settings: Settings) -> ArrayEmbeddings:

@@ -39,7 +39,7 @@ def test_personal_data_is_never_kept_in_clear(services, small_corpus, caplog):
         client.post("/v1/chat", json={"question": f"{SAID}，低保标准是多少", "session_id": "s"})
         client.post("/v1/chat", json={"question": f"{SAID}，养老补贴怎么申请", "stream": True})
         client.get("/v1/search", params={"q": f"低保 {MOBILE} {NAME}先生"})
-        client.get("/v1/policies", params={"q": f"低保 身份证 110105 194912 31002X"})
+        client.get("/v1/policies", params={"q": "低保 身份证 110105 194912 31002X"})
         client.get(f"/v1/policies/{MOBILE}")  # a path with a number in it: a 404, recorded
         ticket = {"text": f"{SAID}，楼道的灯坏了一个月没人修", "address": f"海淀区{HOUSE}", "draft_reply": False}
         first = client.post("/v1/tickets/route", json=ticket, headers=agent).json()

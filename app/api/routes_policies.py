@@ -17,7 +17,7 @@ from app.api.caching import cached_json, last_modified
 from app.api.deps import ServicesDep
 from app.api.reads import filter_record, record_read
 from app.api.policy_schemas import (
-    ChunkContextOut, ChunkOut, FacetsOut, FacetValue, PolicyDocumentOut, PolicyMatchOut, PolicyMeta, PolicyPageOut,
+    ChunkContextOut, ChunkOut, FacetsOut, FacetValue, PolicyDocumentOut, PolicyMeta, PolicyPageOut,
     RelatedOut, match_out,
 )
 from app.api.problems import PATTERN_HINTS, ProblemError, problem_responses

@@ -54,6 +54,11 @@ def link_hash(values: Sequence[Any], details_text: str) -> str:
     return hashlib.sha256(f"{head}\n{details_text}".encode()).hexdigest()
 
 
+def intact(raw: Sequence[Any]) -> bool:
+    """A raw row (FIELDS, the details as stored text, the stored hash) still gives its stored hash."""
+    return link_hash(raw[:14], raw[14]) == raw[15]
+
+
 def row_hash(row: Mapping[str, Any], details_text: str | None = None) -> str:
     """The hash of a row given as a mapping; details as stored text, else serialised canonically."""
     text = details_text if details_text is not None else canonical_json(row.get("details"))
@@ -109,7 +114,7 @@ def walk(rows: Iterable[Sequence[Any]], start_seq: int, start_hash: str, report:
         if seq > expected_seq:
             return report.broken("missing", seq, event_id, f"events {expected_seq}…{seq - 1} are missing before this "
                                  "one: deleted")
-        if link_hash(row[:14], row[14]) != row[15]:
+        if not intact(row):
             return report.broken("edited", seq, event_id, "the event's content does not match its hash: edited")
         if row[13] != previous:
             return report.broken("broken_link", seq, event_id, "the event does not follow the one before it: an event "

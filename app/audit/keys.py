@@ -85,7 +85,8 @@ class KeyStore:
 
     def authenticate(self, presented: str) -> ApiKey | None:
         """The key this secret belongs to, if it is a live one; None otherwise (unknown, wrong, revoked)."""
-        match = _KEY.match(presented.strip())
+        presented = presented.strip()
+        match = _KEY.match(presented)
         if not match:
             return None
         key_id = match.group(1)
@@ -93,10 +94,10 @@ class KeyStore:
             row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().first()
         if row is None or row["revoked_at"] is not None:
             return None
-        fingerprint = hashlib.sha256(presented.strip().encode()).hexdigest()
+        fingerprint = hashlib.sha256(presented.encode()).hexdigest()
         if self._checked.get(key_id) != fingerprint:
             try:
-                _HASHER.verify(row["secret_hash"], presented.strip())
+                _HASHER.verify(row["secret_hash"], presented)
             except (VerificationError, InvalidHashError):
                 return None
             self._checked[key_id] = fingerprint

@@ -35,8 +35,9 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine) -> str:
     """Runs the migrations not yet applied; returns the revision the database is now at."""
-    if current_revision(engine) == head_revision():
-        return head_revision()
+    head = head_revision()
+    if current_revision(engine) == head:
+        return head
     with engine.connect() as connection:
         postgres = connection.dialect.name == "postgresql"
         if postgres:
@@ -49,4 +50,4 @@ def upgrade(engine: Engine) -> str:
             if postgres:
                 connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
                 connection.commit()
-    return head_revision()
+    return head

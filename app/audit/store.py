@@ -21,14 +21,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from sqlalchemy import Integer, and_, case, cast, create_engine, event, func, insert, or_, select, text
+from sqlalchemy import Integer, and_, cast, create_engine, event, func, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.audit import migrate
-from app.audit.chain import FIELDS, GENESIS, Report, canonical_json, link_hash, row_hash, sign, walk
+from app.audit.chain import FIELDS, GENESIS, Report, canonical_json, intact, row_hash, sign, walk
 from app.audit.schema import audit_anchors, audit_checkpoints, audit_events, audit_evidence
 
 _APPEND_LOCK = 0x6A696E6761  # "jinga": the advisory lock every PostgreSQL append takes
@@ -214,7 +214,7 @@ class AuditStore:
         """The event's stored content still gives its stored hash (its own link; `verify` checks the rest)."""
         with self.engine.connect() as conn:
             row = conn.execute(text(f"{_raw(self.dialect)} WHERE id = :id"), {"id": event_id}).first()
-        return row is not None and link_hash(row[:14], row[14]) == row[15]
+        return row is not None and intact(row)
 
     def count(self, filters: EventFilter | None = None) -> int:
         with self.engine.connect() as conn:

@@ -353,14 +353,17 @@ class Record:
         self.audit = audit
 
     def __call__(self, ctx: AnswerContext) -> None:
+        # the texts the answer rested on are frozen beside the event by their hash (content-addressed):
+        # re-ingesting or deleting a document never changes what an old answer appears to rest on
+        digests = [hashlib.sha256(h.text.encode()).hexdigest() for h in ctx.sources]
         details = {
             "rewritten": ctx.rewritten,
             "personal_data_masked": ctx.personal_data,
             "guardrail": ctx.guardrail,
             "filters": asdict(ctx.filters),
             "retrieved": [{"chunk_id": h.chunk_id, "doc_id": h.doc_id, "score": round(h.score, 6),
-                           "text_sha256": hashlib.sha256(h.text.encode()).hexdigest(),
-                           "validity": h.document.get("validity")} for h in ctx.sources],
+                           "text_sha256": digest, "validity": h.document.get("validity")}
+                          for h, digest in zip(ctx.sources, digests)],
             "composer": ctx.composer, "model": ctx.model, "prompt_version": ctx.prompt_version,
             "degraded": ctx.degraded, "degraded_reason": ctx.degraded_reason,
             "question_kinds": ctx.kinds,
@@ -371,9 +374,7 @@ class Record:
             "error": ctx.error,
             "timings_ms": ctx.timings_ms,
         }
-        # the texts the answer rested on are frozen beside the event (content-addressed): re-ingesting
-        # or deleting a document never changes what an old answer appears to rest on
-        evidence = {hashlib.sha256(h.text.encode()).hexdigest(): h.text for h in ctx.sources}
+        evidence = {digest: h.text for h, digest in zip(ctx.sources, digests)}
         status = ctx.status or "error"
         if ctx.cancel.is_set() and status != "error":  # the client went away before the answer was delivered
             status, details["status_made"] = "cancelled", status
