@@ -230,7 +230,7 @@ class AuthSettings(BaseSettings):
     anonymous_citizens: bool = Field(True, description="Requests without a key act as the citizen role (chat, "
                                      "policy lookup, search), rate-limited by address; false: every route but "
                                      "/healthz needs a key.")
-    public_docs: bool = Field(True, description="Serve /docs, /redoc and /openapi.json to anyone; false: not at all.")
+    public_docs: bool = Field(True, description="Serve /docs (Swagger UI) and /openapi.json to anyone; false: not at all.")
     citizen_per_minute: int = Field(30, ge=0, description="Requests a citizen (per key and address) may make in "
                                     "any 60 s; 0: no limit.")
     agent_per_minute: int = Field(600, ge=0, description="Requests per agent key in any 60 s; 0: no limit.")

@@ -32,6 +32,7 @@ _READERS = ("citizen", "agent", "auditor", "admin")
 
 ROUTE_ROLES: dict[str, tuple[str, ...] | str] = {
     "GET /healthz": PUBLIC,
+    "GET /v1/me": _READERS,
     "POST /v1/chat": ("citizen", "agent", "admin"),
     "GET /v1/search": _READERS,
     "GET /v1/policies": _READERS,
@@ -41,11 +42,21 @@ ROUTE_ROLES: dict[str, tuple[str, ...] | str] = {
     "POST /v1/tickets/route": ("agent", "admin"),
     "POST /v1/tickets/{suggestion_id}/decision": ("agent", "admin"),
     "GET /v1/tickets/stats": ("agent", "auditor", "admin"),
+    "GET /v1/tickets/departments": ("agent", "auditor", "admin"),
+    "GET /v1/tickets/decisions": ("agent", "auditor", "admin"),
     "GET /v1/audit/events": ("auditor",),
     "GET /v1/audit/events/{event_id}": ("auditor",),
     "GET /v1/audit/export": ("auditor",),
     "GET /v1/audit/summary": ("auditor",),
     "GET /v1/audit/verify": ("auditor",),
+    # the pages (app/api/pages.py): public — what they show comes from the API calls above, made with
+    # the key the page was given
+    "GET /demo": PUBLIC,
+    "GET /panel": PUBLIC,
+    "GET /audit": PUBLIC,
+    "GET /widget.js": PUBLIC,
+    "GET /assets/{name}": PUBLIC,
+    "GET /docs": PUBLIC,
 }
 
 
@@ -220,7 +231,7 @@ def access_markdown() -> str:
     for route, roles in ROUTE_ROLES.items():
         cells = ["open to all" if roles == PUBLIC else ("yes" if role in roles else "—") for role in ROLES]
         lines.append(f"| `{route}` | " + " | ".join(cells) + " |")
-    lines += ["", "`/docs`, `/redoc` and `/openapi.json` are served to anyone when `AUTH_PUBLIC_DOCS` is true (the "
+    lines += ["", "`/docs` and `/openapi.json` are served to anyone when `AUTH_PUBLIC_DOCS` is true (the "
               "default) and not at all otherwise.", "Without a key a request acts as an anonymous citizen when "
               "`AUTH_ANONYMOUS_CITIZENS` is true (the default)."]
     return "\n".join(lines) + "\n"

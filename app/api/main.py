@@ -7,7 +7,9 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from app.api import problems, routes_audit, routes_chat, routes_policies, routes_search, routes_tickets
+from app.api import (problems, routes_audit, routes_chat, routes_me, routes_policies, routes_search,
+                     routes_tickets)
+from app.api.pages import pages_router
 from app.api.access import authorize, document_access, undeclared
 from app.api.hardening import Hardening
 from app.api.trail import Trail
@@ -34,14 +36,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = FastAPI(title="京策助手 API", version="0.1.0", lifespan=lifespan,
                   redirect_slashes=False,  # a redirect would echo the request's Host header back
                   dependencies=[Depends(authorize)],  # every route: who calls, may they, within their limit
-                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+                  docs_url=None, redoc_url=None,  # /docs: app/api/pages.py, from vendored files (no CDN)
                   openapi_url="/openapi.json" if docs else None,
                   description="Search Beijing policy documents. Every hit carries its document's 文号, "
                               "validity and the character offsets of the matching clause.")
     # given services are usable at once, also by ASGI callers that run no lifespan (schemathesis)
     app.state.services = services
-    for module in (routes_search, routes_chat, routes_policies, routes_tickets, routes_audit):
+    for module in (routes_search, routes_chat, routes_policies, routes_tickets, routes_audit, routes_me):
         app.include_router(module.router)
+    app.include_router(pages_router(docs))
     missing = undeclared(app)
     if missing:  # a route nobody said who may call is a route anybody may call: refuse to start
         raise RuntimeError(f"routes without roles in app/api/access.py ROUTE_ROLES: {', '.join(missing)}")

@@ -15,6 +15,7 @@ from app.api.deps import ServicesDep
 from app.api.reads import record_read
 from app.api.problems import PATTERN_HINTS, ProblemError, problem_responses
 from app.api.schemas import ChatResponse
+from app.routing.catalogue import departments
 from app.routing.places import Places
 from app.routing.results import CategoryGuess, Evidence, ModelInfo, Suggestion as RoutedSuggestion
 from app.routing.service import ConflictingDecision, InvalidTicket, UnknownDepartment
@@ -173,6 +174,47 @@ async def decide(body: DecisionRequest, request: Request, services: ServicesDep,
     return Decision(id=decision.id, suggestion_id=suggestion_id, audit_id=event, created_at=decision.created_at,
                     action=decision.action, department_id=decision.department, category=decision.category,
                     agreed=decision.agreed)
+
+
+class DepartmentOut(BaseModel):
+    id: str
+    name: str
+    short: str
+    kind: str = Field(description="municipal | district | utility")
+
+
+@router.get("/departments", response_model=list[DepartmentOut], summary="The departments a ticket may go to")
+async def list_departments() -> Any:
+    """Every department of the catalogue (policies/hotline/departments.yml and the 16 district
+    governments): what an agent may choose when overriding a suggestion."""
+    return [DepartmentOut(id=d.id, name=d.name, short=d.short, kind=d.kind) for d in departments().values()]
+
+
+class RecentDecision(BaseModel):
+    id: str
+    suggestion_id: str
+    created_at: dt.datetime
+    agent: str | None
+    action: str
+    suggested: str = Field(description="The lead department the suggestion named.")
+    department: str = Field(description="The lead department the agent chose.")
+    co_handlers: list[str]
+    category: str | None
+    reason: str | None = Field(description="As stored: personal data masked.")
+    agreed: bool
+    ticket: str = Field(description="As stored: personal data masked.")
+
+
+@router.get("/decisions", response_model=list[RecentDecision], responses=problem_responses(422),
+            summary="The latest decisions, newest first")
+async def recent_decisions(request: Request, services: ServicesDep,
+                           limit: Annotated[int, Query(ge=1, le=100)] = 20,
+                           agent: Annotated[str | None, Query(max_length=64, pattern=AGENT_ID,
+                                                              description="Only this agent's decisions.")] = None) -> Any:
+    found = await run_in_threadpool(services.routing.recent_decisions, limit, agent)
+    await run_in_threadpool(record_read, services, request, "tickets/decisions", "ok", None,
+                            {"limit": limit, "agent": agent, "found": len(found)})
+    return [RecentDecision(**row) for row in found]
 
 
 @router.get("/stats", response_model=TicketStats, responses=problem_responses(422),

@@ -82,6 +82,9 @@ class RoutingService:
         self.knowledge.remember([found["ticket"]], [(department, decision.category)])
         return decision, event
 
+    def recent_decisions(self, limit: int, agent: str | None = None) -> list[dict[str, Any]]:
+        return self.store.recent_decisions(limit, agent)
+
     def stats(self, since: dt.datetime | None, until: dt.datetime | None) -> dict[str, Any]:
         return self.store.stats(since, until)
 

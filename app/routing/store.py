@@ -124,6 +124,19 @@ class RoutingStore:
             raise AlreadyDecided(suggestion_id) from None
         return decision, event
 
+    def recent_decisions(self, limit: int, agent: str | None = None) -> list[dict[str, Any]]:
+        """The latest decisions, newest first, each with its (masked) ticket and what was suggested."""
+        query = (select(decisions.c.id, decisions.c.suggestion_id, decisions.c.created_at, decisions.c.agent,
+                        decisions.c.action, decisions.c.department, decisions.c.co_handlers, decisions.c.category,
+                        decisions.c.reason, decisions.c.agreed, suggestions.c.ticket,
+                        suggestions.c.lead_department.label("suggested"))
+                 .join(suggestions, decisions.c.suggestion_id == suggestions.c.id)
+                 .order_by(decisions.c.created_at.desc(), decisions.c.id.desc()).limit(limit))
+        if agent is not None:
+            query = query.where(decisions.c.agent == _masked(agent))
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
     def decided_tickets(self) -> list[tuple[str, str, str | None]]:
         """(masked ticket, final department, final category) of every decision: what the router learns from."""
         query = (select(suggestions.c.ticket, decisions.c.department, decisions.c.category)

@@ -1,0 +1,103 @@
+/* What the agent panel and the audit page share: building DOM without innerHTML, the API key the
+   person signed in with (kept in sessionStorage: gone when the tab closes), API calls that turn a
+   problem document into a readable message. */
+"use strict";
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === "class") node.className = value;
+    else if (name === "text") node.textContent = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat()) if (child !== null && child !== undefined) node.append(child);
+  return node;
+}
+
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+  for (const child of children) node.append(child);
+  return node;
+}
+
+class ApiError extends Error {
+  constructor(status, message) { super(message); this.status = status; }
+}
+
+/* The signed-in key of one page ("panel", "audit"), which needs a key of one of `roles`. */
+class Session {
+  constructor(page, roles) { this.name = `jingce-key-${page}`; this.roles = roles; this.role = roles[0]; this.me = null; }
+
+  async check() {
+    const me = await this.json("/v1/me");
+    if (!this.roles.includes(me.role)) throw new ApiError(403, `这是 ${me.role} 角色的密钥；本页面需要 ${this.roles.join(" 或 ")} 角色的密钥。`);
+    this.me = me;
+    const who = document.getElementById("who");
+    if (who) who.textContent = `${me.name}（${me.role}）`;
+  }
+  get key() { return sessionStorage.getItem(this.name); }
+  forget() { sessionStorage.removeItem(this.name); }
+
+  async api(path, options = {}) {
+    const response = await fetch(path, { ...options, headers: { Accept: "application/json", ...(options.headers || {}),
+                                                                  Authorization: `Bearer ${this.key}` } });
+    if (!response.ok) {
+      let detail = "";
+      try { detail = (await response.json()).detail || ""; } catch (_) { /* not a problem document */ }
+      const messages = { 401: "密钥无效或已被撤销，请重新登录。", 403: `此密钥无权访问（需要 ${this.role} 角色的密钥）。`,
+                         429: `请求过于频繁，请 ${response.headers.get("Retry-After") || "稍后"} 秒后再试。` };
+      throw new ApiError(response.status, messages[response.status] || `请求失败（${response.status}）：${detail}`);
+    }
+    return response;
+  }
+
+  async json(path, options) { return (await this.api(path, options)).json(); }
+
+  /* Shows the sign-in form until a key passes `check`, then calls start(). */
+  async begin(start) {
+    const form = document.getElementById("signin");
+    const app = document.getElementById("app");
+    const error = document.getElementById("signin-error");
+    const show = async () => {
+      try {
+        await this.check();
+        form.closest("section").hidden = true;
+        app.hidden = false;
+        document.getElementById("signout").hidden = false;
+        await start();
+      } catch (e) {
+        if (!(e instanceof ApiError) || e.status === 401 || e.status === 403) this.forget();
+        form.closest("section").hidden = false;
+        app.hidden = true;
+        error.textContent = e.message;
+        error.hidden = false;
+        document.getElementById("key").focus();
+      }
+    };
+    form.addEventListener("submit", event => {
+      event.preventDefault();
+      const field = document.getElementById("key");
+      sessionStorage.setItem(this.name, field.value.trim());
+      field.value = "";
+      show();
+    });
+    document.getElementById("signout").addEventListener("click", () => { this.forget(); location.reload(); });
+    if (this.key) await show(); else document.getElementById("key").focus();
+  }
+}
+
+function percent(value) { return value === null || value === undefined ? "—" : `${Math.round(value * 100)}%`; }
+
+function localTime(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString("zh-CN", { hour12: false });
+}
+
+function announce(message) {
+  const region = document.getElementById("status");
+  region.textContent = "";
+  setTimeout(() => { region.textContent = message; }, 30);
+}

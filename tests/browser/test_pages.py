@@ -1,0 +1,209 @@
+"""The three pages as their people use them, in Chromium: a resident asks through the widget on a
+government page, a 12345 agent routes and overrides a ticket, an official reviews what both did.
+The tests run in order on one served app: the audit page must find the events the others made."""
+
+from __future__ import annotations
+
+import re
+
+from tests.browser.conftest import assert_accessible, screenshot
+
+
+def _ask(page, question: str) -> None:
+    page.get_by_label("您的问题").fill(question)
+    page.get_by_label("您的问题").press("Enter")
+
+
+def _answer(page):
+    """The answer to the last question, once it is complete (it then carries its status, or failed)."""
+    asked = page.locator(".msg.user").count()
+    finished = page.locator(".msg.bot[data-status], .msg.bot.failed").nth(asked - 1)
+    finished.wait_for()
+    return finished
+
+
+def test_widget_streams_a_cited_answer_and_opens_the_quoted_clause(live, page_at):
+    base, _ = live
+    page = page_at(1280)
+    page.goto(base + "/demo")
+    assert page.title().startswith("政策解读")
+    launcher = page.get_by_role("button", name="政策咨询", exact=True)
+    # the host page styles its buttons loudly (30 px, lime): none of it reaches the Shadow DOM
+    assert launcher.evaluate("b => getComputedStyle(b).fontSize") != "30px"
+    launcher.click()
+    assert launcher.get_attribute("aria-expanded") == "true"
+    assert page.evaluate("() => document.querySelector('#jingce-widget').shadowRoot.activeElement.id") == "jc-q"
+    _ask(page, "北京市最低生活保障标准是多少？")
+    answer = _answer(page)
+    assert answer.get_attribute("data-status") == "answered"
+    assert "1450元" in answer.inner_text()
+    # streamed: the first sentence was on screen before the answer was complete
+    marks = page.evaluate("() => Object.fromEntries(performance.getEntriesByType('mark').map(m => [m.name, m.startTime]))")
+    assert marks["jingce:ask"] < marks["jingce:first-delta"] <= marks["jingce:done"]
+    screenshot(page, "widget-answer-1280")
+
+    cite = answer.locator("p .cite").first
+    number = cite.inner_text()
+    cite.click()
+    source = page.get_by_role("region", name="引用来源")
+    highlighted = source.locator("mark")
+    highlighted.wait_for()
+    assert highlighted.inner_text().strip() in answer.inner_text()  # the span the sentence quotes
+    assert "京民社救发〔2024〕80号" in source.inner_text()
+    assert re.search(r"现行有效|已修订|已失效|已废止|未知", source.locator(".badge").inner_text())
+    assert page.evaluate("() => document.querySelector('#jingce-widget').shadowRoot.activeElement.tagName") == "H3"
+    screenshot(page, "widget-source-1280")
+    assert_accessible(page, "widget source view")
+    page.keyboard.press("Escape")  # back to the answer, focus on the citation that opened the source
+    assert page.evaluate("() => document.querySelector('#jingce-widget').shadowRoot.activeElement.textContent") == number
+
+
+def test_widget_refuses_as_a_refusal_and_keeps_the_session(live, page_at):
+    base, _ = live
+    page = page_at(1280)
+    page.goto(base + "/demo")
+    page.get_by_role("button", name="政策咨询", exact=True).click()
+    _ask(page, "帮我写一首关于长城的诗")
+    refusal = _answer(page)
+    assert refusal.get_attribute("data-status") == "out_of_scope"
+    assert "refusal" in refusal.get_attribute("class") and not refusal.locator(".cite").count()
+    _ask(page, "失能老年人护理补贴每月多少钱？")
+    assert _answer(page).get_attribute("data-status") in ("answered", "answered_not_in_force")
+    assert page.locator(".msg.user").count() == 2  # one conversation
+    assert_accessible(page, "widget with a refusal")
+
+
+def test_widget_on_a_phone_by_keyboard_alone(live, page_at):
+    base, _ = live
+    page = page_at(360, 740)
+    page.goto(base + "/demo")
+    page.evaluate("() => document.querySelector('#jingce-widget').shadowRoot.querySelector('.launcher').focus()")
+    page.keyboard.press("Enter")
+    panel = page.get_by_role("dialog", name="京策助手 · 政策咨询")
+    box = panel.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 360  # on screen, whole
+    page.keyboard.type("子女教育专项附加扣除每月可以扣多少？")
+    page.keyboard.press("Enter")
+    answer = _answer(page)
+    assert "1000元" in answer.inner_text()
+    screenshot(page, "widget-answer-360")
+    answer.locator("p .cite").first.click()
+    page.locator("mark").wait_for()
+    screenshot(page, "widget-source-360")
+    page.keyboard.press("Escape")
+    page.keyboard.press("Escape")  # closes the panel; focus back on the launcher
+    assert not panel.is_visible()
+    assert page.evaluate("() => document.querySelector('#jingce-widget').shadowRoot.activeElement.className") == "launcher"
+
+
+def test_widget_says_so_when_the_network_fails(live, page_at):
+    base, _ = live
+    page = page_at(1280)
+    page.goto(base + "/demo")
+    page.route("**/v1/chat", lambda route: route.abort("connectionreset"))
+    page.get_by_role("button", name="政策咨询", exact=True).click()
+    _ask(page, "北京市最低生活保障标准是多少？")
+    failed = _answer(page)
+    assert "网络连接中断" in failed.inner_text() and failed.get_attribute("role") == "alert"
+    page.unroute("**/v1/chat")
+    failed.get_by_role("button", name="重试").click()
+    assert "1450元" in _answer(page).inner_text()
+
+
+def test_panel_suggest_then_override_then_stats(live, page_at):
+    base, services = live
+    key = services.keys.create("A0123", "agent").secret
+    page = page_at(1280)
+    page.goto(base + "/panel")
+    page.get_by_label("坐席密钥").fill(key)
+    page.get_by_label("坐席密钥").press("Enter")
+    ticket = page.get_by_label("诉求内容")
+    ticket.fill("朝阳区望京街道某小区楼上漏水，物业一直不来修，家里天花板都泡了，联系电话13812345678")
+    page.get_by_label("地址（已与来电人核实）").fill("朝阳区望京西园三区")
+    ticket.press("Control+Enter")
+    lead = page.locator("#suggestion .dept").first
+    lead.wait_for()
+    assert "主办" in lead.inner_text()
+    assert "朝阳区" in page.locator("#suggestion").inner_text()
+    suggested = lead.locator(".name").inner_text()
+    overriding = "北京市住房和城乡建设委员会" if "住房" not in suggested else "北京市朝阳区人民政府"
+    page.get_by_label("改派主办单位").select_option(label=overriding)
+    page.get_by_label("改派理由").fill("楼上漏水属物业维修责任，由住建部门督促物业")
+    page.get_by_role("button", name="改派", exact=True).click()
+    page.locator("#decision-result.ok").wait_for()
+    assert page.get_by_role("button", name="采纳建议").is_disabled()
+    recent = page.locator("#recent tbody tr").first
+    recent.wait_for()
+    assert "改派" in recent.inner_text() and "13812345678" not in recent.inner_text()  # stored masked
+    stats = page.locator("#stats").inner_text()
+    assert re.search(r"改派\s*1", stats) and re.search(r"已处理\s*1", stats)
+    screenshot(page, "panel-1280")
+    assert_accessible(page, "agent panel")
+    page.set_viewport_size({"width": 360, "height": 740})
+    screenshot(page, "panel-360")
+
+
+def test_panel_accept_by_keyboard_and_a_wrong_key_is_refused(live, page_at):
+    base, services = live
+    page = page_at(1280)
+    page.goto(base + "/panel")
+    page.get_by_label("坐席密钥").fill(services.keys.create("review-only", "auditor").secret)
+    page.get_by_label("坐席密钥").press("Enter")
+    assert "agent" in page.get_by_role("alert").inner_text()  # 403: an auditor's key cannot route
+    page.get_by_label("坐席密钥").fill(services.keys.create("A0456", "agent").secret)
+    page.get_by_label("坐席密钥").press("Enter")
+    page.get_by_label("诉求内容").fill("西城区金融街附近的路灯坏了一个多月，晚上很黑")
+    page.get_by_label("诉求内容").press("Control+Enter")
+    page.locator("#suggestion .dept").first.wait_for()
+    page.keyboard.press("Alt+A")
+    page.locator("#decision-result.ok").wait_for()
+    assert "采纳" in page.locator("#decision-result").inner_text()
+
+
+def test_audit_page_lists_those_events_opens_one_and_shows_the_chain_intact(live, page_at):
+    base, services = live
+    page = page_at(1280)
+    page.goto(base + "/audit")
+    page.get_by_label("审计密钥").fill(services.keys.create("审计员", "auditor").secret)
+    page.get_by_label("审计密钥").press("Enter")
+    verdict = page.locator("#chain-verdict")
+    verdict.wait_for()
+    assert "哈希链完整" in verdict.inner_text()
+    page.locator("#events tr").first.wait_for()
+    rows = page.locator("#events").inner_text()
+    for expected in ("answered", "out_of_scope", "override", "accept"):  # what the tests above did
+        assert expected in rows, expected
+    assert page.locator("#charts svg").count() == 3
+
+    page.get_by_label("类型").select_option("decision")
+    page.get_by_label("仅改派").check()
+    page.get_by_role("button", name="查询").click()
+    page.wait_for_function("() => document.querySelector('#total').textContent.includes('共 1 条')")
+    page.locator("#events tr button").first.click()
+    detail = page.locator("#detail")
+    page.locator("#event-hash").wait_for()
+    assert "内容与存储的哈希一致" in detail.inner_text() and "A0123" in detail.inner_text()
+    assert "13812345678" not in detail.inner_text()
+    screenshot(page, "audit-1280")
+    assert_accessible(page, "audit page")
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="导出 CSV").click()
+    exported = download.value.path().read_text(encoding="utf-8")
+    assert exported.startswith("\ufeffseq,id,created_at") and exported.count("\n") == 2  # header + the override
+
+    page.set_viewport_size({"width": 360, "height": 740})
+    screenshot(page, "audit-360")
+
+
+def test_the_api_reference_is_served_without_any_other_host(live, page_at):
+    base, _ = live
+    for path, ready in (("/docs", ".swagger-ui .info .title"),):
+        page = page_at(1280)
+        hosts = set()
+        page.on("request", lambda request: hosts.add(re.match(r"\w+://[^/]+", request.url).group(0))
+                if request.url.startswith("http") else None)
+        page.goto(base + path)
+        page.locator(ready).first.wait_for()
+        assert "京策助手 API" in page.locator(ready).first.inner_text()
+        assert hosts == {base}, hosts
