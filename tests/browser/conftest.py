@@ -16,6 +16,7 @@ from tests.conftest import REPO
 from tests.servers import free_port
 
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
+
 CHROMIUM = next((found for name in ("chromium", "chromium-browser") if (found := shutil.which(name))), None)
 
 
@@ -28,7 +29,34 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="module")
-def live(bundled_index, embedder, tmp_path_factory):
+def other_site():
+    """Another site, on loopback (Chromium refuses a public site's requests to a loopback server, so the
+    site must be local too): yields (its origin, {path: html}) — the test puts the page it wants."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    pages: dict[str, str] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = pages.get(self.path, "").encode()
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # "localhost", not the app's 127.0.0.1: another origin
+    yield f"http://localhost:{server.server_address[1]}", pages
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def live(bundled_index, embedder, tmp_path_factory, other_site):
     """The app over a copy of the bundled corpus's index (its audit log holds only what these tests do),
     served on a free loopback port; yields (base URL, services)."""
     import uvicorn
@@ -39,7 +67,9 @@ def live(bundled_index, embedder, tmp_path_factory):
 
     data_dir = tmp_path_factory.mktemp("browser") / "data"
     shutil.copytree(bundled_index, data_dir)
-    services = build_services(Settings(data_dir=data_dir), embedder=embedder)
+    settings = Settings(data_dir=data_dir)  # a site that embeds the widget, allowed to call across origins
+    settings = settings.model_copy(update={"server": settings.server.model_copy(update={"cors_origins": [other_site[0]]})})
+    services = build_services(settings, embedder=embedder)
     server = uvicorn.Server(uvicorn.Config(create_app(services=services), host="127.0.0.1", port=free_port(),
                                            log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -73,6 +73,29 @@ def test_widget_refuses_as_a_refusal_and_keeps_the_session(live, page_at):
     assert_accessible(page, "widget with a refusal")
 
 
+def test_one_tag_on_another_site_with_a_key_bound_to_it(live, other_site, page_at):
+    base, services = live
+    site, pages = other_site
+    key = services.keys.create("gov-site widget", "citizen", [site]).secret
+    host_page = (f'<!doctype html><html lang="zh-CN"><head><title>某区政府网站</title></head><body><main><h1>办事指南</h1>'
+                 f'</main><script src="{base}/widget.js" data-key="{key}" data-title="区政务咨询" async></script></body></html>')
+    page = page_at(1280)
+    pages["/guide"] = host_page
+    page.goto(f"{site}/guide")
+    page.get_by_role("button", name="政策咨询", exact=True).click()
+    assert page.get_by_role("dialog", name="区政务咨询").is_visible()
+    _ask(page, "北京市最低生活保障标准是多少？")
+    answer = _answer(page)
+    assert "1450元" in answer.inner_text()
+    answer.locator("p .cite").first.click()  # the source is read across origins with the same key
+    page.locator("mark").wait_for()
+    with services.audit.engine.connect() as conn:
+        from sqlalchemy import select
+        from app.audit.schema import audit_events
+        actors = {a for (a,) in conn.execute(select(audit_events.c.actor).where(audit_events.c.kind == "answer"))}
+    assert any(a and a.startswith("citizen key:") for a in actors)  # the answer is recorded under the site's key
+
+
 def test_widget_on_a_phone_by_keyboard_alone(live, page_at):
     base, _ = live
     page = page_at(360, 740)
