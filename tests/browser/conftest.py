@@ -56,7 +56,13 @@ def other_site():
 
 
 @pytest.fixture(scope="module")
-def live(bundled_index, embedder, tmp_path_factory, other_site):
+def live_settings():
+    """Settings sections the served app gets in a test module (a module may override this fixture)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def live(bundled_index, embedder, tmp_path_factory, other_site, live_settings):
     """The app over a copy of the bundled corpus's index (its audit log holds only what these tests do),
     served on a free loopback port; yields (base URL, services)."""
     import uvicorn
@@ -68,7 +74,9 @@ def live(bundled_index, embedder, tmp_path_factory, other_site):
     data_dir = tmp_path_factory.mktemp("browser") / "data"
     shutil.copytree(bundled_index, data_dir)
     settings = Settings(data_dir=data_dir)  # a site that embeds the widget, allowed to call across origins
-    settings = settings.model_copy(update={"server": settings.server.model_copy(update={"cors_origins": [other_site[0]]})})
+    settings = settings.model_copy(update={"server": settings.server.model_copy(update={"cors_origins": [other_site[0]]}),
+                                           **{name: getattr(settings, name).model_copy(update=values)
+                                              for name, values in live_settings.items()}})
     services = build_services(settings, embedder=embedder)
     server = uvicorn.Server(uvicorn.Config(create_app(services=services), host="127.0.0.1", port=free_port(),
                                            log_level="warning", access_log=False))
@@ -136,3 +144,25 @@ def assert_accessible(page, where: str) -> None:
     bad = [f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
     assert not bad, f"{where}: {bad}"
+
+
+# ---- the widget, as a resident uses it -------------------------------------------------------
+def open_widget(page_at, base: str, width: int = 1280):
+    """/demo at this width, with the widget's panel open."""
+    page = page_at(width)
+    page.goto(base + "/demo")
+    page.get_by_role("button", name="政策咨询", exact=True).click()
+    return page
+
+
+def ask(page, question: str) -> None:
+    page.get_by_label("您的问题").fill(question)
+    page.get_by_label("您的问题").press("Enter")
+
+
+def finished_answer(page):
+    """The answer to the last question, once it is complete (it then carries its status, or failed)."""
+    asked = page.locator(".msg.user").count()
+    finished = page.locator(".msg.bot[data-status], .msg.bot.failed").nth(asked - 1)
+    finished.wait_for()
+    return finished

@@ -6,20 +6,12 @@ from __future__ import annotations
 
 import re
 
-from tests.browser.conftest import assert_accessible, screenshot
+from tests.browser.conftest import assert_accessible, ask, finished_answer, open_widget, screenshot
 
 
-def _ask(page, question: str) -> None:
-    page.get_by_label("您的问题").fill(question)
-    page.get_by_label("您的问题").press("Enter")
-
-
-def _answer(page):
-    """The answer to the last question, once it is complete (it then carries its status, or failed)."""
-    asked = page.locator(".msg.user").count()
-    finished = page.locator(".msg.bot[data-status], .msg.bot.failed").nth(asked - 1)
-    finished.wait_for()
-    return finished
+def _sign_in(page, label: str, key: str) -> None:
+    page.get_by_label(label).fill(key)
+    page.get_by_label(label).press("Enter")
 
 
 def test_widget_streams_a_cited_answer_and_opens_the_quoted_clause(live, page_at):
@@ -33,8 +25,8 @@ def test_widget_streams_a_cited_answer_and_opens_the_quoted_clause(live, page_at
     launcher.click()
     assert launcher.get_attribute("aria-expanded") == "true"
     assert page.evaluate("() => document.querySelector('#jingce-widget').shadowRoot.activeElement.id") == "jc-q"
-    _ask(page, "北京市最低生活保障标准是多少？")
-    answer = _answer(page)
+    ask(page, "北京市最低生活保障标准是多少？")
+    answer = finished_answer(page)
     assert answer.get_attribute("data-status") == "answered"
     assert "1450元" in answer.inner_text()
     # streamed: the first sentence was on screen before the answer was complete
@@ -60,15 +52,13 @@ def test_widget_streams_a_cited_answer_and_opens_the_quoted_clause(live, page_at
 
 def test_widget_refuses_as_a_refusal_and_keeps_the_session(live, page_at):
     base, _ = live
-    page = page_at(1280)
-    page.goto(base + "/demo")
-    page.get_by_role("button", name="政策咨询", exact=True).click()
-    _ask(page, "帮我写一首关于长城的诗")
-    refusal = _answer(page)
+    page = open_widget(page_at, base)
+    ask(page, "帮我写一首关于长城的诗")
+    refusal = finished_answer(page)
     assert refusal.get_attribute("data-status") == "out_of_scope"
     assert "refusal" in refusal.get_attribute("class") and not refusal.locator(".cite").count()
-    _ask(page, "失能老年人护理补贴每月多少钱？")
-    assert _answer(page).get_attribute("data-status") in ("answered", "answered_not_in_force")
+    ask(page, "失能老年人护理补贴每月多少钱？")
+    assert finished_answer(page).get_attribute("data-status") in ("answered", "answered_not_in_force")
     assert page.locator(".msg.user").count() == 2  # one conversation
     assert_accessible(page, "widget with a refusal")
 
@@ -84,8 +74,8 @@ def test_one_tag_on_another_site_with_a_key_bound_to_it(live, other_site, page_a
     page.goto(f"{site}/guide")
     page.get_by_role("button", name="政策咨询", exact=True).click()
     assert page.get_by_role("dialog", name="区政务咨询").is_visible()
-    _ask(page, "北京市最低生活保障标准是多少？")
-    answer = _answer(page)
+    ask(page, "北京市最低生活保障标准是多少？")
+    answer = finished_answer(page)
     assert "1450元" in answer.inner_text()
     answer.locator("p .cite").first.click()  # the source is read across origins with the same key
     page.locator("mark").wait_for()
@@ -107,7 +97,7 @@ def test_widget_on_a_phone_by_keyboard_alone(live, page_at):
     assert box["x"] >= 0 and box["x"] + box["width"] <= 360  # on screen, whole
     page.keyboard.type("子女教育专项附加扣除每月可以扣多少？")
     page.keyboard.press("Enter")
-    answer = _answer(page)
+    answer = finished_answer(page)
     assert "1000元" in answer.inner_text()
     screenshot(page, "widget-answer-360")
     answer.locator("p .cite").first.click()
@@ -121,16 +111,14 @@ def test_widget_on_a_phone_by_keyboard_alone(live, page_at):
 
 def test_widget_says_so_when_the_network_fails(live, page_at):
     base, _ = live
-    page = page_at(1280)
-    page.goto(base + "/demo")
+    page = open_widget(page_at, base)
     page.route("**/v1/chat", lambda route: route.abort("connectionreset"))
-    page.get_by_role("button", name="政策咨询", exact=True).click()
-    _ask(page, "北京市最低生活保障标准是多少？")
-    failed = _answer(page)
+    ask(page, "北京市最低生活保障标准是多少？")
+    failed = finished_answer(page)
     assert "网络连接中断" in failed.inner_text() and failed.get_attribute("role") == "alert"
     page.unroute("**/v1/chat")
     failed.get_by_role("button", name="重试").click()
-    assert "1450元" in _answer(page).inner_text()
+    assert "1450元" in finished_answer(page).inner_text()
 
 
 def test_panel_suggest_then_override_then_stats(live, page_at):
@@ -138,8 +126,7 @@ def test_panel_suggest_then_override_then_stats(live, page_at):
     key = services.keys.create("A0123", "agent").secret
     page = page_at(1280)
     page.goto(base + "/panel")
-    page.get_by_label("坐席密钥").fill(key)
-    page.get_by_label("坐席密钥").press("Enter")
+    _sign_in(page, "坐席密钥", key)
     ticket = page.get_by_label("诉求内容")
     ticket.fill("朝阳区望京街道某小区楼上漏水，物业一直不来修，家里天花板都泡了，联系电话13812345678")
     page.get_by_label("地址（已与来电人核实）").fill("朝阳区望京西园三区")
@@ -170,11 +157,9 @@ def test_panel_accept_by_keyboard_and_a_wrong_key_is_refused(live, page_at):
     base, services = live
     page = page_at(1280)
     page.goto(base + "/panel")
-    page.get_by_label("坐席密钥").fill(services.keys.create("review-only", "auditor").secret)
-    page.get_by_label("坐席密钥").press("Enter")
+    _sign_in(page, "坐席密钥", services.keys.create("review-only", "auditor").secret)
     assert "agent" in page.get_by_role("alert").inner_text()  # 403: an auditor's key cannot route
-    page.get_by_label("坐席密钥").fill(services.keys.create("A0456", "agent").secret)
-    page.get_by_label("坐席密钥").press("Enter")
+    _sign_in(page, "坐席密钥", services.keys.create("A0456", "agent").secret)
     page.get_by_label("诉求内容").fill("西城区金融街附近的路灯坏了一个多月，晚上很黑")
     page.get_by_label("诉求内容").press("Control+Enter")
     page.locator("#suggestion .dept").first.wait_for()
@@ -187,8 +172,7 @@ def test_audit_page_lists_those_events_opens_one_and_shows_the_chain_intact(live
     base, services = live
     page = page_at(1280)
     page.goto(base + "/audit")
-    page.get_by_label("审计密钥").fill(services.keys.create("审计员", "auditor").secret)
-    page.get_by_label("审计密钥").press("Enter")
+    _sign_in(page, "审计密钥", services.keys.create("审计员", "auditor").secret)
     verdict = page.locator("#chain-verdict")
     verdict.wait_for()
     assert "哈希链完整" in verdict.inner_text()
