@@ -59,7 +59,7 @@ def browse(base: str, questions: list[str]) -> dict:
         browser.close()
 
     def summary(values: list[float]) -> dict[str, float | int]:
-        return {"n": len(values), "p50": round(percentile(values, 50), 1), "p95": round(percentile(values, 95), 1)} \
+        return {"n": len(values), "p50": round(percentile(values, 0.5), 1), "p95": round(percentile(values, 0.95), 1)} \
             if values else {"n": 0}
 
     return {"demo_page_load_ms": round(load_ms, 1), "first_answer_text_ms": summary(first),
@@ -74,7 +74,8 @@ def main() -> None:
     questions = [json.loads(line)["question"] for line in RESIDENTS.read_text(encoding="utf-8").splitlines()
                  if line.strip()][:args.questions]
     results = sizes()
-    with served_bundled_corpus() as base:
+    # one browser asks them all, faster than a resident would: no per-minute limit for the run
+    with served_bundled_corpus({"AUTH_CITIZEN_PER_MINUTE": "0", "AUTH_ADDRESS_PER_MINUTE": "0"}) as base:
         results.update(browse(base, questions))
     print(f"widget.js: {results['widget_js_bytes']:,} bytes, {results['widget_js_gzip_bytes']:,} gzipped")
     print(f"/demo loaded in {results['demo_page_load_ms']} ms")
