@@ -234,7 +234,7 @@ def build_pipeline(settings: Settings, retriever: HybridRetriever, sparse: Jieba
     intent_words = word_list(str(a.intent_words_path))
     return Pipeline([
         CheckQuestion(max_chars=a.max_question_chars),
-        RewriteQuestion(sparse, intent_words, llm, load_prompt("rewrite_question") if llm else None),
+        RewriteQuestion(sparse, intent_words, vocabulary, llm, load_prompt("rewrite_question") if llm else None),
         ReadQuestion(sparse, vocabulary),
         Retrieve(retriever, top_k=a.top_k, ranker=ranker, candidates=a.candidates,
                  per_document=a.chunks_per_document),

@@ -146,6 +146,23 @@ def test_follow_up_questions_carry_the_subject_not_the_whole_question(answering)
     assert standalone.rewritten is None
 
 
+def test_a_new_topic_in_a_conversation_is_a_new_question(answering):
+    """Residents ask several things in one widget conversation: a short question that names its own
+    topic is not read as a follow-up of the last one (it was, and was answered from the wrong document)."""
+    elderly = [{"question": "我家老人80岁了，失能的话每个月有护理补贴吗？"}]
+    for question in ("低保一个月多少钱", "孩子上幼儿园，个税能扣吗？", "我失业了，怎么领失业金？"):
+        assert answering.pipeline.run(AnswerContext(question, history=elderly)).rewritten is None, question
+    continuing = answering.pipeline.run(AnswerContext("补贴面积最多按多少平米算？",
+                                                      history=[{"question": "住公租房的租金补贴是怎么算的？"}]))
+    assert continuing.rewritten and continuing.rewritten.startswith("公租房")
+    elliptic = answering.pipeline.run(AnswerContext("残疾人呢？", history=elderly))
+    assert elliptic.rewritten and "护理补贴" in elliptic.rewritten
+    # what masking left of the last question is never carried into the next one's search
+    masked = answering.pipeline.run(AnswerContext("那需要什么材料？", history=[
+        {"question": "我叫[姓名]，手机[手机号]，低保怎么申请？"}]))
+    assert "姓名" not in masked.rewritten and "手机号" not in masked.rewritten and "低保" in masked.rewritten
+
+
 def test_chat_api(answering):
     with TestClient(create_app(services=answering)) as client:
         body = client.post("/v1/chat", json={"question": "养老服务补贴津贴怎么申请"}).json()

@@ -27,8 +27,12 @@ from app.security.pii import mask_personal_data
 # guardrail list in policies/guardrails/ → the status a match ends with, checked in this order
 GUARDRAIL_STATUSES = {"crisis": "crisis", "injection": "refused_injection", "out_of_scope": "out_of_scope"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\ufeff]")
-_FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|这个|那个|它|该|此|其|如果是|要是|怎么|呢|吗)|(呢|吗)[？?]?$")
+# a question that starts by pointing back ("那…", "还有…", "如果是…") continues the conversation
+# a question that starts by pointing back ("那…", "还有…", "如果是…"), or is only "X呢？" (the last
+# question, asked about X), continues the conversation
+_FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|这个|那个|这|它|该|此|其|如果是|要是)|^[^，,。；;？?]{1,8}呢[？?]?$")
 _FOLLOW_UP_LEAD = re.compile(r"^(?:那么|那|还有|另外|这个|那个)[，,\s]*")
+_MASKS = re.compile(r"\[[^\[\]]{1,8}\]")  # "[姓名]", "[手机号]": what masking left, never a subject
 
 
 class CheckQuestion:
@@ -62,19 +66,40 @@ class RewriteQuestion:
     standalone question — by the LLM when one is configured, else (or when it fails) by putting the
     subject of the previous question before it: the programme or benefit it was about (its words,
     less those that only say what it asked: policies/dictionaries/intent_words.txt), not the whole
-    sentence, whose "去哪儿申请" would pull the answer towards the wrong clause. A question that does
-    not look like a follow-up is left as it is."""
+    sentence, whose "去哪儿申请" would pull the answer towards the wrong clause.
+
+    A follow-up is a question that points back ("那…", "还有…", "如果是…", "残疾人呢？"); one whose
+    subject continues the last question's ("补贴面积最多按多少平米算？" after "公租房的租金补贴…":
+    a word in common and no new word of three characters or more); or one without a subject that
+    names something (no word the people's-words vocabulary knows, none of three characters or more:
+    "一等的一年能给多少钱？"). A question that names a topic of its own ("低保一个月多少钱",
+    "孩子上幼儿园，个税能扣吗？") is a new question, however short: read as a follow-up of the last
+    one it was answered from the wrong document (every question after the first in a widget
+    conversation was, when any short question or one ending in 吗 counted as a follow-up)."""
 
     name = "rewrite_question"
 
-    def __init__(self, sparse: JiebaBm25Encoder, intent_words: set[str], llm: LLMClient | None = None,
-                 prompt: Prompt | None = None, max_follow_up_chars: int = 15) -> None:
-        self.sparse, self.intent_words = sparse, intent_words
-        self.llm, self.prompt, self.max_follow_up_chars = llm, prompt, max_follow_up_chars
+    def __init__(self, sparse: JiebaBm25Encoder, intent_words: set[str], vocabulary: CorpusVocabulary,
+                 llm: LLMClient | None = None, prompt: Prompt | None = None) -> None:
+        self.sparse, self.intent_words, self.vocabulary = sparse, intent_words, vocabulary
+        self.llm, self.prompt = llm, prompt
+
+    def follows_up(self, question: str, previous: str) -> bool:
+        if _FOLLOW_UP.search(question):
+            return True
+        own, before = self.subject_words(question), self.subject_words(previous)
+
+        def continues(word: str) -> bool:
+            return any(word in other or other in word for other in before)
+
+        if any(continues(word) for word in own):
+            return not any(len(word) >= 3 and not continues(word) for word in own)
+        vocabulary = self.vocabulary.current()
+        return not any(len(word) >= 3 or vocabulary.equivalents(word) for word in own)
 
     def __call__(self, ctx: AnswerContext) -> None:
         previous = [turn["question"] for turn in ctx.history if turn.get("question")]
-        if not previous or not (len(ctx.question) <= self.max_follow_up_chars or _FOLLOW_UP.search(ctx.question)):
+        if not previous or not self.follows_up(ctx.question, previous[-1]):
             return
         if self.llm is not None and self.prompt is not None:
             messages = [{"role": "system", "content": self.prompt["system"]},
@@ -91,13 +116,17 @@ class RewriteQuestion:
         question = _FOLLOW_UP_LEAD.sub("", ctx.question) or ctx.question
         ctx.rewritten = f"{subject}，{question}" if subject else f"{previous[-1]} {ctx.question}"
 
-    def subject(self, question: str) -> str:
-        """What a question is about: its words less the intent words and the kind cues, in order;
-        a word inside a longer kept word is dropped (jieba's search mode yields both)."""
+    def subject_words(self, question: str) -> list[str]:
+        """What a question is about: its words less the intent words, the kind cues and the masks of
+        personal data, in order; a word inside a longer kept word is dropped (jieba's search mode yields both)."""
         kinds = question_kinds().values()
-        words = [w for w in dict.fromkeys(self.sparse.words(question))
+        words = [w for w in dict.fromkeys(self.sparse.words(_MASKS.sub("，", question)))
                  if w not in self.intent_words and not any(k.asked_by(w) for k in kinds)]
-        kept = [w for w in words if len(w) > 1 and not any(w != other and w in other for other in words)]
+        return [w for w in words if len(w) > 1 and not any(w != other and w in other for other in words)]
+
+    def subject(self, question: str) -> str:
+        kept = self.subject_words(question)
+        question = _MASKS.sub("，", question)
         # words next to each other in the question stay together ("养老服务补贴津贴")
         spans = sorted((question.find(w), question.find(w) + len(w)) for w in kept if w in question)
         parts: list[list[int]] = []
