@@ -24,6 +24,7 @@ def test_widget_streams_a_cited_answer_and_opens_the_quoted_clause(live, page_at
     assert launcher.evaluate("b => getComputedStyle(b).fontSize") != "30px"
     launcher.click()
     assert launcher.get_attribute("aria-expanded") == "true"
+    assert page.get_by_role("dialog").evaluate("p => getComputedStyle(p).animationName") == "rise"
     assert page.evaluate("() => document.querySelector('#jingce-widget').shadowRoot.activeElement.id") == "jc-q"
     ask(page, "北京市最低生活保障标准是多少？")
     answer = finished_answer(page)
@@ -89,10 +90,12 @@ def test_one_tag_on_another_site_with_a_key_bound_to_it(live, other_site, page_a
 def test_widget_on_a_phone_by_keyboard_alone(live, page_at):
     base, _ = live
     page = page_at(360, 740)
+    page.emulate_media(reduced_motion="reduce")
     page.goto(base + "/demo")
     page.evaluate("() => document.querySelector('#jingce-widget').shadowRoot.querySelector('.launcher').focus()")
     page.keyboard.press("Enter")
     panel = page.get_by_role("dialog", name="京策助手 · 政策咨询")
+    assert panel.evaluate("p => getComputedStyle(p).animationName") == "none"  # prefers-reduced-motion
     box = panel.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= 360  # on screen, whole
     page.keyboard.type("子女教育专项附加扣除每月可以扣多少？")
