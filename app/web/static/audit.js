@@ -145,7 +145,7 @@ async function showEvent(id) {
     const e = await session.json(`/v1/audit/events/${encodeURIComponent(id)}`);
     const facts = [["事件编号", e.id], ["序号", String(e.seq ?? "—")], ["时间", localTime(e.created_at)], ["类型", KINDS[e.kind] || e.kind],
                    ["渠道", e.channel], ["状态", e.status], ["调用方", e.actor || "—"], ["会话", e.session_id || "—"],
-                   ["单位", nameOf(e.department)], ["问题 / 工单（已脱敏）", e.question || "—"], ["回答 / 结果", e.answer || "—"]];
+                   ["单位", nameOf(e.department)], ["问题 / 工单（已脱敏）", e.question || "—"], ["回答 / 结果", (e.kind === "decision" || e.kind === "suggestion") ? nameOf(e.answer) : e.answer || "—"]];
     const d = e.details || {};
     if (d.agent) facts.push(["坐席", d.agent]);
     if (e.kind === "decision") facts.push(["建议 → 决定", `${nameOf(d.suggested)} → ${nameOf(d.department)}${d.co_handlers?.length ? "（协办 " + d.co_handlers.map(nameOf).join("、") + "）" : ""}`],
