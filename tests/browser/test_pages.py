@@ -169,6 +169,15 @@ def test_panel_accept_by_keyboard_and_a_wrong_key_is_refused(live, page_at):
     page.keyboard.press("Alt+A")
     page.locator("#decision-result.ok").wait_for()
     assert "采纳" in page.locator("#decision-result").inner_text()
+    page.keyboard.press("Alt+A")  # a second press decides nothing more
+    # the next ticket: the last suggestion leaves the screen while it is analysed, and the new one is its own
+    first = page.locator("#suggestion").inner_text()
+    page.get_by_label("诉求内容").fill("公司拖欠我三个月工资，老板一直找借口不给")
+    page.get_by_label("诉求内容").press("Control+Enter")
+    assert page.locator("#result").is_hidden() or page.locator("#suggestion").inner_text() != first
+    page.wait_for_function("before => !document.querySelector('#result').hidden && "
+                           "document.querySelector('#suggestion').innerText !== before", arg=first)
+    assert page.get_by_role("button", name="采纳建议").is_enabled()
 
 
 def test_audit_page_lists_those_events_opens_one_and_shows_the_chain_intact(live, page_at):

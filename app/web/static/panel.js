@@ -32,6 +32,9 @@ async function suggest(event) {
   const button = document.getElementById("suggest");
   button.disabled = true;
   button.textContent = "分析中…";
+  // the last ticket's suggestion leaves the screen at once: nothing stale can be accepted for this one
+  current = null;
+  document.getElementById("result").hidden = true;
   try {
     const address = document.getElementById("address").value.trim() || null;
     current = await session.json("/v1/tickets/route", { method: "POST", headers: { "Content-Type": "application/json" },
@@ -78,7 +81,9 @@ function renderSuggestion(s) {
   out.push(el("h3", { text: `相似工单（${similar.length}）` }));
   out.push(similar.length ? el("ul", { class: "plain" }, similar.map(t => el("li", {},
     el("span", { class: "badge", text: t.source === "decision" ? "坐席决定" : "历史工单" }), " ",
-    t.text, el("div", { class: "muted", text: `办理单位：${nameOf(t.department) || "—"} · 分类：${t.category || "—"} · 相似度 ${percent(t.similarity)}` }))))
+    t.text, el("div", { class: "muted", text: [t.department ? `办理单位：${nameOf(t.department)}` : null,
+                                               t.category ? `分类：${t.category}` : null,
+                                               `相似度 ${percent(t.similarity)}`].filter(Boolean).join(" · ") }))))
     : el("p", { class: "muted", text: "没有足够相似的历史工单。" }));
   const policies = s.evidence.policies;
   out.push(el("h3", { text: `相关政策（${policies.length}）` }));
@@ -107,7 +112,7 @@ function renderSuggestion(s) {
 }
 
 async function decide(action) {
-  if (!current) return;
+  if (!current || document.getElementById("accept").disabled) return;  // none on screen, or decided already
   const result = document.getElementById("decision-result");
   const body = { action };
   if (action === "override") {
