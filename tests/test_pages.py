@@ -65,8 +65,10 @@ def test_me_names_the_key_and_the_pages_api(client, services):
     assert client.get("/v1/tickets/departments").status_code == 401
 
     route = client.post("/v1/tickets/route", headers=agent, json={
-        "text": "朝阳区某小区楼上漏水物业不管，我的电话13812345678", "draft_reply": False}).json()
+        "text": "朝阳区某小区楼上漏水物业不管，我的电话13812345678"}).json()
     lead = route["departments"][0]["department"]["id"]
+    # the reply draft's answer event names the agent who asked for it, as the suggestion's does
+    assert services.audit.get(route["reply_draft"]["audit_id"])["actor"] == f"agent key:{me['key_id']}"
     other = next(i for i in sorted(ids) if i != lead)
     assert client.post(f"/v1/tickets/{route['id']}/decision", headers=agent, json={
         "action": "override", "department_id": other, "reason": "属地处理，联系人王女士"}).status_code == 200

@@ -254,7 +254,8 @@ class DraftReply:
         if not ctx.draft_reply:
             return
         question = ctx.ticket.title if len(ctx.ticket.title) >= 6 else ctx.ticket.text[:200]
-        ctx.reply_draft = answer_outcome(self.pipeline.run(AnswerContext(question[:200], channel="hotline")))
+        ctx.reply_draft = answer_outcome(self.pipeline.run(AnswerContext(question[:200], channel="hotline",
+                                                                         actor=ctx.actor)))
 
 
 class RecordSuggestion:
