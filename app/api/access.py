@@ -32,6 +32,8 @@ _READERS = ("citizen", "agent", "auditor", "admin")
 
 ROUTE_ROLES: dict[str, tuple[str, ...] | str] = {
     "GET /healthz": PUBLIC,
+    "GET /readyz": PUBLIC,  # probes carry no key; it names parts and their state, no address or secret
+    "GET /metrics": ("admin",),
     "GET /v1/me": _READERS,
     "POST /v1/chat": ("citizen", "agent", "admin"),
     "GET /v1/search": _READERS,

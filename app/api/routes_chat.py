@@ -6,9 +6,11 @@ code and message on failure."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import json
 import logging
+import time
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -16,6 +18,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from app.api.access import Caller
 from app.api.deps import ServicesDep
+from app.api.operations import FIRST_ANSWER_SECONDS, count_answer
 from app.api.problems import problem_responses
 from app.api.schemas import ChatRequest, ChatResponse
 from app.audit.store import AuditEvent
@@ -49,6 +52,7 @@ def _remember(ctx: AnswerContext, services: Services, caller: Caller) -> None:
 def _run(ctx: AnswerContext, services: Services, caller: Caller) -> AnswerContext:
     services.pipeline.run(ctx)
     _remember(ctx, services, caller)
+    count_answer(ctx.status or "error", ctx.composer, ctx.degraded, ctx.timings_ms)
     return ctx
 
 
@@ -73,13 +77,18 @@ async def _events(ctx: AnswerContext, services: Services, caller: Caller):
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue()
     ctx.listener = lambda event, data: loop.call_soon_threadsafe(queue.put_nowait, (event, data))
-    work = loop.run_in_executor(None, _run, ctx, services, caller)
+    started, first = time.perf_counter(), True
+    # the request's context (its request id) goes with the pipeline into the executor's thread
+    work = loop.run_in_executor(None, contextvars.copy_context().run, _run, ctx, services, caller)
     work.add_done_callback(lambda _: loop.call_soon_threadsafe(queue.put_nowait, ("_end", None)))
     try:
         while True:
             event, data = await queue.get()
             if event == "_end":
                 break
+            if event == "delta" and first:
+                first = False
+                FIRST_ANSWER_SECONDS.observe(time.perf_counter() - started)
             yield {"event": event, "data": json.dumps(data, ensure_ascii=False)}
         try:
             await work

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, model_validator
 
 from app.api.deps import ServicesDep
+from app.api.operations import SUGGESTIONS
 from app.api.reads import record_read
 from app.api.problems import PATTERN_HINTS, ProblemError, problem_responses
 from app.api.schemas import ChatResponse
@@ -145,6 +146,7 @@ async def route_ticket(body: RouteRequest, request: Request, services: ServicesD
     except InvalidTicket as exc:
         raise ProblemError(422, str(exc), field="text", location="body") from None
     request.state.audited = True
+    SUGGESTIONS.labels("needs_review" if suggestion.needs_review else "suggested").inc()
     return Suggestion.of(suggestion)
 
 

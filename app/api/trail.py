@@ -4,22 +4,30 @@
   500, a route that answers without recording; kind `request`, status `http_<code>`, with the
   method, the path (never the query string) and who called. /healthz is not recorded;
 - one access-log line (SERVER_ACCESS_LOG): method, path without its query string, status,
-  milliseconds, the caller's role and key id — the query string could hold a citizen's question.
+  milliseconds, the caller's role and key id, the request id — the query string could hold a
+  citizen's question;
+- a request id: the caller's `X-Request-ID` when it is a plain token, else a new one; sent back in
+  the response's `X-Request-ID` and written into the details of every audit event of the request;
+- the request's latency in the `jingce_http_request_seconds` histogram (by route template).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
+import uuid
 
 from fastapi.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.access import PUBLIC, ROUTE_ROLES, route_key
-from app.audit.store import AuditEvent
+from app.api.operations import REQUEST_SECONDS
+from app.audit.store import REQUEST_ID, AuditEvent
 from app.security.pii import mask_personal_data
 
 log = logging.getLogger("jingce.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class Trail:
@@ -32,24 +40,32 @@ class Trail:
             return
         started, status = time.perf_counter(), 500
         state = scope.setdefault("state", {})
+        given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        token = REQUEST_ID.set(request_id)
 
         async def send_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"x-request-id", request_id.encode())]}
             await send(message)
 
         try:
             await self.app(scope, receive, send_status)
         finally:
             route = scope.get("route")
+            REQUEST_SECONDS.labels(scope["method"], route.path if route is not None else "unmatched",
+                                   str(status)).observe(time.perf_counter() - started)
             declared = ROUTE_ROLES.get(route_key(route, scope["method"])) if route is not None else None
             if declared is not None and declared != PUBLIC and not state.get("audited"):
                 await self._record(scope, state, status)
             if self.access_log:
                 caller = state.get("caller")
-                log.info("%s %s %s %.0fms %s", scope["method"], mask_personal_data(scope["path"]).text, status,
-                         (time.perf_counter() - started) * 1000, caller.actor if caller else "-")
+                log.info("%s %s %s %.0fms %s %s", scope["method"], mask_personal_data(scope["path"]).text, status,
+                         (time.perf_counter() - started) * 1000, caller.actor if caller else "-", request_id)
+            REQUEST_ID.reset(token)
 
     async def _record(self, scope: Scope, state: dict, status: int) -> None:
         caller = state.get("caller")

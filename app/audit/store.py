@@ -15,6 +15,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+from contextvars import ContextVar
 import threading
 import uuid
 from contextlib import contextmanager
@@ -32,6 +33,10 @@ from app.audit.chain import FIELDS, GENESIS, Report, canonical_json, intact, row
 from app.audit.schema import audit_anchors, audit_checkpoints, audit_events, audit_evidence
 
 _APPEND_LOCK = 0x6A696E6761  # "jinga": the advisory lock every PostgreSQL append takes
+# the HTTP request an event belongs to (set by the API's middleware, copied into the threads that
+# serve the request): every event written while serving it carries it in its details, as the access
+# log line and the X-Request-ID response header do
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 ANSWERED = ("answered", "answered_not_in_force")
 NOT_REFUSED = (*ANSWERED, "cancelled", "error")
 
@@ -178,7 +183,7 @@ class AuditStore:
                "kind": event_.kind, "channel": event_.channel, "status": event_.status,
                "session_id": event_.session_id, "actor": event_.actor, "department": event_.department,
                "degraded": event_.degraded, "agreed": event_.agreed, "question": event_.question,
-               "answer": event_.answer, "details": json.loads(canonical_json(event_.details)),
+               "answer": event_.answer, "details": json.loads(canonical_json(_with_request(event_.details))),
                "prev_hash": previous}
         row["hash"] = row_hash(row)
         conn.execute(insert(audit_events).values(**row))
@@ -385,5 +390,15 @@ class AuditStore:
             self.append(conn, AuditEvent("admin", "cli", "retention", details=removed, actor=actor))
         return removed
 
+    def ping(self) -> str:
+        with self.engine.connect() as conn:
+            conn.execute(select(1))
+        return self.dialect
+
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _with_request(details: dict[str, Any]) -> dict[str, Any]:
+    request_id = REQUEST_ID.get()
+    return {**details, "request_id": request_id} if request_id and "request_id" not in details else details

@@ -19,8 +19,14 @@ log = logging.getLogger(__name__)
 class Limiter(Protocol):
     def hit(self, key: str, limit: int, window_s: float = 60.0) -> float | None: ...
 
+    def ping(self) -> str: ...
+
 
 class MemoryLimiter:
+    @staticmethod
+    def ping() -> str:
+        return "in process"
+
     def __init__(self, max_keys: int = 100_000) -> None:
         self._hits: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
@@ -70,6 +76,10 @@ class RedisLimiter:
             raise RuntimeError(f"Redis at {url} is not reachable: {exc}") from exc
         self.prefix, self._fallback = prefix, MemoryLimiter()
         self._script = self._redis.register_script(_SLIDING_WINDOW)
+
+    def ping(self) -> str:
+        self._redis.ping()
+        return "redis"
 
     def hit(self, key: str, limit: int, window_s: float = 60.0) -> float | None:
         import redis

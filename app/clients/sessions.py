@@ -18,10 +18,16 @@ log = logging.getLogger(__name__)
 class SessionStore(Protocol):
     def history(self, session_id: str) -> list[dict[str, str]]: ...
 
+    def ping(self) -> str: ...
+
     def append(self, session_id: str, turn: dict[str, str]) -> None: ...
 
 
 class MemorySessionStore:
+    @staticmethod
+    def ping() -> str:
+        return "in process"
+
     def __init__(self, ttl_s: float = 1800, max_turns: int = 10, max_sessions: int = 10_000) -> None:
         self.ttl_s, self.max_turns, self.max_sessions = ttl_s, max_turns, max_sessions
         self._sessions: OrderedDict[str, tuple[float, list[dict[str, str]]]] = OrderedDict()
@@ -54,6 +60,10 @@ class RedisSessionStore:
         except redis.RedisError as exc:  # configured but unreachable: say so at start-up
             raise RuntimeError(f"Redis at {url} is not reachable: {exc}") from exc
         self.ttl_s, self.max_turns, self.prefix = ttl_s, max_turns, prefix
+
+    def ping(self) -> str:
+        self._redis.ping()
+        return "redis"
 
     # Redis going away after start-up degrades to answering without history (each question read on
     # its own), logged; it never fails a question. Documented in docs/runbook.md.
