@@ -15,10 +15,10 @@ import base64
 import binascii
 import datetime as dt
 import json
-from contextvars import ContextVar
 import threading
 import uuid
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 

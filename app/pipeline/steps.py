@@ -27,7 +27,6 @@ from app.security.pii import mask_personal_data
 # guardrail list in policies/guardrails/ → the status a match ends with, checked in this order
 GUARDRAIL_STATUSES = {"crisis": "crisis", "injection": "refused_injection", "out_of_scope": "out_of_scope"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\ufeff]")
-# a question that starts by pointing back ("那…", "还有…", "如果是…") continues the conversation
 # a question that starts by pointing back ("那…", "还有…", "如果是…"), or is only "X呢？" (the last
 # question, asked about X), continues the conversation
 _FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|这个|那个|这|它|该|此|其|如果是|要是)|^[^，,。；;？?]{1,8}呢[？?]?$")

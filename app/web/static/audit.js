@@ -6,13 +6,6 @@ const session = new Session("audit", ["auditor"]);
 const KINDS = { answer: "回答", lookup: "查询", suggestion: "派单建议", decision: "派单决定", request: "请求", access: "访问控制", admin: "管理" };
 const LIVE = { same: ["原文未变", "good"], changed: ["原文已变更", "warn"], gone: ["原文已删除", "bad"], unchecked: ["未核对", ""] };
 let cursor = null;
-const names = {};  // department id → short name
-
-async function loadDepartments() {
-  for (const d of await session.json("/v1/tickets/departments")) names[d.id] = d.short;
-}
-
-function nameOf(id) { return id ? names[id] || id : "—"; }
 
 function daysAgo(n) { return new Date(Date.now() - n * 86400000).toISOString().slice(0, 10); }
 
@@ -191,6 +184,6 @@ document.getElementById("more").addEventListener("click", () => loadEvents(true)
 document.getElementById("verify").addEventListener("click", verify);
 document.getElementById("export").addEventListener("click", exportCsv);
 session.begin(async () => {
-  await loadDepartments();
+  await loadDepartments(session);
   await Promise.all([verify(), charts(), loadEvents()]);
 });

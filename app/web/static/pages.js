@@ -89,6 +89,17 @@ class Session {
   }
 }
 
+const departmentNames = {};  // department id → short name, once loadDepartments has run
+
+/* The departments a ticket may go to (agent, auditor and admin keys may read them); names them for nameOf. */
+async function loadDepartments(session) {
+  const departments = await session.json("/v1/tickets/departments");
+  for (const d of departments) departmentNames[d.id] = d.short;
+  return departments;
+}
+
+function nameOf(id) { return id ? departmentNames[id] || id : "—"; }
+
 function percent(value) { return value === null || value === undefined ? "—" : `${Math.round(value * 100)}%`; }
 
 function localTime(iso) {

@@ -3,25 +3,20 @@
 "use strict";
 
 const session = new Session("panel", ["agent", "admin"]);
-const names = {};  // department id → short name
 let current = null;  // the suggestion on screen
 
-async function loadDepartments() {
-  const departments = await session.json("/v1/tickets/departments");
+function fillOverride(departments) {
   const select = document.getElementById("override-department");
   select.replaceChildren(el("option", { value: "", text: "— 选择单位 —" }));
   const groups = { municipal: "市级部门", utility: "公共服务企业", district: "区政府" };
   for (const [kind, label] of Object.entries(groups)) {
     const group = el("optgroup", { label });
     for (const d of departments.filter(d => d.kind === kind)) {
-      names[d.id] = d.short;
       group.append(el("option", { value: d.id, text: d.name }));
     }
     select.append(group);
   }
 }
-
-function nameOf(id) { return names[id] || id; }
 
 async function suggest(event) {
   event?.preventDefault();
@@ -177,4 +172,8 @@ document.addEventListener("keydown", event => {
   if (event.code === "KeyA") { event.preventDefault(); decide("accept"); }
   if (event.code === "KeyO") { event.preventDefault(); document.getElementById("override-department").focus(); }
 });
-session.begin(() => Promise.all([loadDepartments(), loadRecent(), loadStats()]));
+// the names first: the recent decisions and the statistics show departments by name
+session.begin(async () => {
+  fillOverride(await loadDepartments(session));
+  await Promise.all([loadRecent(), loadStats()]);
+});
