@@ -109,6 +109,8 @@ class _LogProgress:
 @app.command()
 def ingest(paths: list[Path] = typer.Argument(None, help="Files or folders; default: the bundled corpus."),
            prune: bool = typer.Option(True, help="Remove documents that disappeared from the given paths."),
+           distributed: bool = typer.Option(False, "--distributed", help="Queue the work in batches for "
+                                            "`jingce worker` processes (INGEST_QUEUE_URL) and wait for them."),
            as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON.")) -> None:
     """Sync documents into the index: unchanged ones are skipped, changed ones rewritten, deleted ones removed."""
     settings = _settings()
@@ -117,22 +119,32 @@ def ingest(paths: list[Path] = typer.Argument(None, help="Files or folders; defa
     if missing:
         console.print(f"[red]no such file or folder:[/red] {', '.join(missing)}")
         raise typer.Exit(2)
-    services = _services(settings)
-    try:
-        if not console.is_terminal:
-            report = services.indexer.sync(targets, prune=prune, progress=_LogProgress())
-        else:
-            columns = [TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("docs"),
-                       TextColumn("{task.fields[chunks]} chunks"), _ChunkRateColumn(), TimeElapsedColumn()]
-            with Progress(*columns, console=console) as bar:
-                report = services.indexer.sync(targets, prune=prune, progress=_RichProgress(bar))
-        summary = report.as_dict()
-        from app.audit.store import AuditEvent
+    if distributed:
+        from app.distributed_ingest import distributed_sync
 
-        services.audit.record(AuditEvent("admin", "cli", "interrupted" if report.interrupted else "ingested",
-                                         details={"paths": targets, "prune": prune, **summary}))
-    finally:
-        services.close()
+        audit = _services(settings, audit_only=True)
+        try:
+            report = distributed_sync(targets, settings, prune=prune, progress=_LogProgress())
+            _record_ingest(audit, report, targets, prune, distributed)
+        except RuntimeError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
+        finally:
+            audit.close()
+    else:
+        services = _services(settings)
+        try:
+            if not console.is_terminal:
+                report = services.indexer.sync(targets, prune=prune, progress=_LogProgress())
+            else:
+                columns = [TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(), TextColumn("docs"),
+                           TextColumn("{task.fields[chunks]} chunks"), _ChunkRateColumn(), TimeElapsedColumn()]
+                with Progress(*columns, console=console) as bar:
+                    report = services.indexer.sync(targets, prune=prune, progress=_RichProgress(bar))
+            _record_ingest(services.audit, report, targets, prune, distributed)
+        finally:
+            services.close()
+    summary = report.as_dict()
     if as_json:
         print(json.dumps(summary, ensure_ascii=False))
     else:
@@ -140,6 +152,29 @@ def ingest(paths: list[Path] = typer.Argument(None, help="Files or folders; defa
     if report.interrupted:
         console.print("[yellow]interrupted: the index is consistent; run the same command again to finish.[/yellow]")
         raise typer.Exit(130)
+
+
+def _record_ingest(audit, report, targets: list[str], prune: bool, distributed: bool) -> None:
+    from app.audit.store import AuditEvent
+
+    audit.record(AuditEvent("admin", "cli", "interrupted" if report.interrupted else "ingested",
+                            details={"paths": targets, "prune": prune, "distributed": distributed,
+                                     **report.as_dict()}))
+
+
+@app.command()
+def worker(burst: bool = typer.Option(False, help="Exit when the queue is empty instead of waiting for more."),
+           metrics_port: Optional[int] = typer.Option(None, help="Serve this worker's Prometheus metrics "
+                                                                 "(documents, chunks, failed batches) on this port.")) -> None:
+    """Take ingestion batches from the queue (INGEST_QUEUE_URL): parse, chunk, embed, write."""
+    from app.distributed_ingest import run_worker
+
+    settings = _settings()
+    try:
+        run_worker(settings, burst=burst, metrics_port=metrics_port)
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
 
 
 def _print_report(summary: dict) -> None:
@@ -264,21 +299,25 @@ def stats() -> None:
 
 
 @app.command()
-def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.Option(None)) -> None:
-    """Run the HTTP API (one worker: the embedded store belongs to one process)."""
+def serve(host: Optional[str] = typer.Option(None), port: Optional[int] = typer.Option(None),
+          workers: int = typer.Option(1, min=1, help="Worker processes; more than one needs the Qdrant server "
+                                                     "(QDRANT_URL): an embedded store belongs to one process.")) -> None:
+    """Run the HTTP API. SIGTERM stops taking connections and lets open answers finish (SERVER_GRACEFUL_S)."""
     import uvicorn
 
-    settings = _settings()
-    proxies = settings.server.trusted_proxies  # uvicorn would otherwise believe any local caller's X-Forwarded-For
-    import copy
+    from app.api.logs import uvicorn_log_config
 
-    # uvicorn's access log prints query strings (a citizen's question, an ID number in it): the app's
-    # own access line (app/api/trail.py) goes out instead, through uvicorn's handler
-    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    log_config["loggers"]["jingce.access"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    settings = _settings()
+    if workers > 1 and not settings.qdrant.url:
+        console.print("[red]--workers above 1 needs QDRANT_URL:[/red] the embedded store (Qdrant Edge or a "
+                      "local folder) admits one process; run one worker, or point every worker at a Qdrant server.")
+        raise typer.Exit(2)
+    proxies = settings.server.trusted_proxies  # uvicorn would otherwise believe any local caller's X-Forwarded-For
     uvicorn.run("app.api.main:create_app", factory=True, host=host or settings.server.host,
-                port=port or settings.server.port, workers=1, proxy_headers=bool(proxies),
-                forwarded_allow_ips=",".join(proxies) or None, access_log=False, log_config=log_config)
+                port=port or settings.server.port, workers=workers, proxy_headers=bool(proxies),
+                forwarded_allow_ips=",".join(proxies) or None, access_log=False,
+                log_config=uvicorn_log_config(settings.server.log_format),
+                timeout_graceful_shutdown=settings.server.graceful_s)
 
 
 @eval_app.command("retrieval")

@@ -7,9 +7,13 @@ through the app's dependency overrides.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
 
 from app.clients.embeddings import (
     ArrayEmbeddings,
@@ -122,43 +126,49 @@ def build_sparse(settings: Settings) -> JiebaBm25Encoder:
                             cache_dir=settings.embedding.cache_dir / "jieba", char_bigrams=cfg.char_bigrams)
 
 
-def build_store(settings: Settings, dim: int) -> VectorStore:
+def build_store(settings: Settings, dim: int, server_may_be_down: bool = False) -> VectorStore:
+    """The configured store. A Qdrant server that cannot be reached fails loudly here (a command
+    would otherwise run against nothing) unless `server_may_be_down`: the API then starts, answers 503
+    and reports not-ready until the server is back, and needs no restart when it is."""
     cfg = settings.qdrant
     if cfg.url or cfg.local_path:
         from qdrant_client import QdrantClient
 
         from app.clients.server_store import ServerVectorStore
+        from app.clients.vector_store import StoreUnavailable
 
+        layout = (cfg.shards, cfg.replication_factor, cfg.write_consistency_factor)
         if cfg.url:
             client = QdrantClient(url=cfg.url, api_key=cfg.api_key.get_secret_value() if cfg.api_key else None,
                                   timeout=10)
-            try:
-                client.get_collections()
-            except Exception as exc:  # a configured but unreachable server must fail loudly at start-up
-                raise RuntimeError(f"Qdrant server at {cfg.url} is not reachable: {exc}") from exc
-        else:
-            client = QdrantClient(location=cfg.local_path) if cfg.local_path == ":memory:" \
-                else QdrantClient(path=cfg.local_path)
-        return ServerVectorStore(client, cfg.collection, dim)
+            store = ServerVectorStore(client, cfg.collection, dim, *layout, connect_now=False)
+            if not server_may_be_down:
+                try:
+                    store.client.collection_exists(cfg.collection)
+                except StoreUnavailable as exc:
+                    raise RuntimeError(f"Qdrant server at {cfg.url} is not reachable: {exc}") from exc
+            return store
+        client = QdrantClient(location=cfg.local_path) if cfg.local_path == ":memory:" \
+            else QdrantClient(path=cfg.local_path)
+        return ServerVectorStore(client, cfg.collection, dim, *layout)
     from app.clients.edge_store import EdgeVectorStore
 
     return EdgeVectorStore(settings.store_path, dim)
 
 
-def build_services(settings: Settings, embedder: ArrayEmbeddings | None = None) -> Services:
+def build_services(settings: Settings, embedder: ArrayEmbeddings | None = None,
+                   serving: bool = False) -> Services:
+    """Everything, wired. `serving`: for the API, which starts while a Qdrant server is down."""
     embedder = embedder or build_embedder(settings)
     sparse = build_sparse(settings)
-    store = build_store(settings, embedder.dim)
+    store = build_store(settings, embedder.dim, server_may_be_down=serving)
     r = settings.retrieval
     vocabulary = CorpusVocabulary(read_pairs(r.vocabulary_path), store, r.vocabulary_refresh_s)
     retriever = HybridRetriever(store, embedder, sparse, fusion=r.fusion, rrf_k=r.rrf_k,
                                 weights=(r.dense_weight, r.sparse_weight), prefetch_limit=r.prefetch_limit,
                                 document_weight=r.document_weight, expansion_weight=r.expansion_weight,
                                 vocabulary=vocabulary)
-    i = settings.ingest
-    indexer = Indexer(store, embedder, sparse, max_file_bytes=int(i.max_file_mb * 2**20),
-                      chunk_max_chars=i.chunk_max_chars, chunk_min_chars=i.chunk_min_chars,
-                      batch_chunks=i.batch_chunks)
+    indexer = build_indexer(settings, store, embedder, sparse)
     audit = build_audit(settings)
     llm = build_llm_client(settings)  # one client (and one circuit breaker) for answers and routing
     pipeline = build_pipeline(settings, retriever, sparse, vocabulary, audit, llm)
@@ -166,6 +176,43 @@ def build_services(settings: Settings, embedder: ArrayEmbeddings | None = None) 
                     PolicyLookup(store, retriever, sparse, max_results=settings.lookup.max_results),
                     build_routing(settings, RoutingStore(audit), embedder, retriever, pipeline, llm),
                     KeyStore(audit), build_limiter(settings))
+
+
+def build_indexer(settings: Settings, store: VectorStore | None, embedder: ArrayEmbeddings,
+                  sparse: JiebaBm25Encoder) -> Indexer:
+    """An ingestion worker's indexer has no store of its own: it writes through `store_session`."""
+    i = settings.ingest
+    return Indexer(store, embedder, sparse, max_file_bytes=int(i.max_file_mb * 2**20),  # type: ignore[arg-type]
+                   chunk_max_chars=i.chunk_max_chars, chunk_min_chars=i.chunk_min_chars,
+                   batch_chunks=i.batch_chunks)
+
+
+@contextmanager
+def store_session(settings: Settings, dim: int) -> Iterator[VectorStore]:
+    """The vector store for one piece of work by a process that must not hold it longer: an ingestion
+    worker's write, the distributed ingest's reading and finishing. An embedded store (Qdrant Edge, or
+    qdrant-client on a folder) admits one process at a time, so it is opened under a file lock beside
+    the folder and closed after; a Qdrant server takes every worker at once."""
+    folder = None if settings.qdrant.url else Path(settings.qdrant.local_path or settings.store_path)
+    if folder is None or str(folder) == ":memory:":
+        store = build_store(settings, dim)
+        try:
+            yield store
+        finally:
+            store.close()
+        return
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{folder}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            store = build_store(settings, dim)
+            try:
+                yield store
+            finally:
+                store.flush()
+                store.close()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def build_limiter(settings: Settings) -> Limiter:

@@ -21,9 +21,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # developer's .env cannot change what the tests see)
 ENV_FILE = os.environ.get("JINGCE_ENV_FILE", ".env") or None
 
+# A folder of secret files, one per setting, named as its variable (qdrant_api_key, database_url,
+# llm_api_key, audit_signing_key, …): where Docker secrets (/run/secrets) or a Kubernetes Secret
+# volume put them, so that no secret has to sit in an environment variable or a manifest. The
+# environment wins over a file.
+SECRETS_DIR = os.environ.get("JINGCE_SECRETS_DIR") or None
+
 
 def _group(prefix: str) -> SettingsConfigDict:
-    return SettingsConfigDict(env_prefix=prefix, env_file=ENV_FILE, extra="ignore")
+    return SettingsConfigDict(env_prefix=prefix, env_file=ENV_FILE, extra="ignore", secrets_dir=SECRETS_DIR)
 
 
 class QdrantSettings(BaseSettings):
@@ -32,6 +38,11 @@ class QdrantSettings(BaseSettings):
     url: str | None = Field(None, description="Qdrant server URL; unset means the embedded Qdrant Edge shard.")
     api_key: SecretStr | None = Field(None, description="API key for the Qdrant server.")
     collection: str = Field("jingce_chunks", description="Collection name on the Qdrant server.")
+    shards: int = Field(1, ge=1, description="Shards of a collection this app creates (a cluster: a few per node).")
+    replication_factor: int = Field(1, ge=1, description="Nodes holding each shard of a collection this app "
+                                                         "creates (2 on a 3-node cluster survives one loss).")
+    write_consistency_factor: int = Field(1, ge=1, description="Replicas that must confirm a write before it "
+                                                               "counts (at most the replication factor).")
     local_path: str | None = Field(None, description="qdrant-client local mode (':memory:' or a folder); "
                                    "for tests of the server adapter without a server.")
 
@@ -108,6 +119,12 @@ class IngestSettings(BaseSettings):
     chunk_max_chars: int = Field(360, ge=80, description="Longest chunk; longer clauses split at sentence ends.")
     chunk_min_chars: int = Field(60, ge=0, description="Chunks shorter than this are joined with the next clause.")
     batch_chunks: int = Field(64, ge=1, description="Chunks embedded and written per batch.")
+    queue_url: str | None = Field(None, description="Redis holding the ingestion queue for `jingce ingest "
+                                                    "--distributed` and `jingce worker`.")
+    queue_name: str = Field("jingce-ingest", description="Name of the ingestion queue.")
+    batch_documents: int = Field(32, ge=1, description="Documents (or files) per queued batch.")
+    job_timeout_s: int = Field(1800, ge=10, description="A batch running longer than this is failed (and retried).")
+    job_retries: int = Field(2, ge=0, description="Times a failed batch is queued again before it counts as failed.")
     corpus_paths: list[str] = Field(["policies/beijing", "policies/state-council"],
                                     description="What `make run` ingests: the bundled corpus.")
 
@@ -130,7 +147,7 @@ class LLMSettings(BaseSettings):
 
 
 class SessionSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", env_file=".env", extra="ignore")
+    model_config = _group("")
 
     redis_url: str | None = Field(None, description="Redis for session history shared by replicas "
                                                     "(REDIS_URL); unset keeps sessions in the process.")
@@ -257,6 +274,11 @@ class ServerSettings(BaseSettings):
                                     "(JSON list, e.g. [\"https://www.beijing.gov.cn\"]); empty: no CORS headers.")
     access_log: bool = Field(True, description="Log one line per request: method, path without its query string, "
                              "status, milliseconds (the query could hold personal data).")
+    log_format: Literal["text", "json"] = Field("text", description="`json`: one JSON object per log line (time, "
+                                                "level, logger, message, request_id and the access fields), for a "
+                                                "log collector.")
+    graceful_s: float = Field(60.0, ge=0, description="On SIGTERM, how long `jingce serve` lets open requests and "
+                                                      "answer streams finish before it closes them.")
 
 
 class Settings(BaseSettings):
@@ -284,6 +306,9 @@ class Settings(BaseSettings):
             raise ValueError("EMBEDDING_MODEL_PATH is required when EMBEDDING_PROVIDER=sentence-transformers")
         if self.embedding.provider == "openai" and not self.embedding.base_url:
             raise ValueError("EMBEDDING_BASE_URL is required when EMBEDDING_PROVIDER=openai")
+        if self.qdrant.write_consistency_factor > self.qdrant.replication_factor:
+            raise ValueError("QDRANT_WRITE_CONSISTENCY_FACTOR cannot exceed QDRANT_REPLICATION_FACTOR: "
+                             "no write could ever be confirmed by that many replicas")
         return self
 
     @property

@@ -154,24 +154,14 @@ class Indexer:
             clock = time.perf_counter()
             files = [load_file(p, self.max_file_bytes) for p in discover(paths)]
             timings["load"] = time.perf_counter() - clock
-            documents = self._collect(files, report)
+            documents = self.collect(files, report)
             if progress:
                 progress.start(len(documents))
             for doc in documents:
-                clock = time.perf_counter()
-                doc_hash = document_hash(doc, self.index_signature, self.chunk_settings)
-                state = states.get(doc.doc_id)
-                if state is not None and state.doc_hash == doc_hash and state.complete:
-                    report.skipped.append(doc.doc_id)
-                    if progress:
-                        progress.advance(1, 0)
+                item = self.plan(doc, states, report, timings, progress)
+                if item is None:
                     continue
-                chunks = chunk_document(doc, *self.chunk_settings)
-                timings["chunk"] += time.perf_counter() - clock
-                if not chunks:
-                    report.failed.append((doc.source_path or doc.doc_id, f"{doc.doc_id}: no text to index"))
-                    continue
-                pending.append(_Pending(doc, doc_hash, chunks, is_new=state is None))
+                pending.append(item)
                 if sum(len(p.chunks) for p in pending) >= self.batch_chunks:
                     self._write(pending, report, timings, progress)
                     pending = []
@@ -179,7 +169,8 @@ class Indexer:
             pending = []
             if prune:
                 clock = time.perf_counter()
-                self._prune(paths, files, documents, states, report)
+                self.prune(paths, {str(Path(f.path).resolve()) for f in files if not f.ok},
+                           {d.doc_id for d in documents}, states, report)
                 timings["prune"] = time.perf_counter() - clock
             clock = time.perf_counter()
             report.relations_changed = self.link_documents()
@@ -194,6 +185,25 @@ class Indexer:
             timings["optimize_flush"] = time.perf_counter() - clock
             report.seconds.update(timings)
         return report
+
+    def plan(self, doc: Document, states: dict[str, DocState], report: SyncReport, timings: dict[str, float],
+             progress: SyncProgress | None = None) -> _Pending | None:
+        """What writing this document takes: None when the index already holds this version of it
+        (or it has no text, a failure reported)."""
+        clock = time.perf_counter()
+        doc_hash = document_hash(doc, self.index_signature, self.chunk_settings)
+        state = states.get(doc.doc_id)
+        if state is not None and state.doc_hash == doc_hash and state.complete:
+            report.skipped.append(doc.doc_id)
+            if progress:
+                progress.advance(1, 0)
+            return None
+        chunks = chunk_document(doc, *self.chunk_settings)
+        timings["chunk"] = timings.get("chunk", 0.0) + time.perf_counter() - clock
+        if not chunks:
+            report.failed.append((doc.source_path or doc.doc_id, f"{doc.doc_id}: no text to index"))
+            return None
+        return _Pending(doc, doc_hash, chunks, is_new=state is None)
 
     def link_documents(self) -> int:
         """Recompute the relations between documents (which amends which) over the whole index and
@@ -211,7 +221,7 @@ class Indexer:
         return changed
 
     @staticmethod
-    def _collect(files: list[LoadedFile], report: SyncReport) -> list[Document]:
+    def collect(files: list[LoadedFile], report: SyncReport) -> list[Document]:
         documents: list[Document] = []
         origin: dict[str, str] = {}
         for loaded in files:
@@ -228,25 +238,27 @@ class Indexer:
 
     def _write(self, pending: list[_Pending], report: SyncReport, timings: dict[str, float],
                progress: SyncProgress | None) -> None:
+        self.write(self.encode(pending, report, timings), self.store, report, timings, progress)
+
+    def encode(self, pending: list[_Pending], report: SyncReport,
+               timings: dict[str, float]) -> list[tuple[_Pending, list[ChunkPoint]]]:
+        """Embed and BM25-encode these documents' chunks: each document with the points that hold it
+        (its document point first), ready to write. The costly part, and it needs no store."""
         if not pending:
-            return
+            return []
         texts = [embedding_text(p.doc, c) for p in pending for c in p.chunks]
         clock = time.perf_counter()
         misses_before = getattr(self.embedder, "misses", 0)
-        if isinstance(self.embedder, CachedEmbeddings):
-            vectors = self.embedder.passages(texts)
-            report.chunks_embedded += self.embedder.misses - misses_before
-        else:
-            vectors = self.embedder.passages(texts)
-            report.chunks_embedded += len(texts)
-        timings["embed"] += time.perf_counter() - clock
+        vectors = self.embedder.passages(texts)
+        report.chunks_embedded += (self.embedder.misses - misses_before
+                                   if isinstance(self.embedder, CachedEmbeddings) else len(texts))
+        timings["embed"] = timings.get("embed", 0.0) + time.perf_counter() - clock
         clock = time.perf_counter()
         sparse = [self.sparse.encode_document(t) for t in texts]
         whole = [self.sparse.encode_document(f"{p.doc.title}\n{p.doc.body}") for p in pending]
-        timings["sparse"] += time.perf_counter() - clock
-        row = 0
+        timings["sparse"] = timings.get("sparse", 0.0) + time.perf_counter() - clock
+        encoded, row = [], 0
         for item, doc_vector in zip(pending, whole):
-            clock = time.perf_counter()
             indexed_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
             points = [ChunkPoint(document_point_id(item.doc.doc_id), None, doc_vector.indices, doc_vector.values,
                                  document_point_payload(item.doc, item.doc_hash, len(item.chunks), indexed_at,
@@ -256,21 +268,30 @@ class Indexer:
                                          sparse[row].values,
                                          chunk_payload(item.doc, chunk, item.doc_hash, len(item.chunks), indexed_at)))
                 row += 1
-            self.store.upsert(points)
-            self.store.delete_doc_chunks(item.doc.doc_id, [p.id for p in points])
-            timings["write"] += time.perf_counter() - clock
+            encoded.append((item, points))
+        return encoded
+
+    @staticmethod
+    def write(encoded: list[tuple[_Pending, list[ChunkPoint]]], store: VectorStore, report: SyncReport,
+              timings: dict[str, float], progress: SyncProgress | None = None) -> None:
+        """Each document's points in, then whatever else the index held of it out: a crash between
+        the two leaves the document incomplete (its old chunks carry the old hash), never wrong."""
+        for item, points in encoded:
+            clock = time.perf_counter()
+            store.upsert(points)
+            store.delete_doc_chunks(item.doc.doc_id, [p.id for p in points])
+            timings["write"] = timings.get("write", 0.0) + time.perf_counter() - clock
             (report.added if item.is_new else report.updated).append(item.doc.doc_id)
             report.chunks_written += len(item.chunks)
             if progress:
                 progress.advance(1, len(item.chunks))
 
-    def _prune(self, paths: list[str | Path], files: list[LoadedFile], documents: list[Document],
-               states: dict[str, DocState], report: SyncReport) -> None:
+    def prune(self, paths: list[str | Path], unreadable: set[str], present: set[str],
+              states: dict[str, DocState], report: SyncReport) -> None:
         """Remove documents whose source is under the synced paths but no longer holds them.
-        A file that could not be read at all keeps its documents: a bad file is not a deletion."""
+        A file that could not be read at all (`unreadable`, resolved paths) keeps its documents: a
+        bad file is not a deletion."""
         roots = [Path(p).resolve() for p in paths]
-        unreadable = {str(Path(f.path).resolve()) for f in files if not f.ok}
-        present = {d.doc_id for d in documents}
         for doc_id, state in states.items():
             if doc_id in present or not state.source_path:
                 continue
@@ -286,6 +307,6 @@ def embedding_texts(paths: list[str | Path], max_file_bytes: int, chunk_max_char
                     chunk_min_chars: int) -> list[str]:
     """Every text a sync of these paths embeds (a chunk with its title and headings), without
     embedding or writing anything: what a vector pack must hold to spare a first run the embedding."""
-    documents = Indexer._collect([load_file(p, max_file_bytes) for p in discover(paths)], SyncReport())
+    documents = Indexer.collect([load_file(p, max_file_bytes) for p in discover(paths)], SyncReport())
     return [embedding_text(doc, chunk) for doc in documents
             for chunk in chunk_document(doc, chunk_max_chars, chunk_min_chars)]

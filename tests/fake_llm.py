@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class FakeLLM:
     """mode: "stream" (reply in small pieces), "error" (HTTP 500), "stall" (headers, then silence),
-    "stream_error" (a few pieces, then an error event)."""
+    "stream_error" (a few pieces, then an error event), "garbage" (a 200 stream of what is not JSON)."""
 
     def __init__(self) -> None:
         self.mode = "stream"
@@ -39,6 +39,10 @@ class FakeLLM:
                 self.end_headers()
                 if fake.mode == "stall":
                     time.sleep(5)
+                    return
+                if fake.mode == "garbage":
+                    self.wfile.write(b"data: <html>502 Bad Gateway</html>\n\ndata: {\"choices\": [\n\n")
+                    self.wfile.flush()
                     return
                 text = fake.reply(body["messages"])
                 pieces = [text[i:i + 3] for i in range(0, len(text), 3)]

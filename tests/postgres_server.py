@@ -19,6 +19,17 @@ def _bin(name: str) -> str | None:
     return found[-1] if found else shutil.which(name)
 
 
+_RUNNING: dict[str, tuple[list[str], str, list[str]]] = {}  # url → (run-as prefix, data folder, start command)
+
+
+def restart(url: str, down_s: float = 1.0) -> None:
+    """Stop the server (fast: open connections are cut) and start it again after down_s."""
+    as_user, data, start = _RUNNING[url]
+    subprocess.run(as_user + [_bin("pg_ctl"), "-D", data, "-m", "fast", "-w", "stop"], check=True, capture_output=True)
+    time.sleep(down_s)
+    subprocess.run(start, check=True, capture_output=True)
+
+
 def available() -> bool:
     return _bin("initdb") is not None and _bin("pg_ctl") is not None
 
@@ -38,9 +49,9 @@ def postgres_server():
         as_user = ["runuser", "-u", "postgres", "--"]
     subprocess.run(as_user + [_bin("initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8",
                               "--locale=C.UTF-8"], check=True, capture_output=True)
-    subprocess.run(as_user + [_bin("pg_ctl"), "-D", data, "-l", os.path.join(folder, "log"), "-w", "-o",
-                              f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
-                   check=True, capture_output=True)
+    start = as_user + [_bin("pg_ctl"), "-D", data, "-l", os.path.join(folder, "log"), "-w", "-o",
+                       f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off", "start"]
+    subprocess.run(start, check=True, capture_output=True)
     try:
         url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
         deadline = time.monotonic() + 20
@@ -54,7 +65,9 @@ def postgres_server():
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+        _RUNNING[url] = (as_user, data, start)
         yield url
     finally:
+        _RUNNING.pop(url, None)
         subprocess.run(as_user + [_bin("pg_ctl"), "-D", data, "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(folder, ignore_errors=True)

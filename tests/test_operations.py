@@ -60,3 +60,37 @@ def test_a_request_id_goes_from_the_header_into_the_audit_event(client, services
     streamed = client.post("/v1/chat", json={"question": "低保标准", "stream": True}, headers={"X-Request-ID": "s-1"})
     audit_id = streamed.text.split('"audit_id":"')[1].split('"')[0]
     assert services.audit.get(audit_id)["details"]["request_id"] == "s-1"  # also from the stream's worker thread
+
+
+def test_json_logs_carry_the_request_id_and_the_access_fields(tmp_path):
+    """SERVER_LOG_FORMAT=json: every line a JSON object; the access line holds the request id the
+    caller sent, and nothing of the query string (it could hold an ID number)."""
+    import json
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.conftest import clean_env
+    from tests.servers import wait_until_serving
+
+    port = free_port()
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+                                  env=clean_env(JINGCE_DATA_DIR=str(tmp_path / "data"), SERVER_LOG_FORMAT="json"),
+                                  stdout=out, stderr=subprocess.STDOUT)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_until_serving(base, server)
+            httpx.get(base + "/v1/search", params={"q": "身份证110101199003071234"},
+                      headers={"X-Request-ID": "trace-42"}, timeout=30)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    access = [line for line in lines if line["logger"] == "jingce.access" and line.get("request_id") == "trace-42"]
+    assert len(access) == 1
+    assert access[0]["path"] == "/v1/search" and access[0]["status"] in (200, 503) and access[0]["ms"] >= 0
+    assert "110101199003071234" not in log.read_text()

@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from sse_starlette.sse import AppStatus
 
 from app.api import (operations, problems, routes_audit, routes_chat, routes_me, routes_policies, routes_search,
                      routes_tickets)
@@ -17,6 +18,12 @@ from app.composition import Services, build_services
 from app.config import Settings, get_settings
 
 
+# sse-starlette ends every open stream the moment the server is told to stop; a resident would lose
+# the answer being written. Left to uvicorn, SIGTERM stops new connections and waits for open ones
+# (streams included) up to SERVER_GRACEFUL_S (`jingce serve`), then closes what is left.
+AppStatus.disable_automatic_graceful_drain()
+
+
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
     settings = settings or (services.settings if services else None) or get_settings()
 
@@ -24,7 +31,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI):
         built = None  # services given, or set on the app before it starts, are not ours to close
         if app.state.services is None:
-            built = app.state.services = build_services(settings)
+            built = app.state.services = build_services(settings, serving=True)
         app.state.services.warm_up()
         try:
             yield

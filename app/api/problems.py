@@ -6,6 +6,7 @@ or log which parameter was wrong without parsing prose.
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -14,7 +15,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.clients.vector_store import StoreUnavailable
 from jingce_client.models import FieldError, Problem
+
+log = logging.getLogger("jingce.api")
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -25,9 +29,15 @@ PATTERN_HINTS: dict[str, str] = {}
 class ProblemError(Exception):
     """Raise from a route to answer with a problem; `field` names the parameter at fault."""
 
-    def __init__(self, status: int, detail: str, field: str | None = None, location: str = "query") -> None:
+    def __init__(self, status: int, detail: str, field: str | None = None, location: str = "query",
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.status, self.detail, self.field, self.location = status, detail, field, location
+        self.headers = headers
+
+
+# what a caller reads while the vector store (a Qdrant server) cannot be reached
+STORE_DOWN = "the policy index is unreachable right now; nothing was lost — try again shortly"
 
 
 def problem_response(request: Request, status: int, detail: str | None,
@@ -47,7 +57,12 @@ def install(app: FastAPI) -> None:
     async def _problem(request: Request, exc: ProblemError):
         errors = [FieldError(field=exc.field, location=exc.location, message=exc.detail)] if exc.field else []
         detail = f"{exc.field}: {exc.detail}" if exc.field else exc.detail
-        return problem_response(request, exc.status, detail, errors)
+        return problem_response(request, exc.status, detail, errors, headers=exc.headers)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _store_down(request: Request, exc: StoreUnavailable):
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return problem_response(request, 503, STORE_DOWN, headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):

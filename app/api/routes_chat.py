@@ -19,7 +19,7 @@ from sse_starlette.sse import EventSourceResponse
 from app.api.access import Caller
 from app.api.deps import ServicesDep
 from app.api.operations import FIRST_ANSWER_SECONDS, count_answer
-from app.api.problems import problem_responses
+from app.api.problems import STORE_DOWN, ProblemError, problem_responses
 from app.api.schemas import ChatRequest, ChatResponse
 from app.audit.store import AuditEvent
 from app.composition import Services
@@ -59,7 +59,7 @@ def _run(ctx: AnswerContext, services: Services, caller: Caller) -> AnswerContex
 @router.post("/v1/chat", response_model=ChatResponse, tags=["answers"],
              responses={200: {"content": {"text/event-stream": {"example": (
                  'event: sources\ndata: {"sources": [...]}\n\nevent: delta\ndata: {"text": "…[1]"}\n\n'
-                 'event: done\ndata: {"status": "answered", ...}\n\n')}}}, **problem_responses(400, 422)})
+                 'event: done\ndata: {"status": "answered", ...}\n\n')}}}, **problem_responses(400, 422, 503)})
 async def chat(body: ChatRequest, request: Request, services: ServicesDep):
     """Answers from the indexed policy documents only, or refuses with a status and a canned reply.
     With a `session_id`, a follow-up is read in the light of the session's earlier questions — those
@@ -70,6 +70,8 @@ async def chat(body: ChatRequest, request: Request, services: ServicesDep):
     if body.stream or "text/event-stream" in request.headers.get("accept", ""):
         return EventSourceResponse(_events(ctx, services, caller), ping=15)
     ctx = await run_in_threadpool(_run, ctx, services, caller)
+    if ctx.retryable:  # recorded as an error; the caller may ask again once the part is back
+        raise ProblemError(503, STORE_DOWN, headers={"Retry-After": "5"})
     return ChatResponse.of(answer_outcome(ctx))
 
 
@@ -95,6 +97,10 @@ async def _events(ctx: AnswerContext, services: Services, caller: Caller):
         except Exception as exc:  # the audit record could not be written: no answer goes out
             log.exception("answer pipeline failed")
             yield {"event": "error", "data": json.dumps({"code": "internal", "message": str(exc)}, ensure_ascii=False)}
+            return
+        if ctx.retryable:
+            yield {"event": "error", "data": json.dumps({"code": "unavailable", "message": STORE_DOWN},
+                                                        ensure_ascii=False)}
             return
         yield {"event": "done", "data": ChatResponse.of(answer_outcome(ctx)).model_dump_json()}
     except asyncio.CancelledError:

@@ -11,7 +11,7 @@ from app.api.deps import ServicesDep
 from app.api.reads import filter_record, record_read
 from app.api.problems import problem_responses
 from app.api.schemas import Health, SearchHitOut, SearchResponse
-from app.clients.vector_store import CHUNKS
+from app.clients.vector_store import CHUNKS, StoreUnavailable
 from app.domain import LEVELS, SearchFilters
 
 router = APIRouter()
@@ -19,9 +19,15 @@ router = APIRouter()
 
 @router.get("/healthz", response_model=Health, tags=["ops"])
 def health(services: ServicesDep) -> Health:
-    chunks = services.store.count(CHUNKS)
-    return Health(status="ok" if chunks else "empty: run `jingce ingest`", chunks=chunks,
-                  store=services.settings.qdrant.url or "qdrant-edge", embedder=services.embedder.model_id)
+    """The process answers (a liveness probe): 200 even while the store is down — restarting the app
+    would not bring Qdrant back; /readyz takes it out of the load balancer instead."""
+    try:
+        chunks: int | None = services.store.count(CHUNKS)
+        status = "ok" if chunks else "empty: run `jingce ingest`"
+    except StoreUnavailable:
+        chunks, status = None, "store unreachable: see /readyz"
+    return Health(status=status, chunks=chunks, store=services.settings.qdrant.url or "qdrant-edge",
+                  embedder=services.embedder.model_id)
 
 
 def _date(name: str, value: str | None) -> str | None:

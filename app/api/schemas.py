@@ -42,7 +42,7 @@ class SearchResponse(BaseModel):
 
 class Health(BaseModel):
     status: str
-    chunks: int
+    chunks: int | None = Field(description="Chunks in the index; null while the store cannot be reached.")
     store: str
     embedder: str
 

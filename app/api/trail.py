@@ -63,8 +63,11 @@ class Trail:
                 await self._record(scope, state, status)
             if self.access_log:
                 caller = state.get("caller")
-                log.info("%s %s %s %.0fms %s %s", scope["method"], mask_personal_data(scope["path"]).text, status,
-                         (time.perf_counter() - started) * 1000, caller.actor if caller else "-", request_id)
+                path, ms, actor = mask_personal_data(scope["path"]).text, (time.perf_counter() - started) * 1000, \
+                    caller.actor if caller else "-"
+                log.info("%s %s %s %.0fms %s %s", scope["method"], path, status, ms, actor, request_id,
+                         extra={"method": scope["method"], "path": path, "status": status, "ms": round(ms, 1),
+                                "actor": actor})
             REQUEST_ID.reset(token)
 
     async def _record(self, scope: Scope, state: dict, status: int) -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import httpx
 from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from app.clients.vector_store import (
     DENSE,
@@ -24,16 +26,59 @@ from app.clients.vector_store import (
     DocState,
     FilterSpec,
     ScoredChunk,
+    StoreUnavailable,
     collect_doc_states,
 )
 
 
+class _Reachable:
+    """The qdrant-client, with "the server cannot be reached" raised as StoreUnavailable, and the
+    collection set up on the first call that reaches the server (a server down when the app started
+    is used as soon as it is back, without a restart)."""
+
+    def __init__(self, client: QdrantClient, set_up) -> None:
+        self._client, self._set_up, self._ready = client, set_up, False
+
+    def close_now(self) -> None:
+        self._client.close()
+
+    def __getattr__(self, name: str):
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+
+        def call(*args, **kwargs):
+            try:
+                if not self._ready:
+                    self._set_up(self._client)
+                    self._ready = True
+                return method(*args, **kwargs)
+            except (ResponseHandlingException, httpx.TransportError, ConnectionError) as exc:
+                raise StoreUnavailable(f"Qdrant is not reachable: {exc}") from exc
+            except UnexpectedResponse as exc:
+                if exc.status_code in (502, 503, 504):
+                    raise StoreUnavailable(f"Qdrant answered {exc.status_code}") from exc
+                raise
+
+        return call
+
+
 class ServerVectorStore:
-    def __init__(self, client: QdrantClient, collection: str, dim: int) -> None:
-        self.client, self.collection, self.dim = client, collection, dim
+    def __init__(self, client: QdrantClient, collection: str, dim: int, shards: int = 1,
+                 replication_factor: int = 1, write_consistency_factor: int = 1, connect_now: bool = True) -> None:
+        self.collection, self.dim = collection, dim
+        self._layout = (shards, replication_factor, write_consistency_factor)
+        self.client = _Reachable(client, self._set_up)
+        if connect_now:
+            self.client.collection_exists(collection)
+
+    def _set_up(self, client: QdrantClient) -> None:
+        collection, dim = self.collection, self.dim
+        shards, replication_factor, write_consistency_factor = self._layout
         if not client.collection_exists(collection):
             client.create_collection(
-                collection,
+                collection, shard_number=shards, replication_factor=replication_factor,
+                write_consistency_factor=write_consistency_factor,
                 vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
                 sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF),
                                        DOC_SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
@@ -138,7 +183,7 @@ class ServerVectorStore:
         """Writes are acknowledged with wait=True; nothing to flush."""
 
     def close(self) -> None:
-        self.client.close()
+        self.client.close_now()
 
 
 def _condition(c: Condition) -> Any:

@@ -26,6 +26,13 @@ KEYWORD_FIELDS = ("doc_id", "doc_hash", "validity", "issuer_names", "level", "di
 INTEGER_FIELDS = ("published_int", "expires_int", "effective_int")
 
 
+class StoreUnavailable(RuntimeError):
+    """The vector store cannot be reached now (a Qdrant server down or unreachable): the API answers
+    503 and the request can be retried; nothing was half-done on our side."""
+
+    retryable = True
+
+
 @dataclass
 class ChunkPoint:
     """A chunk (dense + bm25 vectors) or a document point (dense None, doc_bm25 vector)."""

