@@ -41,8 +41,10 @@ test: install-dev
 test-fast: install-dev
 	$(BIN)/python -m pytest -q -m "not slow"
 
-bench: install
-	$(BIN)/python benchmarks/bench_embedded.py
+# every benchmark, then benchmarks/README.md and its plots written from their numbers (about 40 minutes
+# here: the load test's soak alone is 10); `make bench ONLY="load ingest"` re-runs some
+bench: install-dev
+	$(BIN)/python benchmarks/run_all.py $(if $(ONLY),--only $(ONLY))
 
 clean:
 	rm -rf data

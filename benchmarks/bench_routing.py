@@ -22,7 +22,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from benchmarks.bench_embedded import percentile  # noqa: E402
-from benchmarks.served import served_bundled_corpus  # noqa: E402
+from benchmarks.served import agent_headers, served_bundled_corpus  # noqa: E402
 
 TICKETS = REPO.parent / "shared" / "corpus" / "hotline" / "messages-with-replies.jsonl"
 
@@ -36,7 +36,9 @@ def main() -> None:
     texts = [f"{r['留言主题']}。{r['留言详情']}" for r in records][:2 * args.tickets + 1]
     results: dict = {"tickets": len(texts)}
     stages: dict[str, float] = {}
-    with served_bundled_corpus(timings=stages) as base, httpx.Client(base_url=base, timeout=300) as client:
+    handle: dict = {}
+    with served_bundled_corpus(timings=stages, handle=handle) as base, \
+            httpx.Client(base_url=base, timeout=300, headers=agent_headers(handle)) as client:
         clock = time.perf_counter()
         client.post("/v1/tickets/route", json={"text": texts[0], "draft_reply": False}).raise_for_status()
         results["first_request_ms"] = round((time.perf_counter() - clock) * 1000, 1)

@@ -42,16 +42,31 @@ def _payload(payload: dict | None) -> dict:
     return {k: v for k, v in (payload or {}).items() if k != "indexed_at"}
 
 
+# A text embedded in another batch (other neighbours, other padding) can come out a float32 rounding
+# step apart (seen: 4e-9); anything a search could notice is orders of magnitude larger.
+DENSE_TOLERANCE = 1e-6
+
+
 def differences(a: Snapshot, b: Snapshot) -> list[str]:
-    """What differs, in words (empty when the two indexes are equal)."""
+    """What differs, in words (empty when the two indexes are equal): ids, payloads and sparse vectors
+    exactly, dense vectors within DENSE_TOLERANCE."""
     found = []
     if set(a) != set(b):
         found.append(f"point ids: {len(set(a) - set(b))} only in the first, {len(set(b) - set(a))} only in the second")
     for point_id in sorted(set(a) & set(b)):
         if a[point_id][0] != b[point_id][0]:
             found.append(f"{point_id}: payloads differ")
-        if a[point_id][1] != b[point_id][1]:
-            found.append(f"{point_id}: vectors differ")
+        vectors_a, vectors_b = a[point_id][1], b[point_id][1]
+        if set(vectors_a) != set(vectors_b):
+            found.append(f"{point_id}: vector names differ")
+            continue
+        for name, va in vectors_a.items():
+            vb = vectors_b[name]
+            if isinstance(va, tuple) or isinstance(vb, tuple):  # sparse: (indices, values), exactly
+                if va != vb:
+                    found.append(f"{point_id}: sparse vector {name} differs")
+            elif len(va) != len(vb) or max((abs(x - y) for x, y in zip(va, vb)), default=0.0) > DENSE_TOLERANCE:
+                found.append(f"{point_id}: dense vector {name} differs beyond {DENSE_TOLERANCE}")
     return found
 
 

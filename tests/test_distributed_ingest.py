@@ -1,5 +1,6 @@
 """Ingestion spread over `jingce worker` processes on a real Redis queue ends with the index a single
-process builds: the same point ids, payloads and vectors (the workers embed anew: their own cold
+process builds: the same point ids, payloads and sparse vectors, dense vectors equal up to float32 rounding
+(tests/index_snapshot.py; the workers embed anew: their own cold
 embedding cache). The store is the server adapter over qdrant-client's folder mode, which workers take
 in turn for their writes; no Qdrant server binary can be installed here (deploy/README.md)."""
 
@@ -91,3 +92,22 @@ def test_a_failing_batch_is_reported_and_nothing_is_pruned(tmp_path):
     assert summary["removed"] == 0, "documents of a failed batch must not be taken for deleted"
     assert any("batch" in f["reason"] and "failed" in f["reason"] for f in summary["failed"])
     assert len(snapshot(_settings_of(good))) > 0
+
+
+def test_a_folder_of_documents_with_curated_metadata(tmp_path, small_corpus):
+    """Files parsed only by workers (one document each, metadata from the sidecar), amendments linked
+    across batches at the end: the same index as one process."""
+    single = _env(tmp_path, "single")
+    _ingest(single, str(small_corpus))
+    with redis_server() as (url, _):
+        spread = _env(tmp_path, "spread", INGEST_QUEUE_URL=url, INGEST_BATCH_DOCUMENTS="2")
+        with _workers(spread, 2):
+            together = _ingest(spread, "--distributed", str(small_corpus))
+            assert together["added"] == 5 and not together["failed"]
+            (small_corpus / "bj-2023-agi-innovation-measures.txt").unlink()
+            assert _ingest(spread, "--distributed", str(small_corpus))["removed"] == 1
+    _ingest(single, str(small_corpus))
+    expected, got = snapshot(_settings_of(single)), snapshot(_settings_of(spread))
+    assert differences(expected, got) == []
+    assert any(payload.get("amended_by") or payload.get("amends") for payload, _ in got.values()), \
+        "the 2015 and 2020 rental-subsidy documents are linked"
