@@ -54,9 +54,10 @@ def test_compose_file_is_valid_and_wires_the_parts():
     assert set(app["environment"]) - NOT_SETTINGS <= _known_settings()
     assert app["environment"]["EMBEDDING_PROVIDER"] == "openai"
     llm = services["vllm"]
-    assert "--enable-prefix-caching" in llm["command"]
+    assert "--enable-prefix-caching" in " ".join(llm["command"]) and "cat /run/secrets/llm_api_key" in llm["command"][0]
     assert llm["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
-    assert "--task" in services["embedder"]["command"] and "embed" in services["embedder"]["command"]
+    assert "--runner pooling" in services["embedder"]["command"][0]
+    assert "/corpus" in " ".join(services["worker"]["volumes"]), "workers read the files the ingest job queues"
     assert services["worker"]["command"][:2] == ["jingce", "worker"]
     nginx = (DEPLOY / "nginx.conf").read_text()
     assert "proxy_buffering off" in nginx and "proxy_read_timeout 300s" in nginx
