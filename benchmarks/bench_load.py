@@ -1,6 +1,7 @@
 """Load on the served app: concurrent answer streams and ticket routes, then a soak.
 
     python benchmarks/bench_load.py [--levels 1 2 4 8 16] [--seconds 20] [--soak-seconds 600] [--json]
+    QDRANT_URL=http://qdrant:6333 python benchmarks/bench_load.py --workers 2   # scale-out, needs a server
 
 Against `jingce serve` on the embedded default (one worker, the bundled corpus, extractive answers)
 on loopback, from an asyncio client. At each concurrency level N, N virtual users loop for
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -121,15 +123,18 @@ async def soak(load: Load, process, users: int, seconds: float) -> dict:
     samples: list[tuple[float, float]] = []
     started = time.perf_counter()
 
+    def rss_mb() -> float:  # the server and its worker processes, when there are several
+        return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]) / 2**20
+
     async def sample() -> None:
         while time.perf_counter() - started < seconds:
-            samples.append((time.perf_counter() - started, proc.memory_info().rss / 2**20))
+            samples.append((time.perf_counter() - started, rss_mb()))
             await asyncio.sleep(10)
 
     sampler = asyncio.create_task(sample())
     stats = await load.run(users, seconds)
     sampler.cancel()
-    samples.append((time.perf_counter() - started, proc.memory_info().rss / 2**20))
+    samples.append((time.perf_counter() - started, rss_mb()))
     half = [s for s in samples if s[0] >= seconds / 2] or samples
     slope = 0.0
     if len(half) > 1:  # least squares, MB per minute
@@ -148,10 +153,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--soak-seconds", type=float, default=600)
     parser.add_argument("--soak-concurrency", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (above 1: QDRANT_URL required)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.workers > 1 and not os.environ.get("QDRANT_URL"):
+        raise SystemExit("--workers above 1 needs QDRANT_URL: the embedded store belongs to one process")
     handle: dict = {}
-    with served_bundled_corpus(handle=handle) as base:
+    with served_bundled_corpus(handle=handle, workers=args.workers) as base:
         load = Load(base, agent_headers(handle), _tickets())
         asyncio.run(load.run(2, 5))  # warm: first requests load models and caches
         levels = []
@@ -161,7 +169,8 @@ def main() -> None:
             print(f"{users:3d} users: {r['throughput_rps']:6.2f} req/s  first event p50 {r['first_event_p50_ms']} "
                   f"p95 {r['first_event_p95_ms']} ms  complete p95 {r['complete_p95_ms']} ms  route p50 "
                   f"{r['route_p50_ms']} p95 {r['route_p95_ms']} ms  errors {r['error_rate']:.1%}", flush=True)
-        result: dict = {"levels": levels, "knee_users": knee(levels)}
+        result: dict = {"workers": args.workers, "store": os.environ.get("QDRANT_URL") or "qdrant-edge",
+                        "levels": levels, "knee_users": knee(levels)}
         print(f"knee: {result['knee_users']} users")
         if args.soak_seconds > 0:
             result["soak"] = asyncio.run(soak(load, handle["process"], args.soak_concurrency, args.soak_seconds))

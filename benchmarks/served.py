@@ -36,10 +36,11 @@ def agent_headers(handle: dict) -> dict[str, str]:
 
 @contextmanager
 def served_bundled_corpus(extra_env: dict[str, str] | None = None, timings: dict[str, float] | None = None,
-                          handle: dict | None = None):
+                          handle: dict | None = None, workers: int = 1):
     """Yields the base URL of a served app on the embedded default with the bundled corpus and its
     routing model trained ahead, as `make run` does; `timings` gets the seconds each stage took,
-    `handle` the server process ("process") and an API key per role ("keys")."""
+    `handle` the server process ("process") and an API key per role ("keys"). `workers` > 1 needs
+    QDRANT_URL in the environment (a Qdrant server; the embedded store belongs to one process)."""
     timings = {} if timings is None else timings
     handle = {} if handle is None else handle
     with tempfile.TemporaryDirectory(prefix="jingce-bench-") as tmp:
@@ -57,7 +58,8 @@ def served_bundled_corpus(extra_env: dict[str, str] | None = None, timings: dict
             handle["keys"][role] = made.stdout.strip().splitlines()[-1].strip()
         clock = time.perf_counter()
         port = _port()
-        server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env=env, cwd=REPO,
+        server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port),
+                                   "--workers", str(workers)], env=env, cwd=REPO,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         handle["process"] = server
         base = f"http://127.0.0.1:{port}"
