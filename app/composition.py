@@ -194,25 +194,27 @@ def store_session(settings: Settings, dim: int) -> Iterator[VectorStore]:
     qdrant-client on a folder) admits one process at a time, so it is opened under a file lock beside
     the folder and closed after; a Qdrant server takes every worker at once."""
     folder = None if settings.qdrant.url else Path(settings.qdrant.local_path or settings.store_path)
-    if folder is None or str(folder) == ":memory:":
+    with _exclusive(None if folder is None or str(folder) == ":memory:" else Path(f"{folder}.lock")):
         store = build_store(settings, dim)
         try:
             yield store
         finally:
-            store.close()
+            store.close()  # Edge flushes as it closes; the server adapter writes with wait=True
+
+
+@contextmanager
+def _exclusive(lock: Path | None) -> Iterator[None]:
+    """Hold an exclusive lock on this file (none: nothing to hold)."""
+    if lock is None:
+        yield
         return
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{folder}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            store = build_store(settings, dim)
-            try:
-                yield store
-            finally:
-                store.flush()
-                store.close()
+            yield
         finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def build_limiter(settings: Settings) -> Limiter:

@@ -16,6 +16,7 @@ held must not be taken for deleted.
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,7 @@ def worker_parts(settings: Settings | None = None) -> WorkerParts:
 def index_batch(batch: Batch, known: States) -> dict[str, Any]:
     """The job: parse the batch's files, keep its documents, embed and write those the index lacks."""
     parts = worker_parts()
-    indexer, report, timings = parts.indexer, SyncReport(), {}
+    indexer, report, timings = parts.indexer, SyncReport(), defaultdict(float)
     try:
         states = {doc_id: DocState(doc_hash, 1, stored=1 if complete else 0)
                   for doc_id, (doc_hash, complete) in known.items()}
@@ -126,9 +127,7 @@ def index_batch(batch: Batch, known: States) -> dict[str, Any]:
                 item = indexer.plan(doc, states, report, timings)
                 if item is not None:
                     pending.append(item)
-        encoded = []
-        for start in range(0, len(pending), 8):  # embed in slices: a batch of long documents stays in memory bounds
-            encoded += indexer.encode(pending[start:start + 8], report, timings)
+        encoded = indexer.encode_in_batches(pending, report, timings)
         if encoded:
             with store_session(parts.settings, parts.embedder.dim) as store:
                 Indexer.write(encoded, store, report, timings)
@@ -141,7 +140,7 @@ def index_batch(batch: Batch, known: States) -> dict[str, Any]:
     INGESTED_CHUNKS.inc(report.chunks_written)
     return {"seen": seen, "unreadable": unreadable, "added": report.added, "updated": report.updated,
             "skipped": report.skipped, "failed": report.failed, "chunks_written": report.chunks_written,
-            "chunks_embedded": report.chunks_embedded, "seconds": timings}
+            "chunks_embedded": report.chunks_embedded, "seconds": dict(timings)}
 
 
 def _queue(settings: Settings):

@@ -199,7 +199,7 @@ class Indexer:
                 progress.advance(1, 0)
             return None
         chunks = chunk_document(doc, *self.chunk_settings)
-        timings["chunk"] = timings.get("chunk", 0.0) + time.perf_counter() - clock
+        timings["chunk"] += time.perf_counter() - clock
         if not chunks:
             report.failed.append((doc.source_path or doc.doc_id, f"{doc.doc_id}: no text to index"))
             return None
@@ -252,11 +252,11 @@ class Indexer:
         vectors = self.embedder.passages(texts)
         report.chunks_embedded += (self.embedder.misses - misses_before
                                    if isinstance(self.embedder, CachedEmbeddings) else len(texts))
-        timings["embed"] = timings.get("embed", 0.0) + time.perf_counter() - clock
+        timings["embed"] += time.perf_counter() - clock
         clock = time.perf_counter()
         sparse = [self.sparse.encode_document(t) for t in texts]
         whole = [self.sparse.encode_document(f"{p.doc.title}\n{p.doc.body}") for p in pending]
-        timings["sparse"] = timings.get("sparse", 0.0) + time.perf_counter() - clock
+        timings["sparse"] += time.perf_counter() - clock
         encoded, row = [], 0
         for item, doc_vector in zip(pending, whole):
             indexed_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -271,6 +271,17 @@ class Indexer:
             encoded.append((item, points))
         return encoded
 
+    def encode_in_batches(self, pending: list[_Pending], report: SyncReport,
+                          timings: dict[str, float]) -> list[tuple[_Pending, list[ChunkPoint]]]:
+        """`encode`, a batch of about INGEST_BATCH_CHUNKS chunks at a time, as `sync` embeds them."""
+        encoded, batch = [], []
+        for item in pending:
+            batch.append(item)
+            if sum(len(p.chunks) for p in batch) >= self.batch_chunks:
+                encoded += self.encode(batch, report, timings)
+                batch = []
+        return encoded + self.encode(batch, report, timings)
+
     @staticmethod
     def write(encoded: list[tuple[_Pending, list[ChunkPoint]]], store: VectorStore, report: SyncReport,
               timings: dict[str, float], progress: SyncProgress | None = None) -> None:
@@ -280,7 +291,7 @@ class Indexer:
             clock = time.perf_counter()
             store.upsert(points)
             store.delete_doc_chunks(item.doc.doc_id, [p.id for p in points])
-            timings["write"] = timings.get("write", 0.0) + time.perf_counter() - clock
+            timings["write"] += time.perf_counter() - clock
             (report.added if item.is_new else report.updated).append(item.doc.doc_id)
             report.chunks_written += len(item.chunks)
             if progress:

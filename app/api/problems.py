@@ -29,11 +29,9 @@ PATTERN_HINTS: dict[str, str] = {}
 class ProblemError(Exception):
     """Raise from a route to answer with a problem; `field` names the parameter at fault."""
 
-    def __init__(self, status: int, detail: str, field: str | None = None, location: str = "query",
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, detail: str, field: str | None = None, location: str = "query") -> None:
         super().__init__(detail)
         self.status, self.detail, self.field, self.location = status, detail, field, location
-        self.headers = headers
 
 
 # what a caller reads while the vector store (a Qdrant server) cannot be reached
@@ -57,7 +55,7 @@ def install(app: FastAPI) -> None:
     async def _problem(request: Request, exc: ProblemError):
         errors = [FieldError(field=exc.field, location=exc.location, message=exc.detail)] if exc.field else []
         detail = f"{exc.field}: {exc.detail}" if exc.field else exc.detail
-        return problem_response(request, exc.status, detail, errors, headers=exc.headers)
+        return problem_response(request, exc.status, detail, errors)
 
     @app.exception_handler(StoreUnavailable)
     async def _store_down(request: Request, exc: StoreUnavailable):

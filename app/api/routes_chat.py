@@ -19,9 +19,10 @@ from sse_starlette.sse import EventSourceResponse
 from app.api.access import Caller
 from app.api.deps import ServicesDep
 from app.api.operations import FIRST_ANSWER_SECONDS, count_answer
-from app.api.problems import STORE_DOWN, ProblemError, problem_responses
+from app.api.problems import STORE_DOWN, problem_responses
 from app.api.schemas import ChatRequest, ChatResponse
 from app.audit.store import AuditEvent
+from app.clients.vector_store import StoreUnavailable
 from app.composition import Services
 from app.pipeline.context import AnswerContext
 from app.pipeline.outcome import answer_outcome
@@ -70,8 +71,8 @@ async def chat(body: ChatRequest, request: Request, services: ServicesDep):
     if body.stream or "text/event-stream" in request.headers.get("accept", ""):
         return EventSourceResponse(_events(ctx, services, caller), ping=15)
     ctx = await run_in_threadpool(_run, ctx, services, caller)
-    if ctx.retryable:  # recorded as an error; the caller may ask again once the part is back
-        raise ProblemError(503, STORE_DOWN, headers={"Retry-After": "5"})
+    if ctx.retryable:  # recorded as an error; answered as the store's outage is everywhere (problems.py)
+        raise StoreUnavailable(ctx.error or "the store cannot be reached")
     return ChatResponse.of(answer_outcome(ctx))
 
 
