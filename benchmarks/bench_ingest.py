@@ -23,6 +23,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from benchmarks.served import free_port  # noqa: E402
+
 CORPUS = REPO.parent / "shared" / "corpus" / "ncp-policy-qa" / "documents.jsonl"
 
 
@@ -77,7 +80,7 @@ def main() -> None:
         redis = shutil.which("redis-server")
         if redis:
             full = _slice(args.sizes[-1], root)
-            port = 6400 + os.getpid() % 500
+            port = free_port()
             server = subprocess.Popen([redis, "--port", str(port), "--save", "", "--appendonly", "no"],
                                       stdout=subprocess.DEVNULL)
             try:

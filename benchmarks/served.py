@@ -20,7 +20,7 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -57,7 +57,7 @@ def served_bundled_corpus(extra_env: dict[str, str] | None = None, timings: dict
                                    "--role", role], env=env, cwd=REPO, check=True, capture_output=True, text=True)
             handle["keys"][role] = made.stdout.strip().splitlines()[-1].strip()
         clock = time.perf_counter()
-        port = _port()
+        port = free_port()
         server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port),
                                    "--workers", str(workers)], env=env, cwd=REPO,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -64,18 +64,25 @@ def services(settings, embedder):
     built.close()
 
 
-@pytest.fixture
-def small_corpus(tmp_path) -> Path:
-    """A folder with a few real Beijing policy pages and their curated metadata."""
-    folder = tmp_path / "corpus"
-    folder.mkdir()
-    names = ["bj-2024-minimum-living-allowance.txt", "bj-2015-market-rental-subsidy.txt",
-             "bj-2020-market-rental-subsidy.txt", "bj-2019-elderly-subsidy.txt",
-             "bj-2023-agi-innovation-measures.txt"]
+# real Beijing policy pages (two of them the 2015 and 2020 rental subsidies, one amending the other)
+SMALL_CORPUS = ("bj-2024-minimum-living-allowance.txt", "bj-2015-market-rental-subsidy.txt",
+                "bj-2020-market-rental-subsidy.txt", "bj-2019-elderly-subsidy.txt",
+                "bj-2023-agi-innovation-measures.txt")
+
+
+def beijing_corpus(folder: Path, names: tuple[str, ...] = SMALL_CORPUS) -> Path:
+    """These bundled Beijing pages copied into folder (made), with their curated metadata."""
+    folder.mkdir(parents=True)
     for name in names:
         shutil.copy(BUNDLED / "beijing" / name, folder / name)
     shutil.copy(BUNDLED / "beijing" / "metadata.jsonl", folder / "metadata.jsonl")
     return folder
+
+
+@pytest.fixture
+def small_corpus(tmp_path) -> Path:
+    """A folder with a few real Beijing policy pages and their curated metadata."""
+    return beijing_corpus(tmp_path / "corpus")
 
 
 def requires_shared(path: Path):

@@ -20,8 +20,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def redis_server():
-    """Yields (url, process). Skips where redis-server is missing, except in CI, where it fails."""
+def redis_server(port: int | None = None):
+    """Yields (url, process), on this port or a free one (a given port: a Redis that comes back where
+    the app expects it). Skips where redis-server is missing, except in CI, where it fails."""
     binary = shutil.which("redis-server")
     if binary is None:
         if os.environ.get("CI"):
@@ -29,7 +30,7 @@ def redis_server():
         pytest.skip("redis-server is not installed")
     import redis
 
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"

@@ -9,19 +9,15 @@ import sys
 
 import pytest
 
-from tests.conftest import BUNDLED, clean_env
+from tests.conftest import beijing_corpus, clean_env
 
 
 @pytest.fixture(scope="module")
 def corpus_index(tmp_path_factory):
     """A data folder with a few Beijing documents ingested (by a `jingce ingest` process)."""
     root = tmp_path_factory.mktemp("faults")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for name in ["bj-2024-minimum-living-allowance.txt", "bj-2019-elderly-subsidy.txt",
-                 "bj-2020-market-rental-subsidy.txt"]:
-        shutil.copy(BUNDLED / "beijing" / name, corpus / name)
-    shutil.copy(BUNDLED / "beijing" / "metadata.jsonl", corpus / "metadata.jsonl")
+    corpus = beijing_corpus(root / "corpus", ("bj-2024-minimum-living-allowance.txt", "bj-2019-elderly-subsidy.txt",
+                                              "bj-2020-market-rental-subsidy.txt"))
     data = root / "data"
     subprocess.run([sys.executable, "-m", "app.cli", "ingest", str(corpus)], env=clean_env(JINGCE_DATA_DIR=str(data)),
                    check=True, capture_output=True, timeout=600)

@@ -12,21 +12,12 @@ import time
 
 import pytest
 
-from tests.conftest import BUNDLED, clean_env
+from tests.conftest import BUNDLED, SMALL_CORPUS, beijing_corpus, clean_env
 from tests.index_snapshot import differences, snapshot
-
-NAMES = ["bj-2024-minimum-living-allowance.txt", "bj-2019-elderly-subsidy.txt", "bj-2020-market-rental-subsidy.txt",
-         "bj-2015-market-rental-subsidy.txt", "bj-2023-agi-innovation-measures.txt"]
-
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("kill") / "corpus"
-    folder.mkdir()
-    for name in NAMES:
-        shutil.copy(BUNDLED / "beijing" / name, folder / name)
-    shutil.copy(BUNDLED / "beijing" / "metadata.jsonl", folder / "metadata.jsonl")
-    return folder
+    return beijing_corpus(tmp_path_factory.mktemp("kill") / "corpus")
 
 
 def _env(root):
@@ -70,7 +61,7 @@ def test_rerun_after_kill_9_builds_the_uninterrupted_index(corpus, reference, tm
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     if seed > 2:  # back to the reference texts: the rerun must replace the half-written new versions
-        for name in NAMES:
+        for name in SMALL_CORPUS:
             shutil.copy(BUNDLED / "beijing" / name, corpus / name)
     _run(env, corpus)
     assert differences(expected, snapshot(_settings(tmp_path))) == [], f"killed at {moment:.2f} s of {seconds:.2f} s"
