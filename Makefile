@@ -6,19 +6,33 @@ PIP := $(BIN)/pip --disable-pip-version-check -q
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run install install-dev ingest train-routing serve test test-fast bench clean
+.PHONY: run install install-dev lock ingest train-routing serve test test-fast bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# Installs come from the lock files in requirements/ (exact versions with hashes), never from the open
+# ranges in pyproject.toml: a release upstream cannot change what a fresh clone runs. `make lock`
+# adds what pyproject.toml newly asks for and keeps every other pin; `make lock UPGRADE=1` re-resolves
+# all of them — an upgrade made on purpose, with the suite run after it.
 install: $(BIN)/python
-	$(PIP) install -e .
+	$(PIP) install --require-hashes -r requirements/app.txt
+	$(PIP) install --no-deps -e .
 
-# torch first, pinned to the CPU wheel this machine carries, so sentence-transformers does not
-# pull a multi-GB CUDA build.
-install-dev: install
-	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[dev,sentence-transformers]'
+# dev.txt holds torch pinned to the CPU wheel this machine carries (requirements/torch.in), so
+# sentence-transformers does not pull a multi-GB CUDA build.
+install-dev: $(BIN)/python
+	$(PIP) install --require-hashes -r requirements/dev.txt
+	$(PIP) install --no-deps -e .
+
+LOCK := $(VENV)/lock-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+	--no-emit-index-url --no-emit-find-links
+lock:
+	test -x $(VENV)/lock-tools/bin/pip-compile || ($(PYTHON) -m venv $(VENV)/lock-tools && \
+		$(VENV)/lock-tools/bin/pip install -q pip-tools)
+	$(LOCK) $(if $(UPGRADE),--upgrade) -o requirements/app.txt pyproject.toml
+	$(LOCK) $(if $(UPGRADE),--upgrade) --extra dev --extra sentence-transformers -c requirements/torch.in \
+		-o requirements/dev.txt pyproject.toml
 
 ingest: install
 	$(BIN)/jingce ingest

@@ -227,15 +227,37 @@ def distributed_sync(paths: list[str], settings: Settings, prune: bool = True,
     return report
 
 
-def run_worker(settings: Settings, burst: bool = False, metrics_port: int | None = None) -> None:
-    """An RQ worker that runs jobs in its own process (no fork per job: the embedder loaded once is
-    reused). SIGTERM lets it finish the batch in hand first (RQ's warm shutdown)."""
+def ingest_worker_class():
+    """RQ's SimpleWorker (jobs run in the worker's own process: no fork per job, so the embedder loaded
+    once is reused) with a command listener that stops within a second.
+
+    RQ listens for its commands (stop-job, shutdown) on a pub/sub thread that polls every 60 s, and
+    its teardown unsubscribes, then joins that thread. redis-py 7+ joins without a bound, and a thread
+    that saw the unsubscribe before the stop flag waits out its whole poll in `get_message`: a worker
+    given SIGTERM lingered up to a minute after its batch (tests/test_distributed_ingest.py). Polling
+    every second bounds the exit whatever the redis client's join does; a command still arrives at once.
+    """
     from rq import SimpleWorker
 
+    class IngestWorker(SimpleWorker):
+        COMMAND_POLL_S = 1.0
+
+        def subscribe(self) -> None:
+            self.pubsub = self.connection.pubsub()
+            self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+            self.pubsub_thread = self.pubsub.run_in_thread(sleep_time=self.COMMAND_POLL_S, daemon=True,
+                                                           exception_handler=self._pubsub_exception_handler)
+
+    return IngestWorker
+
+
+def run_worker(settings: Settings, burst: bool = False, metrics_port: int | None = None) -> None:
+    """An ingestion worker on the settings' queue. SIGTERM lets it finish the batch in hand first
+    (RQ's warm shutdown), then it exits."""
     worker_parts(settings)  # load the embedder before taking the first job
     if metrics_port:
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port)
     queue = _queue(settings)
-    SimpleWorker([queue], connection=queue.connection).work(burst=burst, logging_level="WARNING")
+    ingest_worker_class()([queue], connection=queue.connection).work(burst=burst, logging_level="WARNING")

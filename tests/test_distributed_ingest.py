@@ -7,6 +7,7 @@ in turn for their writes; no Qdrant server binary can be installed here (deploy/
 from __future__ import annotations
 
 import json
+import time
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -111,3 +112,55 @@ def test_a_folder_of_documents_with_curated_metadata(tmp_path, small_corpus):
     assert differences(expected, got) == []
     assert any(payload.get("amended_by") or payload.get("amends") for payload, _ in got.values()), \
         "the 2015 and 2020 rental-subsidy documents are linked"
+
+
+def test_the_command_listener_stops_at_once_after_an_early_unsubscribe():
+    """The race that kept terminated workers alive: the pub/sub thread reads the UNSUBSCRIBE reply before
+    the stop flag is cleared, then waits in `get_message` for its whole poll; RQ's stock poll is 60 s
+    and redis-py 7+ joins that thread without a bound."""
+    from redis import Redis
+    from rq import Queue
+
+    from app.distributed_ingest import ingest_worker_class
+
+    with redis_server() as (url, _):
+        connection = Redis.from_url(url)
+        worker = ingest_worker_class()([Queue("race", connection=connection)], connection=connection)
+        worker.subscribe()
+        assert worker.pubsub.subscribed_event.wait(5)
+        worker.pubsub.unsubscribe()
+        deadline = time.monotonic() + 5
+        while worker.pubsub.subscribed:  # the listener consumes the reply: it now waits for a new subscription
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        started = time.monotonic()
+        worker.unsubscribe()
+        assert time.monotonic() - started < 3
+        assert not worker.pubsub_thread.is_alive()
+
+
+def test_a_terminated_worker_exits_after_its_batch(tmp_path):
+    """SIGTERM after a job: RQ's warm shutdown finishes, deregisters and the process exits promptly."""
+    from redis import Redis
+    from rq import Queue
+    from rq.job import JobStatus
+
+    from app.distributed_ingest import index_batch
+
+    with redis_server() as (url, _):
+        env = _env(tmp_path, "worker", INGEST_QUEUE_URL=url)
+        connection = Redis.from_url(url)
+        queue = Queue(_settings_of(env).ingest.queue_name, connection=connection)
+        with _workers(env, 1) as (proc,):
+            job = queue.enqueue(index_batch, [], {})
+            deadline = time.monotonic() + 300  # the worker loads its embedder first
+            while job.get_status() != JobStatus.FINISHED:
+                assert time.monotonic() < deadline and proc.poll() is None, job.get_status()
+                time.sleep(0.1)
+            assert job.return_value()["seen"] == []
+            proc.terminate()
+            started = time.monotonic()
+            proc.wait(timeout=30)
+            assert time.monotonic() - started < 10, "exited, but slowly"
+            assert proc.returncode == 0
+        assert connection.scard("rq:workers") == 0, "the worker deregistered itself"
