@@ -24,6 +24,7 @@ from app.clients.embeddings import (
     SentenceTransformerEmbeddings,
 )
 from app.answering.extractive import ExtractiveComposer
+from app.answering.selector import SentenceSelector
 from app.answering.llm_composer import LLMComposer
 from app.clients.llm import CircuitBreaker, LLMClient
 from app.audit.keys import KeyStore
@@ -277,16 +278,20 @@ def build_pipeline(settings: Settings, retriever: HybridRetriever, sparse: Jieba
                    vocabulary: CorpusVocabulary, audit: AuditStore, llm: LLMClient | None) -> Pipeline[AnswerContext]:
     a = settings.answer
     ranker = DocumentRanker.load(a.ranker_model) if a.ranker_model else None
+    selector = SentenceSelector.load(a.selector_model) if a.selector_model else None
+    intent_words = word_list(str(a.intent_words_path))
     extractive = ExtractiveComposer(question_kinds(), sparse.tokens, budget_chars=a.budget_chars,
                                     max_sentences=a.max_sentences, list_budget_chars=a.list_budget_chars,
-                                    clause_budget_chars=a.clause_budget_chars, title_term_weight=a.title_term_weight)
-    intent_words = word_list(str(a.intent_words_path))
+                                    clause_budget_chars=a.clause_budget_chars, title_term_weight=a.title_term_weight,
+                                    selector=selector, selector_margin=a.selector_margin, asking_words=intent_words)
+    rewrite = RewriteQuestion(sparse, intent_words, vocabulary, llm, load_prompt("rewrite_question") if llm else None,
+                              generic_nouns=word_list(str(a.generic_nouns_path)))
     return Pipeline([
         CheckQuestion(max_chars=a.max_question_chars),
-        RewriteQuestion(sparse, intent_words, vocabulary, llm, load_prompt("rewrite_question") if llm else None),
-        ReadQuestion(sparse, vocabulary),
+        rewrite,
+        ReadQuestion(sparse, vocabulary, topics=rewrite.topics, phrases=rewrite.phrases),
         Retrieve(retriever, top_k=a.top_k, ranker=ranker, candidates=a.candidates,
-                 per_document=a.chunks_per_document),
+                 per_document=a.chunks_per_document, neighbours=a.neighbours),
         ExtractAnswer(extractive),
         JudgeAnswerability(AnswerabilityModel.load(a.answerability_model) if a.answerability_model else None,
                            word_list(str(a.other_places_path))),

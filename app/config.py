@@ -160,11 +160,14 @@ class AnswerSettings(BaseSettings):
 
     top_k: int = Field(10, ge=1, le=20, description="Sources retrieved for an answer.")
     candidates: int = Field(30, ge=1, le=200, description="Chunks the document ranker chooses the sources among.")
-    chunks_per_document: int = Field(6, ge=1, le=20, description="Most sources taken from one document.")
+    chunks_per_document: int = Field(8, ge=1, le=20, description="Most sources taken from one document.")
+    neighbours: int = Field(4, ge=0, le=10, description="The best sources whose neighbouring chunks (before and "
+                            "after, in their document) join the sources: a clause or list cut at a chunk "
+                            "boundary is read whole.")
     max_question_chars: int = Field(500, ge=1, description="Longer questions get the invalid_question status.")
-    budget_chars: int = Field(200, ge=50, description="About how many characters the extractive answer quotes "
+    budget_chars: int = Field(260, ge=50, description="About how many characters the extractive answer quotes "
                               "(its first sentence is always whole; the rest of the clause is a click away).")
-    max_sentences: int = Field(3, ge=1, le=10, description="Most sentences in an extractive answer to a specific "
+    max_sentences: int = Field(4, ge=1, le=10, description="Most sentences in an extractive answer to a specific "
                                "question (an amount, a time limit, an office, conditions).")
     list_budget_chars: int = Field(300, ge=50, description="Most characters of a list (a lead-in and its items) "
                                    "an extractive answer quotes, e.g. the materials to bring.")
@@ -173,6 +176,9 @@ class AnswerSettings(BaseSettings):
     intent_words_path: Path = Field(REPO_ROOT / "policies" / "dictionaries" / "intent_words.txt",
                                     description="Words that say what a question asks, not what it is about: left "
                                                 "out of the subject a follow-up carries over.")
+    generic_nouns_path: Path = Field(REPO_ROOT / "policies" / "dictionaries" / "generic_nouns.txt",
+                                     description="Nouns that name no topic of their own (孩子, 钱, 时间…): a question "
+                                                 "naming two other nouns is not a follow-up of the last one.")
     other_places_path: Path = Field(REPO_ROOT / "policies" / "dictionaries" / "other_places.txt",
                                     description="Places outside Beijing: a question naming one that no source "
                                                 "mentions asks about another place's rules (an answerability "
@@ -184,9 +190,20 @@ class AnswerSettings(BaseSettings):
                                              "answerability decision (`jingce train answerability`): below its "
                                              "threshold the answer is refused for lack of evidence. Unset only to "
                                              "train it (then only an empty extract is refused).")
+    selector_model: Path | None = Field(REPO_ROOT / "models" / "answer_selector.json", description="The learned "
+                                        "answer selector (`jingce train selector`): which sentence of the sources "
+                                        "the extractive answer quotes. Unset: the hand-weighted score it replaced.")
+    selector_margin: float = Field(3.0, ge=0, description="How close (in the selector's score) another sentence or "
+                                   "paragraph of the same document must come to the best to be quoted beside it "
+                                   "(chosen on the bank's train split by grouped cross-validation, docs/adr/0011).")
     ranker_model: Path | None = Field(None, description="A fitted document ranker (`jingce train ranker` writes "
                                       "models/doc_ranker.json); unset keeps the fused search's order, which the "
                                       "shipped ranker does not beat in cross-validation (docs/adr/0007).")
+
+    @field_validator("answerability_model", "selector_model", "ranker_model", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value):
+        return None if value == "" else value
 
 
 class LookupSettings(BaseSettings):

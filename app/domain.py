@@ -50,6 +50,10 @@ def decode_alias(value: str) -> tuple[str, str] | None:
     return (short, long) if sep and short and long else None
 
 
+# Beijing time (China keeps no daylight saving time): what "today" and "this year" mean to a resident
+BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+
+
 def document_name(doc: dict[str, Any]) -> str:
     """How answers name a document: 《title》（文号）."""
     return f"《{doc.get('title')}》" + (f"（{doc['doc_number']}）" if doc.get("doc_number") else "")
@@ -128,6 +132,7 @@ class SearchHit:
     # what each retrieval signal said of this chunk: "dense" (cosine), "bm25" and "document" (raw
     # BM25 of the chunk and of its whole document), "fused"; a signal that did not list it is absent
     signals: dict[str, float] = field(default_factory=dict)
+    position: int | None = None  # its place among its document's chunks (the neighbours are position ± 1)
 
 
 # ---- answers ----
@@ -145,6 +150,7 @@ class Citation:
 class AnswerSentence:
     text: str
     citations: list[Citation]
+    line_break: bool = False  # starts a line of its own: an item of a list quoted apart from its neighbours
 
 
 # ---- 文号 ----

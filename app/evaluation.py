@@ -71,7 +71,9 @@ def metrics_for(ranked: list[list[str]], gold: list[str]) -> dict[str, float]:
 @dataclass
 class EvalQuestion:
     """A question of either evaluation format: the COVID set ({qid, question, gold_docid, answer})
-    or the residents' set ({qid, question, history, gold_doc_ids, must_contain, answer, evidence, kind})."""
+    or the residents' set ({qid, question, history, gold_doc_ids, must_contain, answer, evidence, kind}),
+    which the project's question bank extends with `split` and near misses (no gold documents: the
+    corpus cannot answer them, and a correct assistant refuses)."""
 
     qid: str
     question: str
@@ -80,22 +82,47 @@ class EvalQuestion:
     must_contain: list[str] = field(default_factory=list)  # residents' set: facts a correct answer states
     history: list[str] = field(default_factory=list)  # earlier questions of the same conversation
     kind: str | None = None
+    evidence: str = ""  # residents' set: the verbatim quote from the gold document that answers it
+    split: str | None = None  # the question bank's train / test
 
     @property
     def residents(self) -> bool:
-        return bool(self.must_contain)
+        return bool(self.must_contain) or not self.answerable
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.gold_doc_ids)
+
+
+def eval_question(record: dict[str, Any], where: str) -> EvalQuestion:
+    """One record of either format. `gold_doc_ids: []` is a near miss; a record with neither gold
+    field is an error."""
+    if "gold_doc_ids" in record:
+        gold = record["gold_doc_ids"] or []
+    elif record.get("gold_docid"):
+        gold = [record["gold_docid"]]
+    else:
+        raise ValueError(f"{where}: missing field gold_docid or gold_doc_ids")
+    return EvalQuestion(str(record.get("qid", where)), record["question"], [str(g) for g in gold],
+                        record.get("answer") or "", list(record.get("must_contain") or []),
+                        list(record.get("history") or []), record.get("kind"), record.get("evidence") or "",
+                        record.get("split"))
 
 
 def load_eval_questions(path: Path) -> list[EvalQuestion]:
     """Either format; each line must carry a question and its gold document(s)."""
+    return [eval_question(record, f"{path}:{number}") for number, record in jsonl_records(path, ("question",))]
+
+
+def load_bank_questions(split: str = "all") -> list[EvalQuestion]:
+    """The project's question bank (tests/data/bank), one split or all, each question with its split."""
+    from app.question_bank import read_bank, split_key, split_of
+
     out = []
-    for number, record in jsonl_records(path, ("question",)):
-        gold = record.get("gold_doc_ids") or ([record["gold_docid"]] if record.get("gold_docid") else [])
-        if not gold:
-            raise ValueError(f"{path}:{number}: missing field gold_docid or gold_doc_ids")
-        out.append(EvalQuestion(str(record.get("qid", number)), record["question"], [str(g) for g in gold],
-                                record.get("answer") or "", list(record.get("must_contain") or []),
-                                list(record.get("history") or []), record.get("kind")))
+    for record in read_bank(split=split):
+        question = eval_question(record, record["_where"])
+        question.split = split_of(split_key(record))
+        out.append(question)
     return out
 
 
@@ -180,86 +207,118 @@ def _percentile(values: list[float], share: float) -> float:
     return sorted(values)[int(share * (len(values) - 1))] if values else 0.0
 
 
-def run_answer_eval(corpus: Path | list[Path], questions_file: Path, settings: Settings, index_dir: Path | None,
-                    unanswerable: list[Path] | None = None,
-                    progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+def score_answers(services, questions: list[EvalQuestion], filters: SearchFilters) -> dict[str, Any]:
     """Answers every question and measures the answers. The COVID set: answer recall (the official
     answer in ours), citation precision, sentence support. The residents' set: correct (answered,
-    citing a gold document, holding every must_contain fact), per kind, answer length. Both: the
-    refusal rates (false refusals; refusals of the unanswerable lists) and latency."""
+    citing a gold document, holding every must_contain fact), per kind, answer length. Near misses
+    (no gold document): how many were refused, and the false-answer rate. Latency for all."""
     from app.policy_data import status as answer_status
 
-    questions = load_eval_questions(questions_file)
+    answerable = [q for q in questions if q.answerable]
+    near = [q for q in questions if not q.answerable]
+    residents = any(q.residents for q in questions)
+    found = refused = citations = good_citations = sentences = supported = 0
+    correct = cites_gold = first_gold = has_facts = 0
+    by_kind: dict[str, list[bool]] = {}
+    lengths: list[int] = []
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    near_answered: list[str] = []
+    for q in questions:
+        clock = time.perf_counter()
+        ctx = ask(services, q.question, q.history, filters)
+        latencies.append((time.perf_counter() - clock) * 1000)
+        statuses[ctx.status] = statuses.get(ctx.status, 0) + 1
+        answered = not answer_status(ctx.status).refusal
+        if not q.answerable:
+            if answered:
+                near_answered.append(q.qid)
+            continue
+        refused += not answered
+        text = normalise(ctx.answer_text) if answered else ""
+        cited_docs = [c.doc_id for s in ctx.sentences for c in s.citations] if answered else []
+        gold_cited = bool(set(cited_docs) & set(q.gold_doc_ids))
+        facts = all(normalise(m) in text for m in q.must_contain)
+        ok = answered and gold_cited and facts
+        correct += ok
+        cites_gold += gold_cited
+        first_gold += bool(cited_docs) and cited_docs[0] in q.gold_doc_ids
+        has_facts += answered and facts
+        by_kind.setdefault(q.kind or "-", []).append(ok)
+        if not answered:
+            continue
+        lengths.append(len(_MARKER.sub("", ctx.answer_text)))
+        gold = normalise(q.answer)
+        if gold and gold in text:
+            found += 1
+        for sentence in ctx.sentences:
+            sentences += 1
+            cited = [ctx.sources[c.number - 1] for c in sentence.citations]
+            if any(normalise(sentence.text) in normalise(hit.text) for hit in cited):
+                supported += 1
+            for hit in cited:
+                citations += 1
+                if hit.doc_id in q.gold_doc_ids or (gold and gold in normalise(hit.text)):
+                    good_citations += 1
+    n = max(len(answerable), 1)
+    result: dict[str, Any] = {
+        "questions": len(answerable),
+        "answered": (len(answerable) - refused) / n,
+        "refusal_rate": refused / n,
+        "citation_precision": good_citations / citations if citations else 0.0,
+        "sentence_support": supported / sentences if sentences else 0.0,
+        "latency_ms": {"p50": statistics.median(latencies) if latencies else 0.0,
+                       "p95": _percentile(latencies, 0.95)},
+        "statuses": statuses,
+        "median_answer_chars": statistics.median(lengths) if lengths else 0,
+    }
+    if residents:
+        result.update({"correct": correct / n, "cites_gold_doc": cites_gold / n, "first_citation_gold": first_gold / n,
+                       "has_facts": has_facts / n,
+                       "by_kind": {k: sum(v) / len(v) for k, v in sorted(by_kind.items())}})
+    else:
+        result["answer_recall"] = found / n
+    if near:
+        result["near_miss"] = {"questions": len(near), "refused": 1 - len(near_answered) / len(near),
+                               "false_answer_rate": len(near_answered) / len(near)}
+    return result
+
+
+def refusal_rates(services, unanswerable: list[Path], filters: SearchFilters) -> dict[str, float]:
+    """The share of each one-per-line list of questions the corpus cannot answer that is refused."""
+    from app.policy_data import status as answer_status
+
+    rates = {}
+    for path in unanswerable:
+        lines = question_lines(path)
+        refusals = sum(answer_status(services.pipeline.run(
+            AnswerContext(line, channel="eval", filters=filters)).status).refusal for line in lines)
+        rates[path.name] = refusals / max(len(lines), 1)
+    return rates
+
+
+def run_answer_eval(corpus: Path | list[Path], questions_file: Path | None, settings: Settings,
+                    index_dir: Path | None, unanswerable: list[Path] | None = None, split: str = "all",
+                    progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Scores a question file, or the project's question bank (no file): one split, or with `all`
+    train and test side by side (`by_split`) beside the whole. The unanswerable lists are asked too."""
+    questions = load_bank_questions(split) if questions_file is None else load_eval_questions(questions_file)
     residents = any(q.residents for q in questions)
     services = evaluation_services(corpus, settings, index_dir, progress)
     # residents ask as the chat API does (documents out of force left out); the COVID documents
     # carry no validity, so nothing is left out there either way
     filters = SearchFilters(include_not_in_force=not residents)
     try:
-        found = refused = citations = good_citations = sentences = supported = 0
-        correct = cites_gold = first_gold = has_facts = 0
-        by_kind: dict[str, list[bool]] = {}
-        lengths: list[int] = []
-        latencies: list[float] = []
-        statuses: dict[str, int] = {}
-        for q in questions:
-            clock = time.perf_counter()
-            ctx = ask(services, q.question, q.history, filters)
-            latencies.append((time.perf_counter() - clock) * 1000)
-            statuses[ctx.status] = statuses.get(ctx.status, 0) + 1
-            answered = not answer_status(ctx.status).refusal
-            refused += not answered
-            text = normalise(ctx.answer_text) if answered else ""
-            cited_docs = [c.doc_id for s in ctx.sentences for c in s.citations] if answered else []
-            gold_cited = bool(set(cited_docs) & set(q.gold_doc_ids))
-            facts = all(normalise(m) in text for m in q.must_contain)
-            ok = answered and gold_cited and facts
-            correct += ok
-            cites_gold += gold_cited
-            first_gold += bool(cited_docs) and cited_docs[0] in q.gold_doc_ids
-            has_facts += answered and facts
-            by_kind.setdefault(q.kind or "-", []).append(ok)
-            if not answered:
-                continue
-            lengths.append(len(_MARKER.sub("", ctx.answer_text)))
-            gold = normalise(q.answer)
-            if gold and gold in text:
-                found += 1
-            for sentence in ctx.sentences:
-                sentences += 1
-                cited = [ctx.sources[c.number - 1] for c in sentence.citations]
-                if any(normalise(sentence.text) in normalise(hit.text) for hit in cited):
-                    supported += 1
-                for hit in cited:
-                    citations += 1
-                    if hit.doc_id in q.gold_doc_ids or (gold and gold in normalise(hit.text)):
-                        good_citations += 1
-        refusal_rates = {}
-        for path in unanswerable or []:
-            lines = question_lines(path)
-            refusals = sum(answer_status(services.pipeline.run(
-                AnswerContext(line, channel="eval", filters=filters)).status).refusal for line in lines)
-            refusal_rates[path.name] = refusals / max(len(lines), 1)
-        n = max(len(questions), 1)
-        result: dict[str, Any] = {
-            "questions": len(questions),
-            "answered": (n - refused) / n,
-            "refusal_rate": refused / n,
-            "citation_precision": good_citations / citations if citations else 0.0,
-            "sentence_support": supported / sentences if sentences else 0.0,
-            "unanswerable_refusal_rate": min(refusal_rates.values()) if refusal_rates else None,
-            "unanswerable_by_file": refusal_rates,
-            "latency_ms": {"p50": statistics.median(latencies) if latencies else 0.0,
-                           "p95": _percentile(latencies, 0.95)},
-            "statuses": statuses,
-            "median_answer_chars": statistics.median(lengths) if lengths else 0,
-        }
-        if residents:
-            result.update({"correct": correct / n, "cites_gold_doc": cites_gold / n, "first_citation_gold": first_gold / n,
-                           "has_facts": has_facts / n,
-                           "by_kind": {k: sum(v) / len(v) for k, v in sorted(by_kind.items())}})
-        else:
-            result["answer_recall"] = found / n
+        result = score_answers(services, questions, filters)
+        splits = sorted({q.split for q in questions if q.split})
+        if questions_file is None:
+            result["split"] = split
+        if len(splits) > 1:
+            result["by_split"] = {name: score_answers(services, [q for q in questions if q.split == name], filters)
+                                  for name in splits}
+        rates = refusal_rates(services, unanswerable or [], filters)
+        result["unanswerable_refusal_rate"] = min(rates.values()) if rates else None
+        result["unanswerable_by_file"] = rates
         return result
     finally:
         services.close()
@@ -270,3 +329,5 @@ COVID_KEYS = ("questions", "answer_recall", "citation_precision", "sentence_supp
               "unanswerable_refusal_rate", "unanswerable_by_file", "latency_ms")
 RESIDENT_KEYS = ("questions", "correct", "answered", "cites_gold_doc", "first_citation_gold", "has_facts", "by_kind",
                  "median_answer_chars", "latency_ms", "unanswerable_refusal_rate", "unanswerable_by_file")
+# the bank adds its split, the near misses and, for all of it, train and test side by side
+BANK_KEYS = (*RESIDENT_KEYS, "split", "near_miss", "by_split")

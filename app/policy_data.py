@@ -70,6 +70,7 @@ class QuestionKind:
     answers: tuple[re.Pattern[str], ...]
     search_words: tuple[str, ...] = ()  # words answers of this kind carry, added to the search at a low weight
     answer_form: str = "clause"  # sentence: the sentence that holds the fact; list: the list; clause: the clause
+    label: str = ""  # what it asks for, in Chinese (the LLM prompt names it)
 
     def asked_by(self, question: str) -> bool:
         return any(p.search(question) for p in self.asks)
@@ -93,8 +94,12 @@ def question_kinds() -> dict[str, QuestionKind]:
             form = item.get("answer", "clause")
             if form not in ANSWER_FORMS:
                 raise ValueError(f"answer must be one of {', '.join(ANSWER_FORMS)}, not '{form}'")
+            unknown = set(item) - {"description", "label", "asks", "answers", "search", "answer"}
+            if unknown:
+                raise ValueError(f"unknown key(s) {', '.join(sorted(unknown))}")
             kinds[name] = QuestionKind(name, item["description"], tuple(map(re.compile, item["asks"])),
-                                       tuple(map(re.compile, item["answers"])), tuple(item.get("search") or ()), form)
+                                       tuple(map(re.compile, item["answers"])), tuple(item.get("search") or ()), form,
+                                       item["label"])
         except (KeyError, TypeError, ValueError, re.error) as exc:
             raise ValueError(f"policies/question_kinds.yml: kind '{name}': {exc}") from exc
     return kinds

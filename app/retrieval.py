@@ -18,7 +18,7 @@ from pydantic import ConfigDict
 from app.clients.embeddings import ArrayEmbeddings
 from app.clients.sparse import JiebaBm25Encoder
 from app.clients.vector_store import DOCUMENTS, Condition, FilterSpec, ScoredChunk, VectorStore, build_filter
-from app.domain import SearchFilters, SearchHit
+from app.domain import SearchFilters, SearchHit, chunk_point_id
 from app.fusion import add_document_scores, dbsf
 from app.vocabulary import CorpusVocabulary
 
@@ -149,6 +149,23 @@ class HybridRetriever:
         fields = ["doc_id", "title", "doc_number", "validity", "published", "effective", "amend_from"]
         return {p["doc_id"]: p for _, p in self.store.scroll_payloads(spec, fields=fields)}
 
+    def neighbours(self, hits: list[SearchHit]) -> dict[str, list[SearchHit]]:
+        """The chunks just before and after each hit in its document (chunk_id → [before, after], as
+        far as they exist): a list whose lead-in ended one chunk goes on in the next."""
+        wanted: dict[str, tuple[str, int]] = {}
+        for hit in hits:
+            if hit.position is None:
+                continue
+            for step in (-1, 1):
+                if hit.position + step >= 0:
+                    wanted[chunk_point_id(hit.doc_id, hit.position + step)] = (hit.chunk_id, step)
+        found = {point.id: to_hit(point) for point in self.store.retrieve(list(wanted))} if wanted else {}
+        out: dict[str, list[SearchHit]] = {}
+        for chunk_id, (of, step) in sorted(wanted.items(), key=lambda item: item[1][1]):
+            if chunk_id in found:
+                out.setdefault(of, []).append(found[chunk_id])
+        return out
+
     def replacement_of(self, doc_id: str) -> dict | None:
         """The document that says it replaces `doc_id` (metadata `replaces`), if the corpus has one."""
         spec = FilterSpec(must=[Condition("match", "replaces", doc_id)])
@@ -178,6 +195,7 @@ def to_hit(point: ScoredChunk) -> SearchHit:
         end=int(payload.get("end", 0)),
         heading_path=list(payload.get("heading_path") or []),
         document={"doc_id": payload.get("doc_id"), **{k: payload.get(k) for k in _DOC_FIELDS}},
+        position=payload.get("position"),
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from app.answering.answerability import FEATURES as EVIDENCE_FEATURES
+from app.answering.answerability import SIGNS as EVIDENCE_SIGNS
 from app.domain import SearchFilters
 from app.evaluation import EvalQuestion, ask, evaluation_services, load_eval_questions, question_lines
 from app.linear_model import LinearModel
@@ -44,12 +45,19 @@ class DevSet:
     filters: SearchFilters
 
 
-def dev_sets(covid_corpus: Path | None, covid_questions: Path | None, residents_questions: Path | None,
-             bundled: list[Path]) -> list[DevSet]:
+def dev_sets(covid_corpus: Path | None, covid_questions: Path | None, bundled: list[Path],
+             bank_split: str | None = "train", residents_questions: Path | None = None) -> list[DevSet]:
+    """The sets the learned parts are fitted on: the COVID dev questions over their corpus, the
+    question bank's train split over the bundled corpus (its test split is never fitted on), and,
+    when given, another residents' question file."""
+    from app.evaluation import load_bank_questions
+
     sets = []
     if covid_corpus and covid_questions:
         sets.append(DevSet("covid", covid_corpus, load_eval_questions(covid_questions),
                            SearchFilters(include_not_in_force=True)))
+    if bank_split:
+        sets.append(DevSet("bank", bundled, load_bank_questions(bank_split), SearchFilters()))
     if residents_questions:
         sets.append(DevSet("residents", bundled, load_eval_questions(residents_questions), SearchFilters()))
     if not sets:
@@ -57,14 +65,28 @@ def dev_sets(covid_corpus: Path | None, covid_questions: Path | None, residents_
     return sets
 
 
-def _fit(x: np.ndarray, y: np.ndarray, features: tuple[str, ...], c: float, weights: np.ndarray) -> LinearModel:
-    from sklearn.linear_model import LogisticRegression
+def _fit(x: np.ndarray, y: np.ndarray, features: tuple[str, ...], c: float, weights: np.ndarray,
+         signs: dict[str, int] | None = None) -> LinearModel:
+    """Weighted, L2-regularised logistic regression on standardised features (C as scikit-learn's);
+    `signs` keeps each coefficient on the side it names (+1 ≥ 0, -1 ≤ 0, 0 or absent: free)."""
+    from scipy.optimize import minimize
 
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale == 0] = 1.0
-    model = LogisticRegression(C=c, max_iter=5000).fit((x - mean) / scale, y, sample_weight=weights)
-    return LinearModel(features, mean.tolist(), scale.tolist(), model.coef_[0].tolist(), float(model.intercept_[0]))
+    z = (x - mean) / scale
+    target = np.where(y, 1.0, -1.0)
+
+    def loss(params: np.ndarray) -> tuple[float, np.ndarray]:
+        margin = target * (z @ params[1:] + params[0])
+        gradient = -target * weights / (1.0 + np.exp(np.clip(margin, -60, 60)))
+        value = float(weights @ np.logaddexp(0.0, -margin) + params[1:] @ params[1:] / (2 * c))
+        return value, np.concatenate([[gradient.sum()], z.T @ gradient + params[1:] / c])
+
+    bounds = [(None, None)] + [(0.0, None) if (signs or {}).get(f, 0) > 0 else (None, 0.0)
+                               if (signs or {}).get(f, 0) < 0 else (None, None) for f in features]
+    fitted = minimize(loss, np.zeros(len(features) + 1), jac=True, method="L-BFGS-B", bounds=bounds).x
+    return LinearModel(features, mean.tolist(), scale.tolist(), fitted[1:].tolist(), float(fitted[0]))
 
 
 def _folds(groups: list[str], k: int) -> list[np.ndarray]:
@@ -98,6 +120,8 @@ def ranker_rows(services, dev: DevSet, candidates: int) -> list[RankerRow]:
     steps = [s for s in services.pipeline.steps if s.name in ("check_question", "rewrite_question", "read_question")]
     rows = []
     for q in dev.questions:
+        if not q.answerable:
+            continue
         ctx = ask(services, q.question, q.history, dev.filters, channel="train", run=lambda c: _prepared(steps, c))
         if ctx.stopped:
             continue
@@ -184,9 +208,10 @@ def answerability_rows(services, dev: DevSet, unanswerable: list[Path]) -> list[
     """The evidence features of every dev question (answerable) and of every line of the
     unanswerable lists (asked of this corpus too) that the guardrails let through."""
     rows = []
-    for q in dev.questions:
+    for q in dev.questions:  # a near miss of the question bank is a question the corpus cannot answer
         ctx = ask(services, q.question, q.history, dev.filters, channel="train")
-        rows.append(EvidenceRow(dev.name, q.question, True, _decided_by_model(ctx)))
+        rows.append(EvidenceRow(dev.name if q.answerable else f"near_miss@{dev.name}", q.question, q.answerable,
+                                _decided_by_model(ctx)))
     for path in unanswerable:
         for line in question_lines(path):
             ctx = services.pipeline.run(AnswerContext(line, channel="train", filters=dev.filters))
@@ -232,7 +257,8 @@ def train_answerability(rows: list[EvidenceRow], folds: int = 5, max_false_refus
     for test in _folds(groups, folds):
         train_mask = np.ones(len(scored), dtype=bool)
         train_mask[test] = False
-        model = _fit(x[train_mask], y[train_mask], EVIDENCE_FEATURES, c=ANSWERABILITY_C, weights=weights[train_mask])
+        model = _fit(x[train_mask], y[train_mask], EVIDENCE_FEATURES, c=ANSWERABILITY_C, weights=weights[train_mask],
+                     signs=EVIDENCE_SIGNS)
         for i in test:
             oof[i] = model.probability(scored[i].evidence)
     p_by_set: dict[str, list[float]] = {}
@@ -254,7 +280,7 @@ def train_answerability(rows: list[EvidenceRow], folds: int = 5, max_false_refus
             report[source] = {"questions": n, "false_refusal_rate": round(1 - entry["answered"] / n, 4)}
         else:
             report[source] = {"questions": n, "false_answer_rate": round(entry["answered"] / n, 4)}
-    final = _fit(x, y, EVIDENCE_FEATURES, c=ANSWERABILITY_C, weights=weights)
+    final = _fit(x, y, EVIDENCE_FEATURES, c=ANSWERABILITY_C, weights=weights, signs=EVIDENCE_SIGNS)
     final.threshold = float(threshold)
     final.version, final.report = _version("answerability"), report
     return final
@@ -272,3 +298,135 @@ def collect(sets: list[DevSet], settings, index_dir: Path | None, work: Callable
         finally:
             services.close()
     return rows
+
+
+# ---- answer selector ----
+
+@dataclass
+class SelectorRow:
+    dev: str
+    qid: str
+    group: str  # the gold document: folds keep a document's questions together
+    features: np.ndarray  # one row per candidate sentence
+    labels: np.ndarray  # 2: the answer, 1: part of it, 0: not it
+    hand_top: int  # the candidate the hand-weighted score puts first
+
+
+def sentence_label(text: str, doc_id: str, q: EvalQuestion) -> int:
+    """How well a candidate sentence answers, as the relevance grade the ranker learns: in a gold
+    document, 3 when it states every must-contain fact (the COVID set: it is, or holds, the official
+    answer span), 1 when it states some of them or is part of the evidence (overlaps the answer span
+    by half), else 0."""
+    from app.evaluation import normalise
+    from app.answering.selector import _longest_shared
+
+    if doc_id not in q.gold_doc_ids:
+        return 0
+    flat = normalise(text)
+    if not flat:
+        return 0
+    if q.must_contain:
+        facts = sum(normalise(m) in flat for m in q.must_contain)
+        if facts == len(q.must_contain):
+            return 3
+        evidence = normalise(q.evidence)
+        in_evidence = bool(evidence) and (flat in evidence or _longest_shared(flat, evidence) >= min(12, len(flat) // 2 + 1))
+        return 1 if facts or in_evidence else 0
+    answer = normalise(q.answer)
+    if not answer:
+        return 0
+    if flat in answer or answer in flat:
+        return 3
+    return 1 if _longest_shared(flat, answer) >= 0.5 * min(len(flat), len(answer)) else 0
+
+
+def selector_rows(services, dev: DevSet) -> list[SelectorRow]:
+    """For each answerable question, the candidate sentences of the sources the answer pipeline
+    retrieves (rewriting follow-ups as it does), their features and labels. Questions whose sources
+    hold no sentence of the answer teach nothing about choosing and are left out."""
+    from app.answering.selector import FEATURES
+
+    steps = [s for s in services.pipeline.steps if s.name in ("check_question", "rewrite_question", "read_question",
+                                                                 "retrieve")]
+    composer = next(s.composer for s in services.pipeline.steps if s.name == "extract_answer")
+    rows = []
+    for q in dev.questions:
+        if not q.answerable:
+            continue
+        ctx = ask(services, q.question, q.history, dev.filters, channel="train", run=lambda c: _prepared(steps, c))
+        if ctx.stopped or not ctx.sources or not ctx.terms:
+            continue
+        scored, matrix = composer.features(ctx.search_question, ctx.sources, ctx.terms, ctx.kinds)
+        labels = np.array([sentence_label(c.text, ctx.sources[c.rank].doc_id, q) for c in scored.sentences])
+        if not len(labels) or labels.max() == 0:
+            continue
+        hand_top = int(np.argmax(matrix[:, FEATURES.index("hand")]))  # the first of equals, as the composer takes it
+        rows.append(SelectorRow(dev.name, q.qid, q.gold_doc_ids[0], matrix, labels, hand_top))
+    return rows
+
+
+# small trees, slow learning: 400-odd questions per set (compared on the bank's folds: 7 leaves at 0.02 for 500
+# rounds put the answer first a point or two more often than 15 or 31 leaves, or fewer rounds)
+SELECTOR_PARAMS = {"objective": "lambdarank", "learning_rate": 0.02, "num_leaves": 7, "min_data_in_leaf": 20,
+                   "feature_fraction": 0.8, "bagging_fraction": 0.8, "bagging_freq": 1, "lambda_l2": 1.0,
+                   "lambdarank_truncation_level": 20, "verbose": -1, "num_threads": 2, "seed": 7,
+                   "deterministic": True, "force_row_wise": True}
+SELECTOR_ROUNDS = 500
+
+
+def _fit_selector(rows: list[SelectorRow], columns: list[int]):
+    import lightgbm
+
+    x = np.vstack([row.features[:, columns] for row in rows])
+    y = np.concatenate([row.labels for row in rows])
+    # every dev set weighs the same in all, however many questions it has
+    sizes = {dev: sum(1 for row in rows if row.dev == dev) for dev in {row.dev for row in rows}}
+    weights = np.concatenate([np.full(len(row.labels), len(rows) / (len(sizes) * sizes[row.dev])) for row in rows])
+    data = lightgbm.Dataset(x, y, group=[len(row.labels) for row in rows], weight=weights, free_raw_data=True)
+    return lightgbm.train(SELECTOR_PARAMS, data, num_boost_round=SELECTOR_ROUNDS)
+
+
+def _top_metrics(rows: list[SelectorRow], tops: list[int]) -> dict[str, float]:
+    n = max(len(rows), 1)
+    return {"top_holds_the_answer": round(sum(row.labels[t] == 3 for row, t in zip(rows, tops)) / n, 4),
+            "top_holds_part": round(sum(row.labels[t] >= 1 for row, t in zip(rows, tops)) / n, 4)}
+
+
+def _cross_validated_tops(rows: list[SelectorRow], columns: list[int], folds: int) -> list[int]:
+    tops = [0] * len(rows)
+    for test in _folds([row.group for row in rows], folds):
+        test_set = set(test.tolist())
+        booster = _fit_selector([row for i, row in enumerate(rows) if i not in test_set], columns)
+        for i in test_set:
+            scores = booster.predict(rows[i].features[:, columns], num_threads=1)
+            tops[i] = int(np.argmax(scores))
+    return tops
+
+
+def train_selector(rows: list[SelectorRow], folds: int = 5, ablation: bool = True,
+                   progress: Callable[[str], None] = lambda _: None):
+    """LightGBM lambdarank over the candidate sentences; cross-validated by document (no document's
+    questions both train and score a fold), per dev set beside the hand-weighted score; with
+    `ablation`, each feature group left out in turn and the folds fitted again."""
+    from app.answering.selector import FEATURE_GROUPS, FEATURES, SentenceSelector
+
+    everything = list(range(len(FEATURES)))
+    devs = sorted({row.dev for row in rows})
+
+    def by_dev(tops: list[int]) -> dict[str, dict[str, float]]:
+        return {dev: _top_metrics([r for r in rows if r.dev == dev], [t for r, t in zip(rows, tops) if r.dev == dev])
+                for dev in devs}
+
+    progress(f"selector: {len(rows)} questions, {sum(len(r.labels) for r in rows)} candidates, {folds} folds")
+    report: dict[str, Any] = {"folds": folds, "grouped_by": "gold document", "rounds": SELECTOR_ROUNDS,
+                              "questions": {dev: sum(1 for r in rows if r.dev == dev) for dev in devs},
+                              "hand_weighted": by_dev([r.hand_top for r in rows]),
+                              "selector_cv": by_dev(_cross_validated_tops(rows, everything, folds))}
+    if ablation:
+        report["without_group"] = {}
+        for group, names in FEATURE_GROUPS.items():
+            progress(f"selector: without {group}")
+            kept = [i for i, name in enumerate(FEATURES) if name not in names]
+            report["without_group"][group] = by_dev(_cross_validated_tops(rows, kept, folds))
+    booster = _fit_selector(rows, everything)
+    return SentenceSelector(booster, FEATURES, _version("answer_selector"), report)

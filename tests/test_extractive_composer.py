@@ -57,7 +57,9 @@ def _answer(sparse, vocabulary, question: str, sources: list[SearchHit], **optio
 
 
 def _quoted(sparse, vocabulary, question: str, sources: list[SearchHit], **options) -> list[str]:
-    return [s.text for s in _answer(sparse, vocabulary, question, sources, **options).sentences]
+    """What the answer quotes, line by line (a list is one quote whose lines are the document's)."""
+    return [line for s in _answer(sparse, vocabulary, question, sources, **options).sentences
+            for line in s.text.split("\n")]
 
 
 def _text(extract) -> str:
@@ -160,8 +162,9 @@ def test_an_exception_comes_with_its_rule_and_the_list_with_its_lead_in(sparse, 
     sources = [_hit("a", ASSETS, 2.0, "illness", "北京市因病致贫家庭医疗救助实施办法")]
     quoted = _quoted(sparse, vocabulary, "家里有辆车，还能申请因病致贫医疗救助吗？", sources)
     assert quoted[0] == "2.存在以下情况之一的，不符合给予因病致贫家庭医疗救助的条件。"
-    assert "（1）家庭成员名下拥有机动车辆和大型农机具。" in quoted
-    assert quoted.index("拥有唯一机动车且该机动车用于长期就医等特殊情形的，可适当放宽认定条件。") > 1
+    # the rule and its exception are one item, one line, quoted as the document has it, after the lead-in
+    item = "（1）家庭成员名下拥有机动车辆和大型农机具。拥有唯一机动车且该机动车用于长期就医等特殊情形的，可适当放宽认定条件。"
+    assert quoted.index(item) == 1
 
 
 # the materials are the list under a long lead-in, not the short sentence that names one in passing
@@ -197,3 +200,16 @@ def test_another_programmes_list_of_materials_is_not_the_answer(sparse, vocabula
                            "3.一寸同版彩色证件照3张。", 1.5, "disability", "北京市困难残疾人生活补贴和重度残疾人护理补贴制度实施办法")
     extract = _answer(sparse, vocabulary, "申请低保要准备哪些材料？", [dibao, disability])
     assert {c.doc_id for s in extract.sentences for c in s.citations} == {"dibao"}
+
+
+def test_a_list_is_one_quote_with_one_citation_in_the_documents_order(sparse, vocabulary):
+    sources = [_hit("r", DIBAO_RULES, 2.0, "rules", "北京市城乡居民最低生活保障实施细则")]
+    extract = _answer(sparse, vocabulary, "申请低保需要准备哪些材料？", sources)
+    lists = [s for s in extract.sentences if "\n" in s.text]
+    assert lists, "the lead-in and its items are quoted as one span"
+    quote = lists[0]
+    assert len(quote.citations) == 1 and quote.citations[0].quote == quote.text
+    lines = quote.text.split("\n")
+    assert [line[:2] for line in lines[1:]] == ["1.", "2.", "3."][:len(lines) - 1]
+    start, end = quote.citations[0].start, quote.citations[0].end
+    assert end - start == len(quote.text), "the citation spans the whole list in the document"

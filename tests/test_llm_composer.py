@@ -40,7 +40,7 @@ def test_llm_answer_with_citations(llm_services, fake):
     fake.reply = lambda m: f"本市低保标准从每人每月1395元调整为1450元。[{source_number(m, '1450元')}]新标准从2024年7月施行。[{source_number(m, '1450元')}]"
     ctx, deltas = _run(llm_services)
     assert ctx.status == "answered" and ctx.composer == "llm" and not ctx.degraded
-    assert ctx.prompt_version == "compose_answer/v2" and ctx.model == llm_services.settings.llm.model
+    assert ctx.prompt_version == "compose_answer/v3" and ctx.model == llm_services.settings.llm.model
     assert [s.text for s in ctx.sentences] == ["本市低保标准从每人每月1395元调整为1450元。", "新标准从2024年7月施行。"]
     assert len(deltas) == 2
     citation = ctx.sentences[0].citations[0]
@@ -48,7 +48,7 @@ def test_llm_answer_with_citations(llm_services, fake):
     prompt = fake.requests[0]["body"]["messages"]
     assert "每一句话的末尾都必须" in prompt[0]["content"] and QUESTION in prompt[1]["content"]
     audit = llm_services.audit.get(ctx.audit_id)["details"]
-    assert audit["prompt_version"] == "compose_answer/v2" and audit["composer"] == "llm"
+    assert audit["prompt_version"] == "compose_answer/v3" and audit["composer"] == "llm"
 
 
 def test_hallucinated_citations_and_uncited_numbers_never_reach_the_user(llm_services, fake):
@@ -113,7 +113,8 @@ def test_failure_mid_stream_keeps_only_checked_sentences(llm_services, fake):
 
 def test_cancel_stops_generation_and_is_recorded(llm_services, fake):
     fake.piece_delay_s = 0.05
-    fake.reply = lambda m: "".join(f"第{i}句依据资料说明标准调整。[{source_number(m, '1450元')}]" for i in range(1, 30))
+    # sentences without figures (a "第1句" would have to be a figure of the source, and is dropped)
+    fake.reply = lambda m: "".join(f"依据资料说明标准调整。[{source_number(m, '1450元')}]" for _ in range(1, 30))
     ctx = AnswerContext(QUESTION)
     ctx.listener = lambda event, data: ctx.cancel.set() if event == "delta" else None
     ctx = llm_services.pipeline.run(ctx)
@@ -178,3 +179,47 @@ def test_the_prompt_says_which_sources_a_newer_document_amended(llm_services):
     prompt = steps["compose_answer"].llm.messages(ctx.search_question, ctx.sources)[1]["content"]
     assert "（其中的标准已由《新通知》（京民社救发〔2030〕1号）自2030-07-01起调整）" in prompt
     assert prompt.count("其中的标准已由") == 1, "only the amended source carries the note"
+
+
+@pytest.mark.parametrize("wrong", ["每人每月一千五百元", "每人每月一千四百元", "从二〇二三年7月起", "提高了百分之十"])
+def test_a_figure_the_sources_do_not_state_is_dropped_in_any_notation(llm_services, fake, wrong):
+    """Chinese numerals are read as figures: a wrong amount, year or percentage written in them is
+    caught as one written in digits is; the right figure in Chinese numerals passes."""
+    fake.reply = lambda m: (f"本市低保标准调整为每人每月一千四百五十元。[{source_number(m, '1450元')}]"
+                            f"标准{wrong}。[{source_number(m, '1450元')}]")
+    ctx, deltas = _run(llm_services)
+    assert [s.text for s in ctx.sentences] == ["本市低保标准调整为每人每月一千四百五十元。"]
+    assert wrong not in "".join(deltas) and wrong not in ctx.answer_text
+    assert any("not in the cited source" in d["reason"] for d in ctx.dropped)
+
+
+def test_the_prompt_names_what_is_asked_and_the_selected_clauses(llm_services, fake):
+    fake.reply = lambda m: f"本市低保标准调整为1450元。[{source_number(m, '1450元')}]"
+    ctx, _ = _run(llm_services, "北京低保现在每个月多少钱？")
+    system, user = (message["content"] for message in fake.requests[0]["body"]["messages"])
+    assert "金额、比例或标准" in system, "the kind asked, in Chinese"
+    hints = user.split("与问题最相关的原文")[1]
+    assert "1450元" in hints, "the extractive selector's sentence is a hint"
+    assert "另一个年份" in system, "the refusal rule for another year's or programme's figures"
+
+
+def test_figures_are_read_in_every_notation():
+    from app.answering.support import figure_mentions, figures
+
+    assert [v for _, v in figure_mentions("每人每月一千四百五十元，百分之五十，二〇二四年，两千元")] == \
+        ["1450", "50", "2024", "2000"]
+    assert figure_mentions("一般情况下统一发放，一律不得") == [], "words with 一 in them state no figure"
+    assert {"1450", "50", "2024"} <= figures("标准为1450元，按50%报销，自2024年起")
+    assert "1450" in figures("标准为一千四百五十元"), "a source in Chinese numerals states its figure too"
+
+
+def test_a_figure_is_matched_whole_not_inside_a_longer_one():
+    """"145元" is not stated by a source that says 1450元 (a substring check let it pass)."""
+    from app.answering.support import unsupported_reason
+    from app.domain import AnswerSentence, Citation, SearchHit
+
+    hit = SearchHit("c1", "d1", 1.0, "本市低保标准从每人每月1395元调整为1450元。", 0, 24, [], {})
+    def sentence(text):
+        return AnswerSentence(text, [Citation(1, "d1", "c1", hit.text, 0, 24)])
+    assert unsupported_reason(sentence("低保标准为每人每月145元。"), [hit]) == "not in the cited source: 145"
+    assert unsupported_reason(sentence("低保标准为每人每月1450元。"), [hit]) is None

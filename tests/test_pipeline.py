@@ -163,6 +163,23 @@ def test_a_new_topic_in_a_conversation_is_a_new_question(answering):
     assert "姓名" not in masked.rewritten and "手机号" not in masked.rewritten and "低保" in masked.rewritten
 
 
+def test_elliptical_questions_follow_and_a_question_with_its_own_subject_does_not(answering):
+    """The issue's three elliptical follow-ups carry the last subject; "老旧小区加装电梯有补贴吗？" after a
+    高龄津贴 question names two things of its own and is asked alone (it was answered with 高龄津贴's
+    clauses); the subject carried is the programme, not the sentence."""
+    def rewritten(question: str, previous: str) -> str | None:
+        return answering.pipeline.run(AnswerContext(question, history=[{"question": previous}])).rewritten
+
+    assert rewritten("交上去以后多久能知道批没批？", "失业金去哪儿申请？能不能在手机上弄？")
+    assert "护理补贴" in rewritten("那他一个月能拿多少？", "我弟弟精神残疾二级，没工作，能领护理补贴吗？")
+    assert "大病保险" in rewritten("一年最多能给报多少？", "居民医保的大病保险怎么报？")
+    assert rewritten("老旧小区加装电梯有补贴吗？", "我妈85岁了，高龄津贴一个月多少钱？") is None
+    assert rewritten("另外问一下，北京现在的低保线是每人每月多少？", "孩子上幼儿园家里困难，有什么资助？") is None
+    carried = rewritten("那最多能给到多少？有封顶吗？", "我家是低保户，今年孩子住院自己掏了两万多，申请临时救助能给报多少比例？")
+    assert "低保户" in carried and "临时救助" in carried, carried
+    assert "两万多" not in carried and "今年" not in carried, "what happened to the asker is not the subject"
+
+
 def test_chat_api(answering):
     with TestClient(create_app(services=answering)) as client:
         body = client.post("/v1/chat", json={"question": "养老服务补贴津贴怎么申请"}).json()

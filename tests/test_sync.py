@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -146,14 +147,21 @@ def test_interrupted_update_is_completed_by_the_next_run(services, small_corpus)
 
 
 def test_killed_ingest_process_leaves_a_consistent_index(tmp_path, small_corpus):
-    """SIGKILL in the middle of embedding, with a cold cache so that it is slow enough to hit."""
+    """SIGKILL in the middle of embedding: a cold cache and no vector pack (which would leave nothing to
+    embed), killed once the first batch is written and more are being embedded."""
     env = clean_env(JINGCE_DATA_DIR=str(tmp_path / "data"), EMBEDDING_CACHE_DIR=str(tmp_path / "cache"),
-                    INGEST_BATCH_CHUNKS="8")
+                    EMBEDDING_VECTOR_PACK="", INGEST_BATCH_CHUNKS="8")
     cmd = [sys.executable, "-m", "app.cli", "ingest", str(small_corpus), "--json"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    time.sleep(6)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    progress = []
+    for line in proc.stderr:
+        progress.append(line)
+        if re.search(r"ingest: (\d+)/(\d+) documents, [1-9]\d* chunks written", line):
+            break
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    written = re.search(r"ingest: (\d+)/(\d+) documents", progress[-1])
+    assert written and int(written.group(1)) < int(written.group(2)), "killed before the ingest finished"
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
@@ -175,9 +183,16 @@ def test_ctrl_c_reports_interrupted_and_exits_130(tmp_path):
     corpus = REPO_ROOT / "policies" / "beijing"
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "ingest", str(corpus), "--json"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(6)
+    # interrupt once it reports chunks written (it is embedding then), not after a guessed delay: on a
+    # busy machine the imports alone took longer than the 6 s this test used to wait
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if re.search(r"documents, [1-9]\d* chunks written", line):
+            break
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    out, rest = proc.communicate(timeout=120)
+    err = "".join(seen) + rest
     finished = out.strip() and '"interrupted": false' in out.strip().splitlines()[-1]
     if proc.returncode == 0 or finished:  # the signal came after the sync (on exit): nothing to test
         pytest.skip("ingest finished before the signal arrived")

@@ -24,9 +24,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
+import numpy as np
+
 from app.domain import AnswerSentence, Citation, SearchHit
 from app.policy_data import QuestionKind
 from app.vocabulary import TermGroup
+
+if TYPE_CHECKING:
+    from app.answering.selector import SentenceSelector
 
 _PARAGRAPH = re.compile(r"[^\n]+")
 _SPACE_BREAK = re.compile(r"(?<=[^\x00-\x7f])[ \t\u3000]+(?=[^\x00-\x7f])")
@@ -99,7 +106,7 @@ _ANNOUNCES_LIST = re.compile(r"以下|下列|如下")
 _UNIT_PAIRS = re.compile(r"每人|人每|每月|每年|每天|标准|元的|按照|给予|发放|以上|以下")
 
 
-def _same_subject(a: str, b: str) -> bool:
+def same_subject(a: str, b: str) -> bool:
     """Do two sentences state a figure about the same thing: at least four character pairs in
     common, a fifth of the shorter one's, leaving out the pairs every standard has (每人每月, 标准)."""
     pairs = [{run[i:i + 2] for run in re.findall(r"[\u4e00-\u9fff]+", s) for i in range(len(run) - 1)} for s in (a, b)]
@@ -142,6 +149,7 @@ class _Scored:
     sentences: list[_Sentence]
     weight: list[float]  # of each term group
     total: float
+    df: list[int]  # how many candidates hold each term group, in their text or context
 
 
 @dataclass
@@ -153,6 +161,8 @@ class Extract:
     source_coverage: float = 0.0  # share of the question's word weight anywhere in the sources
     answers_kind: float = 0.0  # how much the best sentence looks like what the question asks for
     largest_missing: float = 0.0  # share of the question's word weight of its heaviest word no source holds
+    selector_top: float = 0.0  # the learned selector's score of the best sentence (0 without a selector)
+    selector_margin: float = 0.0  # … less that of the runner-up
 
 
 class ExtractiveComposer:
@@ -163,7 +173,9 @@ class ExtractiveComposer:
                  list_budget_chars: int = 300, clause_budget_chars: int = 450, clause_rank_prior: float = 5.0,
                  clause_runner_up: float = 0.3,
                  title_term_weight: float = 0.3, context_weight: float = 0.4, cue_weight: float = 0.5,
-                 rank_weight: float = 0.5, runner_up: float = 0.6, amended_figure_factor: float = 0.5) -> None:
+                 rank_weight: float = 0.5, runner_up: float = 0.6, amended_figure_factor: float = 0.5,
+                 selector: "SentenceSelector | None" = None, selector_margin: float = 0.5,
+                 asking_words: frozenset[str] | set[str] = frozenset()) -> None:
         """budget_chars / max_sentences: the short answer to a specific question (its first
         sentence always whole); list_budget_chars: how much of a list (a lead-in and its items);
         clause_budget_chars: the answer to a question about measures or a topic, made of whole
@@ -177,8 +189,15 @@ class ExtractiveComposer:
         plus rank_weight / (1 + the document's rank); times
         1 - cue_weight × (1 - how much it looks like the asked-for kind). runner_up: least share
         of the best score another sentence needs to be added; amended_figure_factor: multiplies
-        the score of a figure a retrieved newer document restates."""
+        the score of a figure a retrieved newer document restates.
+
+        selector: the learned ranker (app/answering/selector.py) that scores the candidates instead of
+        the hand-weighted score above; a runner-up then needs a score within selector_margin of the best.
+        asking_words: words that say how a question asks (准备, 办理: policies/dictionaries/intent_words.txt),
+        not counted as evidence the sources lack."""
         self.kinds = kinds
+        self.asking_words = asking_words
+        self.selector, self.selector_margin = selector, selector_margin
         self.budget_chars, self.max_sentences, self.list_budget_chars = budget_chars, max_sentences, list_budget_chars
         self.clause_budget_chars = clause_budget_chars
         self.tokenize = tokenize
@@ -266,39 +285,120 @@ class ExtractiveComposer:
             amended_ranks = [present[d] for d in hit.document.get("amends") or [] if d in present]
             c.doc_rank_for_score = min([c.doc_rank, *amended_ranks]) if held and FIGURE.search(c.text) \
                 else c.doc_rank
-        return _Scored(candidates, weight, total)
+        return _Scored(candidates, weight, total, df)
+
+    def features(self, question: str, sources: list[SearchHit], terms: list[TermGroup],
+                 kinds: list[str] | None) -> tuple[_Scored, np.ndarray]:
+        """The candidates and the selector's feature matrix, one row each (also what training reads)."""
+        from app.answering.selector import candidate_features, question_view
+
+        scored = self.candidates(sources, terms, kinds)
+        asked = [self.kinds[k] for k in kinds or [] if k in self.kinds]
+        attainable = sum(w for w, c in zip(scored.weight, scored.df) if c) or 1.0
+        view = question_view(question, kinds or [], self.kinds, terms, scored.weight, attainable)
+        shares = self._list_shares(scored.sentences, asked)
+        roles = self._figure_roles(scored.sentences, sources)
+        self._hand_scores(scored.sentences, sources, kinds)
+        hand = [c.score for c in scored.sentences]
+        return scored, candidate_features(view, scored.sentences, sources, self.kinds, shares, roles, hand)
 
     def compose(self, question: str, sources: list[SearchHit], terms: list[TermGroup],
                 kinds: list[str] | None = None) -> Extract:
         if not terms or not sources:
             return Extract([])
-        scored = self.candidates(sources, terms, kinds)
+        if self.selector is not None:
+            scored, matrix = self.features(question, sources, terms, kinds)
+            for c, score in zip(scored.sentences, self.selector.scores(matrix)):
+                c.score = float(score)
+            self._current_before_superseded(scored.sentences, sources)
+            if self.answer_form(kinds) == "list":
+                self._list_that_answers_first(scored.sentences, kinds)
+        else:
+            scored = self.candidates(sources, terms, kinds)
+            self._hand_scores(scored.sentences, sources, kinds)
         candidates, weight, total = scored.sentences, scored.weight, scored.total
         if not candidates:
             return Extract([])
         form = self.answer_form(kinds)
-        for c in candidates:
-            c.score = self._score(c, bool(kinds))
-        if form == "list":
-            self._lists_as_answers(candidates, [self.kinds[k] for k in kinds or [] if k in self.kinds])
-        self._current_figures_first(candidates, sources)
         ranked = sorted(candidates, key=lambda c: (-c.score, c.rank, c.start))
         best = ranked[0]
         if form != "clause":
             chosen = self._around(best, candidates, whole_list=form == "list")
+            first_unit = len(chosen)
             if not (form == "list" and chosen[0].lead_in and len(chosen) > 2):  # a whole list is the answer
                 chosen = self._add_runner_ups(chosen, ranked, sources)
             if len(chosen) == 1:  # one sentence: with the rest of its clause, within the budget
                 chosen = self._add_continuation(chosen, candidates)
-            sentences = [self._cite(c, sources) for c in chosen]
+                first_unit = len(chosen)
+            sentences = self._assemble(self._arrange(chosen, first_unit, candidates), sources)
+        elif self.selector is not None:
+            sentences = self._clauses_around(ranked, candidates, sources)
         else:  # a question about measures or a topic: the clauses that answer it
             sentences = self._clauses(question, sources)
         everywhere = set().union(*(c.matched | c.in_context for c in candidates))
-        missing = [weight[i] for i, g in enumerate(terms) if i not in everywhere and len(g.word) > 1]
+        missing = [weight[i] for i, g in enumerate(terms)
+                   if i not in everywhere and len(g.word) > 1 and g.word not in self.asking_words]
         return Extract(sentences, coverage=best.covered, best_coverage=max(c.covered for c in candidates),
                        source_coverage=sum(weight[i] for i in everywhere) / total,
                        largest_missing=max(missing, default=0.0) / total,
-                       answers_kind=best.cue)
+                       answers_kind=best.cue, selector_top=best.score if self.selector is not None else 0.0,
+                       selector_margin=(best.score - ranked[1].score) if self.selector is not None
+                       and len(ranked) > 1 else 0.0)
+
+    def _list_that_answers_first(self, candidates: list[_Sentence], kinds: list[str] | None) -> None:
+        """A hard constraint for a question that asks for a list (materials): a lead-in in the best
+        candidate's document whose items mostly show the strong sign of the answer ("…复印件",
+        "…申请表") is the answer, above any sentence that names a material in passing ("…提交相关材料")."""
+        asked = [self.kinds[k] for k in kinds or [] if k in self.kinds]
+        best = max(candidates, key=lambda c: c.score)
+        lists = [(candidates[i], share) for i, share in self._list_shares(candidates, asked).items()
+                 if share > 0.5 and candidates[i].doc_rank == best.doc_rank]
+        if lists:
+            lead = max(lists, key=lambda pair: (pair[1], pair[0].score))[0]
+            lead.score = max(lead.score, best.score + 1e-3)
+
+    def _current_before_superseded(self, candidates: list[_Sentence], sources: list[SearchHit]) -> None:
+        """A hard constraint over the learned scores: a figure that a retrieved newer document restates
+        about the same thing never ranks above that restatement (a 2008 扶助金 of 200元 below the 2022
+        notice's 900元), whatever else the model saw in it. The current figure takes the older one's
+        score if that was higher, and the older one falls just below it."""
+        roles = self._figure_roles(candidates, sources)
+        docs = [hit.doc_id for hit in sources]
+        for i, (superseded, _) in roles.items():
+            if not superseded:
+                continue
+            older = candidates[i]
+            newer = set(sources[older.rank].document.get("amended_by") or [])
+            successors = [candidates[j] for j, (_, current) in roles.items() if current
+                          and docs[candidates[j].rank] in newer and same_subject(older.text, candidates[j].text)]
+            if successors:
+                best = max(successors, key=lambda c: c.score)
+                best.score = max(best.score, older.score)
+                older.score = min(older.score, best.score - 1e-3)
+
+    def _hand_scores(self, candidates: list[_Sentence], sources: list[SearchHit], kinds: list[str] | None) -> None:
+        """The hand-weighted score, used when no selector is configured: relevance, rank and kind cue;
+        a list whose items look like the answer scores as the answer (in the first document only: this
+        chooses the passage, not the document); an amended figure gives its place to the current one."""
+        asked = [self.kinds[k] for k in kinds or [] if k in self.kinds]
+        for c in candidates:
+            c.score = self._score(c, bool(kinds))
+        if self.answer_form(kinds) == "list":
+            for i, share in self._list_shares(candidates, asked).items():
+                c = candidates[i]
+                if share > 0.5 and c.doc_rank_for_score == 0:
+                    c.cue = 1.0  # the list looks like the answer, whatever its lead-in says
+                    c.score = max(c.score, self._score(c, True, by_length=False))
+        docs = [hit.doc_id for hit in sources]
+        newer_of = {hit.doc_id: set(hit.document.get("amended_by") or []) & set(docs) for hit in sources}
+        figures = [c for c in candidates if FIGURE.search(c.text)]
+        for c in figures:
+            newer = newer_of[docs[c.rank]]
+            successors = [d for d in figures if docs[d.rank] in newer and d.matched and same_subject(c.text, d.text)]
+            if successors:
+                current = max(successors, key=lambda d: d.score)
+                current.score = max(current.score, c.score)
+                c.score *= self.amended_figure_factor
 
     def _clauses(self, question: str, sources: list[SearchHit]) -> list[AnswerSentence]:
         """For a question about measures or a topic ("有哪些举措", "如何做好…"), whose answer is a
@@ -337,6 +437,40 @@ class ExtractiveComposer:
         return [_quote(sources, rank, ss, se) for _, rank, s, e in sorted(chosen, key=lambda u: (u[1], u[2]))
                 for ss, se in sentence_spans(sources[rank].text, s, e)]
 
+    def _clauses_around(self, ranked: list[_Sentence], candidates: list[_Sentence],
+                        sources: list[SearchHit]) -> list[AnswerSentence]:
+        """For a question about measures or a topic, whose answer is a whole clause: the paragraph of
+        the best sentence (from that sentence on when the paragraph is longer than the budget), then
+        other paragraphs of its document whose best sentence scores within the margin, within
+        `clause_budget_chars`, in document order."""
+        best = ranked[0]
+        paragraphs: dict[tuple[int, int], list[_Sentence]] = {}
+        for c in candidates:
+            paragraphs.setdefault(c.paragraph, []).append(c)
+        own = paragraphs[best.paragraph]
+        start = own.index(best)
+        picked = own[start:]
+        for c in reversed(own[:start]):  # the sentences before it, when the clause fits whole
+            picked.insert(0, c)
+        while sum(len(c.text) for c in picked) > self.clause_budget_chars and len(picked) > 1:
+            picked.pop(-1 if picked[-1] is not best else 0)
+        chosen = list(picked)
+        used = sum(len(c.text) for c in chosen)
+        doc = sources[best.rank].doc_id
+        taken = {best.paragraph}
+        for c in ranked[1:]:
+            if c.score < best.score - self.selector_margin:
+                break
+            if c.paragraph in taken or sources[c.rank].doc_id != doc:
+                continue
+            more = paragraphs[c.paragraph]
+            size = sum(len(m.text) for m in more)
+            if used + size <= self.clause_budget_chars:
+                chosen += more
+                used += size
+                taken.add(c.paragraph)
+        return [self._cite(c, sources) for c in sorted(chosen, key=lambda c: (c.rank, c.start))]
+
     def _score(self, c: _Sentence, asked: bool, by_length: bool = True) -> float:
         """Relevance plus the rank of its document (and, a little, of its chunk), scaled down when
         the sentence does not look like what the question asks for; shorter sentences first."""
@@ -344,40 +478,44 @@ class ExtractiveComposer:
         fit = 1 - self.cue_weight * (1 - c.cue) if asked else 1.0
         return base * fit / (1 + len(c.text) / 300) if by_length else base * fit
 
-    def _lists_as_answers(self, candidates: list[_Sentence], asked: list[QuestionKind]) -> None:
-        """For a question that asks for a list (materials): a lead-in whose items mostly show the
-        strong sign of the answer ("…复印件", "…申请表") introduces the answer, so it looks like the
-        answer and its length is not held against it — a long "由其监护人向…提出…申请，同时提供以下材料：" is what was asked,
-        unlike a short sentence that mentions one of the materials in passing. Only in the first
-        document: this chooses the passage, not the document (another programme's list of
-        materials is not the answer)."""
-        for c in candidates:
-            if not c.lead_in or c.doc_rank_for_score > 0:
+    def _list_shares(self, candidates: list[_Sentence], asked: list[QuestionKind]) -> dict[int, float]:
+        """For each lead-in with at least two items (by index): the share of its items that show the
+        strong sign of the asked kind ("…复印件", "…申请表"). A long "由其监护人向…提出…申请，同时提供
+        以下材料：" whose items are materials is what a question about materials asks for, unlike a
+        short sentence that mentions one of them in passing."""
+        shares = {}
+        for i, c in enumerate(candidates):
+            if not c.lead_in:
                 continue
             _, items, _ = self._list_of(c, candidates)
-            heads = [i for i in items if i.list_item]
-            shown = sum(1 for i in heads if max((k.answered_by(i.text) for k in asked), default=0.0) >= 1.0)
-            if len(heads) >= 2 and 2 * shown > len(heads):
-                c.cue = 1.0  # the list looks like the answer, whatever its lead-in says
-                c.score = max(c.score, self._score(c, True, by_length=False))
+            heads = [item for item in items if item.list_item]
+            if len(heads) >= 2:
+                shown = sum(1 for item in heads if max((k.answered_by(item.text) for k in asked), default=0.0) >= 1.0)
+                shares[i] = shown / len(heads)
+        return shares
 
-    def _current_figures_first(self, candidates: list[_Sentence], sources: list[SearchHit]) -> None:
-        """A figure in a document that a retrieved newer document amends, when the newer document
-        states a figure about the same thing (their sentences share enough words, and the newer
-        one holds words of the question), gives its place to the newer figure and ranks below it:
-        the current standard first."""
+    @staticmethod
+    def _figure_roles(candidates: list[_Sentence], sources: list[SearchHit]) -> dict[int, tuple[bool, bool]]:
+        """(superseded, current) by index: a figure in a document that a retrieved newer document
+        amends, when the newer document states a figure about the same thing (their sentences share
+        enough words, and the newer one holds words of the question), is superseded; that newer
+        figure is current."""
         docs = [hit.doc_id for hit in sources]
         newer_of = {hit.doc_id: set(hit.document.get("amended_by") or []) & set(docs) for hit in sources}
-        figures = [c for c in candidates if FIGURE.search(c.text)]
-        for c in figures:
+        figures = [i for i, c in enumerate(candidates) if FIGURE.search(c.text)]
+        roles: dict[int, tuple[bool, bool]] = {}
+        for i in figures:
+            c = candidates[i]
             newer = newer_of[docs[c.rank]]
             if not newer:
                 continue
-            successors = [d for d in figures if docs[d.rank] in newer and d.matched and _same_subject(c.text, d.text)]
+            successors = [j for j in figures if docs[candidates[j].rank] in newer and candidates[j].matched
+                          and same_subject(c.text, candidates[j].text)]
             if successors:
-                current = max(successors, key=lambda d: d.score)
-                current.score = max(current.score, c.score)
-                c.score *= self.amended_figure_factor
+                roles[i] = (True, roles.get(i, (False, False))[1])
+                for j in successors:
+                    roles[j] = (roles.get(j, (False, False))[0], True)
+        return roles
 
     def _list_of(self, sentence: _Sentence, candidates: list[_Sentence]
                  ) -> tuple[_Sentence | None, list[_Sentence], list[_Sentence]]:
@@ -503,20 +641,26 @@ class ExtractiveComposer:
 
     def _add_runner_ups(self, chosen: list[_Sentence], ranked: list[_Sentence],
                         sources: list[SearchHit]) -> list[_Sentence]:
-        """Another sentence of the same document, nearly as good, when it holds a part of the
-        question the chosen ones do not (a question that asks two things) or another figure of
-        the kind asked (a second tier of a standard), within the sentence and character budget.
+        """Another sentence of the same document, nearly as good, within the sentence and character
+        budget. With the learned selector: any within its margin that does not repeat what is chosen;
+        with the hand score: one that holds a part of the question the chosen ones do not (a question
+        that asks two things) or another figure of the kind asked (a second tier of a standard).
         A list counts as one sentence."""
         head = max(chosen, key=lambda c: c.score)
         held = set().union(*(c.matched for c in chosen))
         used = sum(len(c.text) for c in chosen)
         units = 1
         for c in ranked[1:]:
-            if units >= self.max_sentences or c.score < self.runner_up * head.score:
+            close = c.score >= head.score - self.selector_margin if self.selector is not None \
+                else c.score >= self.runner_up * head.score
+            if units >= self.max_sentences or not close:
                 break
             if c in chosen or c.lead_in or sources[c.rank].doc_id != sources[head.rank].doc_id:
                 continue
-            adds = bool(c.matched - held) or (c.cue >= 1.0 and head.cue >= 1.0)
+            if self.selector is not None:  # the model judged it nearly as good: take it unless it repeats
+                adds = not _repeats(c.text, [x.text for x in chosen])
+            else:
+                adds = bool(c.matched - held) or (c.cue >= 1.0 and head.cue >= 1.0)
             if not adds or used + len(c.text) > self.budget_chars:
                 continue
             chosen.append(c)
@@ -528,6 +672,49 @@ class ExtractiveComposer:
     @staticmethod
     def _cite(c: _Sentence, sources: list[SearchHit]) -> AnswerSentence:
         return _quote(sources, c.rank, c.start, c.end)
+
+    def _arrange(self, chosen: list[_Sentence], first_unit: int, candidates: list[_Sentence]) -> list[_Sentence]:
+        """The answer's order: what answers first (the best sentence with what it needs to be read,
+        in document order), then the runner-ups in document order — except that an item of the first
+        unit's list joins that list in its place, so a list reads 1. 2. 3., never 1. 3. 2."""
+        unit, rest = list(chosen[:first_unit]), chosen[first_unit:]
+        lead = next((c for c in unit if c.lead_in), None) or self._list_of(unit[0], candidates)[0]
+        if lead is not None:
+            _, items, nested = self._list_of(lead, candidates)
+            members = {id(c) for c in [*items, *nested]}
+            unit += [c for c in rest if id(c) in members]
+            rest = [c for c in rest if id(c) not in members]
+        return sorted(unit, key=lambda c: (c.rank, c.start)) + sorted(rest, key=lambda c: (c.rank, c.start))
+
+    @staticmethod
+    def _assemble(chosen: list[_Sentence], sources: list[SearchHit]) -> list[AnswerSentence]:
+        """Answer sentences from the chosen candidates: sentences that follow each other in their
+        source with nothing but spaces or line breaks between (a lead-in and its items, a clause)
+        become one quote with one citation, the document's own line breaks kept, so a list reads as
+        a list with its source named once after it. A list item that stands apart starts a line."""
+        out: list[AnswerSentence] = []
+        last: _Sentence | None = None
+        for c in chosen:
+            text = sources[c.rank].text
+            if last is not None and last.rank == c.rank and last.end <= c.start and not text[last.end:c.start].strip():
+                quote = text[out[-1].citations[0].start - sources[c.rank].start:c.end]
+                citation = out[-1].citations[0]
+                out[-1] = AnswerSentence(quote, [Citation(citation.number, citation.doc_id, citation.chunk_id, quote,
+                                                          citation.start, sources[c.rank].start + c.end)],
+                                         line_break=out[-1].line_break)
+            else:
+                sentence = _quote(sources, c.rank, c.start, c.end)
+                sentence.line_break = bool(out) and (c.list_item or (last is not None and last.lead_in))
+                out.append(sentence)
+            last = c
+        return out
+
+
+def _repeats(text: str, chosen: list[str]) -> bool:
+    """Does a sentence mostly say what the chosen ones say (three in five of its character pairs)?"""
+    pairs = {text[i:i + 2] for i in range(len(text) - 1)}
+    said = {t[i:i + 2] for t in chosen for i in range(len(t) - 1)}
+    return bool(pairs) and len(pairs & said) >= 0.6 * len(pairs)
 
 
 def _runs(sources: list[SearchHit]) -> list[int]:

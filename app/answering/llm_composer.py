@@ -38,17 +38,25 @@ class LLMComposer:
     def model(self) -> str:
         return self.client.model
 
-    def messages(self, question: str, sources: list[SearchHit]) -> list[dict[str, str]]:
+    def messages(self, question: str, sources: list[SearchHit], asks: list[str] | None = None,
+                 hints: list[AnswerSentence] | None = None) -> list[dict[str, str]]:
+        """The prompt: the numbered sources (an amended one says so), what the question asks for (the
+        labels of its kinds) and the sentences the extractive selector chose, as hints with their numbers."""
         blocks = "\n".join(self.prompt["source"].format(
             number=n, title=hit.document.get("title") or "", doc_number=hit.document.get("doc_number") or "",
             validity=hit.document.get("validity") or VALIDITY_UNKNOWN, note=_amended_note(hit), text=hit.text)
             for n, hit in enumerate(sources, 1))
-        return [{"role": "system", "content": self.prompt["system"]},
-                {"role": "user", "content": self.prompt["user"].format(sources=blocks, question=question)}]
+        shown = "".join(self.prompt["hint"].format(number=s.citations[0].number, text=s.text)
+                        for s in hints or [] if s.citations) or self.prompt["no_hints"]
+        system = self.prompt["system"].format(asks="、".join(asks or []) or self.prompt["default_asks"])
+        return [{"role": "system", "content": system},
+                {"role": "user", "content": self.prompt["user"].format(sources=blocks, hints=shown.strip(),
+                                                                       question=question)}]
 
     def compose(self, question: str, sources: list[SearchHit],
                 on_sentence: Callable[[AnswerSentence], None] = lambda s: None,
-                cancelled: Callable[[], bool] = lambda: False, result: LLMComposition | None = None) -> LLMComposition:
+                cancelled: Callable[[], bool] = lambda: False, result: LLMComposition | None = None,
+                asks: list[str] | None = None, hints: list[AnswerSentence] | None = None) -> LLMComposition:
         """Raises LLMUnavailable when the LLM fails; `result` then holds what was accepted so far."""
         result = result if result is not None else LLMComposition()
         buffer = ""
@@ -65,7 +73,7 @@ class LLMComposer:
             on_sentence(sentence)
 
         try:
-            for delta in self.client.stream_chat(self.messages(question, sources), cancelled=cancelled):
+            for delta in self.client.stream_chat(self.messages(question, sources, asks, hints), cancelled=cancelled):
                 result.raw += delta
                 buffer += delta
                 while (match := _SENTENCE_END.search(buffer)) and _complete(buffer[match.end():]):

@@ -76,6 +76,8 @@ class CitationOut(BaseModel):
 class SentenceOut(BaseModel):
     text: str
     citations: list[CitationOut]
+    line_break: bool = Field(False, description="Starts a line of its own (an item of a list quoted apart from "
+                                                "its neighbours); line breaks inside `text` are the document's.")
 
 
 class SourceOut(BaseModel):
@@ -120,8 +122,8 @@ class ChatResponse(BaseModel):
         return cls(status=outcome.status, refusal=outcome.refusal, answer=outcome.answer, notice=outcome.notice,
                    composer=outcome.composer, degraded=outcome.degraded,
                    rewritten_question=outcome.rewritten_question,
-                   sentences=[SentenceOut(text=s.text, citations=[CitationOut(**vars(c)) for c in s.citations])
-                              for s in outcome.sentences],
+                   sentences=[SentenceOut(text=s.text, citations=[CitationOut(**vars(c)) for c in s.citations],
+                                          line_break=s.line_break) for s in outcome.sentences],
                    sources=[SourceOut(number=n, chunk_id=hit.chunk_id, heading_path=hit.heading_path,
                                       document=PolicyMeta.of(hit.document)) for n, hit in outcome.sources],
                    timings_ms=outcome.timings_ms, audit_id=outcome.audit_id)

@@ -85,6 +85,15 @@ class JiebaBm25Encoder:
         self._ensure_ready()
         return list(self._tokenizer.cut(text))
 
+    def tagged(self, text: str) -> list[tuple[str, str]]:
+        """jieba's words of `text` with their part of speech (n noun, v verb, ns place, …)."""
+        import jieba.posseg
+
+        self._ensure_ready()
+        if getattr(self, "_pos", None) is None:
+            self._pos = jieba.posseg.POSTokenizer(self._tokenizer)
+        return [(pair.word, pair.flag) for pair in self._pos.cut(text)]
+
     def words(self, text: str) -> list[str]:
         """jieba search-mode words, lower-cased, without stop words and punctuation."""
         self._ensure_ready()

@@ -27,6 +27,10 @@ class AnswerContext:
     # read_question
     kinds: list[str] = field(default_factory=list)  # what it asks for: amount, deadline, who, … (first = main)
     terms: list[TermGroup] = field(default_factory=list)  # its words, each with the words meaning the same
+    turn_terms: list[TermGroup] = field(default_factory=list)  # … of the question as asked in this turn (a
+    # follow-up's own words, without the subject it carries over)
+    topic_terms: list[TermGroup] = field(default_factory=list)  # … those that name what it is about (its nouns)
+    topic_phrases: list[TermGroup] = field(default_factory=list)  # the names it uses whole ("个人养老金账户")
     # retrieve
     sources: list[SearchHit] = field(default_factory=list)
     best_dense: float = 0.0  # cosine of the question to the closest chunk: how on-topic the corpus is
@@ -73,7 +77,8 @@ class AnswerContext:
 
     @property
     def answer_text(self) -> str:
-        body = "".join(s.text + "".join(f"[{c.number}]" for c in s.citations) for s in self.sentences)
+        body = "".join(("\n" if s.line_break else "") + s.text + "".join(f"[{c.number}]" for c in s.citations)
+                       for s in self.sentences)
         return f"{self.notice}\n{body}" if self.notice and body else body
 
     def cited_sources(self) -> list[tuple[int, SearchHit]]:

@@ -3,33 +3,35 @@ the flow with a status (listed in policies/answer_statuses.yml); none raises on 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
+from collections.abc import Callable
 import unicodedata
 from dataclasses import asdict, replace
 
-from app.answering.answerability import AnswerabilityModel, evidence_features, unmatched_place
-from app.answering.extractive import FIGURE, ExtractiveComposer
+from app.answering.answerability import AnswerabilityModel, evidence_features, other_year, unmatched_place
+from app.answering.extractive import FIGURE, ExtractiveComposer, same_subject, sentence_spans
 from app.answering.llm_composer import LLMComposer, LLMComposition
 from app.clients.llm import LLMClient, LLMUnavailable
 from app.answering.support import unsupported_reason
 from app.audit.store import AuditEvent, AuditStore
 from app.clients.sparse import JiebaBm25Encoder
-from app.domain import NOT_IN_FORCE, VALIDITY_UNKNOWN, SearchHit, document_name
+from app.domain import BEIJING, NOT_IN_FORCE, VALIDITY_UNKNOWN, AnswerSentence, SearchHit, document_name
 from app.pipeline.context import AnswerContext
 from app.policy_data import kind_search_words, kinds_asked, matching_guardrail, question_kinds
 from app.prompts import Prompt
 from app.ranking import DocumentRanker, at_most_per_document
 from app.retrieval import HybridRetriever
-from app.vocabulary import CorpusVocabulary, question_terms
+from app.vocabulary import CorpusVocabulary, TermGroup, question_terms
 from app.security.pii import mask_personal_data
 
 # guardrail list in policies/guardrails/ → the status a match ends with, checked in this order
 GUARDRAIL_STATUSES = {"crisis": "crisis", "injection": "refused_injection", "out_of_scope": "out_of_scope"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\ufeff]")
-# a question that starts by pointing back ("那…", "还有…", "如果是…"), or is only "X呢？" (the last
-# question, asked about X), continues the conversation
-_FOLLOW_UP = re.compile(r"^(那|那么|还有|另外|这个|那个|这|它|该|此|其|如果是|要是)|^[^，,。；;？?]{1,8}呢[？?]?$")
+# a question that is only "X呢？" (the last question, asked about X) continues the conversation; the
+# pointer a follow-up may open with ("那…", "还有…") is left out of its rewritten form
+_ONLY_X_NE = re.compile(r"^[^，,。；;？?]{1,10}呢[？?]?$")
 _FOLLOW_UP_LEAD = re.compile(r"^(?:那么|那|还有|另外|这个|那个)[，,\s]*")
 _MASKS = re.compile(r"\[[^\[\]]{1,8}\]")  # "[姓名]", "[手机号]": what masking left, never a subject
 
@@ -63,38 +65,64 @@ class CheckQuestion:
 class RewriteQuestion:
     """Reads question, history. Writes rewritten: a follow-up ("那需要什么材料？") becomes a
     standalone question — by the LLM when one is configured, else (or when it fails) by putting the
-    subject of the previous question before it: the programme or benefit it was about (its words,
-    less those that only say what it asked: policies/dictionaries/intent_words.txt), not the whole
-    sentence, whose "去哪儿申请" would pull the answer towards the wrong clause.
+    subject of the previous question before it: the programmes and things it was about (the words the
+    people's-words vocabulary knows, and its nouns, less the intent words, the kind cues and the nouns
+    that name no topic: policies/dictionaries/generic_nouns.txt), not the whole sentence, whose
+    "去哪儿申请" or "今年孩子住院自己掏了两万多" would pull the answer towards the wrong clause.
 
-    A follow-up is a question that points back ("那…", "还有…", "如果是…", "残疾人呢？"); one whose
-    subject continues the last question's ("补贴面积最多按多少平米算？" after "公租房的租金补贴…":
-    a word in common and no new word of three characters or more); or one without a subject that
-    names something (no word the people's-words vocabulary knows, none of three characters or more:
-    "一等的一年能给多少钱？"). A question that names a topic of its own ("低保一个月多少钱",
-    "孩子上幼儿园，个税能扣吗？") is a new question, however short: read as a follow-up of the last
-    one it was answered from the wrong document (every question after the first in a widget
-    conversation was, when any short question or one ending in 吗 counted as a follow-up)."""
+    A question is a follow-up unless it names something of its own: a programme the vocabulary
+    knows that the last question did not name ("另外问一下，北京现在的低保线是多少？"), or two
+    nouns of its own ("老旧小区加装电梯有补贴吗？" after a question about 高龄津贴: read as its
+    follow-up it was answered with the 高龄津贴 clauses). "那要是住院呢？", "交上去以后多久能知道批没
+    批？", "我老婆也在北京上班，她也能再扣一份吗？" name nothing of their own and follow up."""
 
     name = "rewrite_question"
+    THING_TAGS = ("n", "nr", "nz", "nt", "nl", "ng", "j")  # jieba tags of nouns (nr: it takes 幼儿园 for a name)
 
     def __init__(self, sparse: JiebaBm25Encoder, intent_words: set[str], vocabulary: CorpusVocabulary,
-                 llm: LLMClient | None = None, prompt: Prompt | None = None) -> None:
+                 llm: LLMClient | None = None, prompt: Prompt | None = None,
+                 generic_nouns: set[str] | frozenset[str] = frozenset()) -> None:
         self.sparse, self.intent_words, self.vocabulary = sparse, intent_words, vocabulary
-        self.llm, self.prompt = llm, prompt
+        self.llm, self.prompt, self.generic_nouns = llm, prompt, set(generic_nouns)
 
     def follows_up(self, question: str, previous: str) -> bool:
-        if _FOLLOW_UP.search(question):
+        before = self.subject_words(previous) + self.things(previous) + self.programmes(previous)
+
+        def new(word: str) -> bool:
+            return not any(word in other or other in word for other in before)
+
+        if _ONLY_X_NE.search(question):  # "那我上初中的闺女呢？": the last question, asked of another case
             return True
-        own, before = self.subject_words(question), self.subject_words(previous)
+        if any(new(word) for word in self.programmes(question)):
+            return False
+        return sum(1 for thing in self.things(question) if new(thing)) < 2
 
-        def continues(word: str) -> bool:
-            return any(word in other or other in word for other in before)
+    def topics(self, question: str) -> list[str]:
+        """What a question is about: the programmes it names and its nouns."""
+        return list(dict.fromkeys(self.programmes(question) + self.things(question)))
 
-        if any(continues(word) for word in own):
-            return not any(len(word) >= 3 and not continues(word) for word in own)
-        vocabulary = self.vocabulary.current()
-        return not any(len(word) >= 3 or vocabulary.equivalents(word) for word in own)
+    PHRASE_TAGS = (*THING_TAGS, "vn", "b")  # nouns, verbal nouns (救助), distinguishing words (无障碍)
+
+    def phrases(self, question: str) -> list[str]:
+        """The names a question uses for what it asks about, whole: runs of nouns as they stand
+        ("独生子女父母奖励费", "个人养老金账户", "物业费"), three characters or more. A document that holds
+        their parts but not the name may be about a neighbouring programme."""
+        out, run = [], ""
+        for word, tag in [*self.sparse.tagged(_MASKS.sub("，", question)), ("", "x")]:
+            if tag in self.PHRASE_TAGS and word not in self.generic_nouns:
+                run += word
+                continue
+            if len(run) >= 3 and run not in self.intent_words:
+                out.append(run)
+            run = ""
+        return list(dict.fromkeys(out))
+
+    def programmes(self, question: str) -> list[str]:
+        """The programmes and benefits a question names: words of the people's-words vocabulary
+        (低保, 失业金, 无障碍改造, 居民医保) that stand as a noun in it or are long enough to be a name."""
+        nouns = {word for word, tag in self.sparse.tagged(question) if tag in self.THING_TAGS}
+        return [m.word for m in self.vocabulary.current().matches(question)
+                if self._kept(m.word) and (len(m.word) >= 3 or m.word in nouns)]
 
     def __call__(self, ctx: AnswerContext) -> None:
         previous = [turn["question"] for turn in ctx.history if turn.get("question")]
@@ -115,19 +143,30 @@ class RewriteQuestion:
         question = _FOLLOW_UP_LEAD.sub("", ctx.question) or ctx.question
         ctx.rewritten = f"{subject}，{question}" if subject else f"{previous[-1]} {ctx.question}"
 
-    def subject_words(self, question: str) -> list[str]:
-        """What a question is about: its words less the intent words, the kind cues and the masks of
-        personal data, in order; a word inside a longer kept word is dropped (jieba's search mode yields both)."""
+    def _kept(self, word: str) -> bool:
         kinds = question_kinds().values()
-        words = [w for w in dict.fromkeys(self.sparse.words(_MASKS.sub("，", question)))
-                 if w not in self.intent_words and not any(k.asked_by(w) for k in kinds)]
-        return [w for w in words if len(w) > 1 and not any(w != other and w in other for other in words)]
+        return len(word) > 1 and word not in self.intent_words and word not in self.generic_nouns \
+            and not any(k.asked_by(word) for k in kinds)
+
+    def subject_words(self, question: str) -> list[str]:
+        """What a question is about: its words less the intent words, the kind cues, the nouns that
+        name no topic and the masks of personal data, in order; a word inside a longer kept word is
+        dropped (jieba's search mode yields both)."""
+        words = [w for w in dict.fromkeys(self.sparse.words(_MASKS.sub("，", question))) if self._kept(w)]
+        return [w for w in words if not any(w != other and w in other for other in words)]
+
+    def things(self, question: str) -> list[str]:
+        """The nouns a question names (jieba's part of speech), less those that name no topic."""
+        return list(dict.fromkeys(word for word, tag in self.sparse.tagged(_MASKS.sub("，", question))
+                                  if tag in self.THING_TAGS and self._kept(word)))
 
     def subject(self, question: str) -> str:
-        kept = self.subject_words(question)
+        """The programmes and things a question names, as they stand in it ("低保户 住院 临时救助", not
+        "低保户 今年孩子住院自己 两万多 …")."""
+        names = self.programmes(question) + self.things(question)
         question = _MASKS.sub("，", question)
         # words next to each other in the question stay together ("养老服务补贴津贴")
-        spans = sorted((question.find(w), question.find(w) + len(w)) for w in kept if w in question)
+        spans = sorted((question.find(w), question.find(w) + len(w)) for w in names if w in question)
         parts: list[list[int]] = []
         for start, end in spans:
             if parts and start <= parts[-1][1]:
@@ -138,33 +177,49 @@ class RewriteQuestion:
 
 
 class ReadQuestion:
-    """Reads search_question. Writes kinds (what it asks for: amount, deadline, who, material,
-    condition, requirement, procedure; policies/question_kinds.yml) and terms (its words, each with
-    the words that mean the same: the people's words and the documents')."""
+    """Reads search_question, question. Writes kinds (what it asks for: amount, deadline, who, material,
+    condition, requirement, procedure; policies/question_kinds.yml), terms (its words, each with the
+    words that mean the same: the people's words and the documents') and turn_terms (those of the
+    question as asked, when a follow-up was rewritten) and topic_terms (those naming what it is about:
+    `topics`, the programmes and nouns the rewrite step reads)."""
 
     name = "read_question"
 
-    def __init__(self, sparse: JiebaBm25Encoder, vocabulary: CorpusVocabulary) -> None:
-        self.sparse, self.vocabulary = sparse, vocabulary
+    def __init__(self, sparse: JiebaBm25Encoder, vocabulary: CorpusVocabulary,
+                 topics: Callable[[str], list[str]] = lambda question: [],
+                 phrases: Callable[[str], list[str]] = lambda question: []) -> None:
+        self.sparse, self.vocabulary, self.topics, self.phrases = sparse, vocabulary, topics, phrases
 
     def __call__(self, ctx: AnswerContext) -> None:
         question = ctx.search_question
+        vocabulary = self.vocabulary.current()
         ctx.kinds = kinds_asked(question)
-        ctx.terms = question_terms(question, self.sparse.words(question), self.vocabulary.current())
+        ctx.terms = question_terms(question, self.sparse.words(question), vocabulary)
+        topics = self.topics(question)
+        ctx.topic_terms = [g for g in ctx.terms if any(t in g.alternatives or g.word in t for t in topics)]
+        if ctx.rewritten:  # what this turn names of its own ("那…加装电梯呢"), not its "交上去以后多久"
+            own = self.topics(ctx.question)
+            ctx.turn_terms = [g for g in question_terms(ctx.question, self.sparse.words(ctx.question), vocabulary)
+                              if any(t in g.alternatives or g.word in t for t in own)]
+        else:
+            ctx.turn_terms = ctx.topic_terms
+        ctx.topic_phrases = [TermGroup(p, (p, *vocabulary.equivalents(p))) for p in self.phrases(ctx.question)]
 
 
 class Retrieve:
     """Reads search_question, kinds, terms, filters. Writes sources (the search's best chunks, a
     few per document, reordered by the document ranker when one is configured; a document a newer
-    one amends brings the newer one's best chunk along), best_dense, best_signals. Stops with
-    refused_no_evidence when nothing is found, even among documents no longer in force."""
+    one amends brings the newer one's best chunk along, the best few bring the chunks around them),
+    best_dense, best_signals. Stops with
+    refused_no_evidence when nothing is found, even among documents no longer in force. The sources
+    are announced ("sources" event) once the answer's citations have numbered them."""
 
     name = "retrieve"
 
     def __init__(self, retriever: HybridRetriever, top_k: int = 8, ranker: DocumentRanker | None = None,
-                 candidates: int = 30, per_document: int = 4) -> None:
+                 candidates: int = 30, per_document: int = 4, neighbours: int = 2) -> None:
         self.retriever, self.top_k, self.ranker, self.candidates = retriever, top_k, ranker, candidates
-        self.per_document = per_document
+        self.per_document, self.neighbours = per_document, neighbours
 
     def __call__(self, ctx: AnswerContext) -> None:
         first = self.retriever.search_detailed(ctx.search_question, top_k=self.candidates, filters=ctx.filters,
@@ -179,6 +234,7 @@ class Retrieve:
         if self.ranker is not None:
             hits = self.ranker.rerank(ctx.search_question, hits, ctx.terms, first.best)
         hits = at_most_per_document(hits, self.per_document)[:self.top_k]
+        hits = self._with_neighbours(hits)
         ctx.sources = self._with_newer_documents(ctx, hits)
         for hit in ctx.sources:
             if hit.document.get("validity") in NOT_IN_FORCE and "replaced_by" not in hit.document:
@@ -187,10 +243,23 @@ class Retrieve:
         ctx.best_dense = first.best_dense if first.best_dense is not None else \
             self.retriever.best_dense(ctx.search_question, ctx.filters)
         ctx.best_signals = first.best
-        ctx.emit("sources", {"sources": [{"number": n, "doc_id": h.doc_id, "chunk_id": h.chunk_id,
-                                          "title": h.document.get("title"), "doc_number": h.document.get("doc_number"),
-                                          "validity": h.document.get("validity"), "heading_path": h.heading_path}
-                                         for n, h in enumerate(ctx.sources, 1)]})
+
+    def _with_neighbours(self, hits: list[SearchHit]) -> list[SearchHit]:
+        """The chunks around the best `neighbours` sources, beside them, when the search missed them:
+        a clause cut at a chunk boundary reads whole ("（三）申请人应提交的相关材料包括：" opens the chunk after
+        the one the search found for "申请低保要准备哪些材料"), and the composer sees a list that goes
+        on past its chunk. A neighbour carries no retrieval signal of its own."""
+        if not self.neighbours:
+            return hits
+        present = {hit.chunk_id for hit in hits}
+        around = self.retriever.neighbours(hits[:self.neighbours])
+        out = []
+        for hit in hits:
+            before = [n for n in around.get(hit.chunk_id, []) if n.position < hit.position and n.chunk_id not in present]
+            after = [n for n in around.get(hit.chunk_id, []) if n.position > hit.position and n.chunk_id not in present]
+            present |= {n.chunk_id for n in before + after}
+            out += [*before, hit, *after]
+        return out
 
     def _with_newer_documents(self, ctx: AnswerContext, hits: list[SearchHit]) -> list[SearchHit]:
         """A retrieved document that a newer one amends (a raised standard) brings the newer one's
@@ -241,26 +310,36 @@ class JudgeAnswerability:
     cross-validation on answerable and unanswerable questions, models/answerability.json). Stops
     with refused_other_place when the question names a place outside Beijing no source mentions
     and the answer would quote Beijing's own documents ("上海失业金领多久": Beijing's rules are not
-    Shanghai's), and with refused_no_evidence
+    Shanghai's), with refused_other_year when the question asks about a year the quoted documents and
+    sentences do not cover ("2026年国庆节放几天假" answered from the 2019 holiday schedule), and with
+    refused_no_evidence
     below the model's threshold, for the LLM as for the extractive answer."""
 
     name = "judge_answerability"
 
-    def __init__(self, model: AnswerabilityModel | None, other_places: frozenset[str] = frozenset()) -> None:
+    def __init__(self, model: AnswerabilityModel | None, other_places: frozenset[str] = frozenset(),
+                 this_year: Callable[[], int] = lambda: dt.datetime.now(BEIJING).year) -> None:
         self.model = model  # None only while training it: the features are still recorded
         self.other_places = other_places
+        self.this_year = this_year
 
     def __call__(self, ctx: AnswerContext) -> None:
         if ctx.extract is None or not ctx.extract.sentences:
             ctx.stop("refused_no_evidence")
             return
         ctx.evidence = evidence_features(ctx.sources, ctx.best_dense, ctx.best_signals, ctx.terms, ctx.kinds,
-                                         ctx.extract)
+                                         ctx.extract, ctx.turn_terms, ctx.topic_terms, ctx.topic_phrases)
         quoted = {c.doc_id for sentence in ctx.extract.sentences for c in sentence.citations}
         place = unmatched_place(ctx.search_question, ctx.sources, self.other_places, quoted)
         if place is not None:
             ctx.guardrail = f"other_place: {place}"
             ctx.stop("refused_other_place")
+            return
+        years = other_year(ctx.question, ctx.sources, quoted, self.this_year(),
+                           [sentence.text for sentence in ctx.extract.sentences])
+        if years is not None:
+            ctx.guardrail = f"other_year: {years}"
+            ctx.stop("refused_other_year")
             return
         if self.model is None:
             return
@@ -270,9 +349,10 @@ class JudgeAnswerability:
 
 
 class ComposeAnswer:
-    """Reads search_question, sources, kinds, extract, cancel. Writes sentences (each with
-    citations), composer, model, prompt_version, degraded, and emits each accepted sentence as a
-    "delta". With an LLM configured it answers through it and falls back to the extractive answer
+    """Reads search_question, sources, kinds, extract, cancel. Numbers the sources in the order the
+    extractive answer first cites them (the rest after, in their search order) and announces them
+    ("sources"); writes sentences (each with citations), composer, model, prompt_version, degraded,
+    and emits each accepted sentence as a "delta". With an LLM configured it answers through it and falls back to the extractive answer
     (degraded) when the LLM is down, slow or failing; stops with cancelled when the client went
     away."""
 
@@ -282,11 +362,18 @@ class ComposeAnswer:
         self.extractive_name, self.llm = extractive_name, llm
 
     def __call__(self, ctx: AnswerContext) -> None:
+        ctx.extract.sentences, ctx.sources = numbered_by_first_use(ctx.extract.sentences, ctx.sources)
+        ctx.emit("sources", {"sources": [{"number": n, "doc_id": h.doc_id, "chunk_id": h.chunk_id,
+                                          "title": h.document.get("title"), "doc_number": h.document.get("doc_number"),
+                                          "validity": h.document.get("validity"), "heading_path": h.heading_path}
+                                         for n, h in enumerate(ctx.sources, 1)]})
         if self.llm is not None:
             result = LLMComposition()
             try:
+                kinds = question_kinds()
                 self.llm.compose(ctx.search_question, ctx.sources, on_sentence=lambda s: self._emit(ctx, s),
-                                 cancelled=ctx.cancel.is_set, result=result)
+                                 cancelled=ctx.cancel.is_set, result=result, hints=ctx.extract.sentences,
+                                 asks=[kinds[k].label for k in ctx.kinds if k in kinds])
                 ctx.composer, ctx.model, ctx.prompt_version = self.llm.name, self.llm.model, self.llm.prompt.version
                 ctx.sentences, ctx.dropped = result.sentences, ctx.dropped + result.dropped
                 if ctx.cancel.is_set():
@@ -305,7 +392,8 @@ class ComposeAnswer:
 
     @staticmethod
     def _emit(ctx: AnswerContext, sentence) -> None:
-        ctx.emit("delta", {"text": sentence.text + "".join(f"[{c.number}]" for c in sentence.citations)})
+        ctx.emit("delta", {"text": ("\n" if sentence.line_break else "") + sentence.text
+                           + "".join(f"[{c.number}]" for c in sentence.citations)})
 
 
 class CheckAnswer:
@@ -326,7 +414,7 @@ class CheckAnswer:
                 ctx.dropped.append({"sentence": sentence.text, "reason": reason})
             else:
                 kept.append(sentence)
-        ctx.sentences = kept
+        ctx.sentences, ctx.sources = numbered_by_first_use(kept, ctx.sources)  # an LLM's answer may cite [3] first
         if not kept:
             ctx.stop("refused_no_evidence")
             return
@@ -335,12 +423,12 @@ class CheckAnswer:
         unknown = [hit for hit in cited if (hit.document.get("validity") or VALIDITY_UNKNOWN) == VALIDITY_UNKNOWN]
         notices = [self._validity_notice(hit) for hit in stale]
         notices += [f"提示：{document_name(hit.document)}的效力状态未知，请向发文机关核实" for hit in unknown]
-        # a figure quoted from a document a newer one amends is named as possibly outdated
+        # a figure quoted from a document that a newer one changes (a retrieved clause of the newer
+        # document states a figure about the same thing) is named as replaced, in one short line
         cited_ids = {hit.doc_id for hit in cited}
-        figures_from = {c.doc_id for s in ctx.sentences if FIGURE.search(s.text) for c in s.citations}
-        notices += [self._amended_notice(hit) for hit in cited
-                    if hit.doc_id in figures_from and hit.document.get("amended_by_documents")
-                    and not cited_ids & set(hit.document["amended_by"])]
+        notices += [self._amended_notice(ctx.sources[c.number - 1]) for s in ctx.sentences if FIGURE.search(s.text)
+                    for c in s.citations[:1] if self._restated_by_newer(s.text, ctx.sources[c.number - 1], ctx.sources)
+                    and not cited_ids & set(ctx.sources[c.number - 1].document.get("amended_by") or [])]
         ctx.notice = "；".join(dict.fromkeys(notices)) + "。" if notices else None
         if stale:
             ctx.stop("answered_not_in_force")
@@ -358,12 +446,44 @@ class CheckAnswer:
 
 
     @staticmethod
-    def _amended_notice(hit) -> str:
+    def _restated_by_newer(sentence: str, hit: SearchHit, sources: list[SearchHit]) -> bool:
+        """Does a retrieved clause of a document that amends `hit`'s state a figure about what the quoted
+        sentence (read whole, as its source has it) states one about?"""
+        newer = set(hit.document.get("amended_by") or [])
+        if not newer:
+            return False
+        at = hit.text.find(sentence)
+        whole = next((hit.text[a:b] for a, b in sentence_spans(hit.text, 0, len(hit.text))
+                      if at >= 0 and a <= at < b), sentence)
+        return any(other.doc_id in newer and same_subject(whole, other.text[a:b])
+                   for other in sources for a, b in sentence_spans(other.text, 0, len(other.text))
+                   if FIGURE.search(other.text[a:b]))
+
+    @staticmethod
+    def _amended_notice(hit: SearchHit) -> str:
         newer = []
-        for doc in hit.document["amended_by_documents"]:
+        for doc in hit.document.get("amended_by_documents") or []:
             since = doc.get("amend_from") or doc.get("effective") or doc.get("published")
-            newer.append(document_name(doc) + (f"（自{_chinese_date(since)}起执行）" if since else ""))
-        return f"注意：{document_name(hit.document)}中的标准已由{'、'.join(newer)}调整，以下所引标准请以新规定为准"
+            newer.append((doc.get("doc_number") or f"《{doc.get('title')}》")
+                         + (f"（自{_chinese_date(since)}起执行）" if since else ""))
+        older = hit.document.get("doc_number") or f"《{hit.document.get('title')}》"
+        return f"注意：{older}的这一标准已由{'、'.join(newer) or '新文件'}调整，请以新标准为准"
+
+
+def numbered_by_first_use(sentences: list[AnswerSentence], sources: list[SearchHit]
+                          ) -> tuple[list[AnswerSentence], list[SearchHit]]:
+    """The sources renumbered 1..n in the order the sentences first cite them, the uncited after in
+    their order, and the sentences' citations renumbered to match: an answer reads [1] [2], never [7]."""
+    order: list[int] = []
+    for sentence in sentences:
+        for c in sentence.citations:
+            if 0 < c.number <= len(sources) and c.number not in order:
+                order.append(c.number)
+    order += [n for n in range(1, len(sources) + 1) if n not in order]
+    new = {old: number for number, old in enumerate(order, 1)}
+    renumbered = [replace(s, citations=[replace(c, number=new.get(c.number, c.number)) for c in s.citations])
+                  for s in sentences]
+    return renumbered, [sources[old - 1] for old in order]
 
 
 def _chinese_date(iso: str) -> str:

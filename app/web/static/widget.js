@@ -27,12 +27,13 @@
 .launcher:hover { background: #8f0e16; }
 button:focus-visible, textarea:focus-visible, a:focus-visible, [tabindex]:focus-visible { outline: 3px solid #1a5fb4; outline-offset: 2px; }
 .panel { position: fixed; right: 16px; bottom: 76px; z-index: 2147483000; width: min(420px, calc(100vw - 16px));
-  height: min(640px, calc(100vh - 96px)); display: flex; flex-direction: column; background: #fff; border-radius: 12px;
+  height: min(640px, calc(100vh - 96px)); height: min(640px, calc(var(--jc-viewport, 100dvh) - 96px)); display: flex; flex-direction: column; background: #fff; border-radius: 12px;
   box-shadow: 0 10px 40px rgba(0,0,0,.3); overflow: hidden; }
 .panel[hidden], .source[hidden], .log[hidden], form[hidden] { display: none; }
 .dot { width: 10px; height: 10px; border-radius: 50%; background: #f5d77a; }
 @media (prefers-reduced-motion: no-preference) { .panel { animation: rise .18s ease-out; } @keyframes rise { from { opacity: 0; transform: translateY(12px); } } }
-@media (max-width: 480px) { .panel { right: 8px; left: 8px; width: auto; bottom: 72px; height: calc(100vh - 84px); } .launcher { right: 8px; bottom: 8px; } }
+@media (max-width: 480px) { .panel { right: 8px; left: 8px; width: auto; bottom: 72px; height: calc(100vh - 84px);
+  height: calc(var(--jc-viewport, 100dvh) - 84px); } .launcher { right: 8px; bottom: 8px; } }
 header { display: flex; align-items: center; justify-content: space-between; padding: 10px 14px; background: #b3121b; color: #fff; }
 h2 { margin: 0; font-size: 16px; }
 .close { border: 0; background: transparent; color: #fff; font-size: 22px; line-height: 1; padding: 4px 8px; cursor: pointer; border-radius: 6px; }
@@ -48,6 +49,9 @@ h2 { margin: 0; font-size: 16px; }
 .failed { background: #fdecec; border-color: #e0a0a0; }
 .note { font-size: 12px; color: #6e4b00; background: #fff3cd; padding: 4px 8px; border-radius: 6px; }
 .cite { border: 0; background: none; color: #1a5fb4; font: inherit; font-size: 13px; padding: 0 1px; cursor: pointer; text-decoration: underline; }
+@media (pointer: coarse), (max-width: 480px) { .cite { display: inline-flex; align-items: center; justify-content: center;
+  min-width: 44px; min-height: 44px; margin: -10px -4px; vertical-align: middle; } .msg { line-height: 1.9; } }
+.tel { color: #1a5fb4; font-weight: 600; text-decoration: underline; }
 .sources { margin-top: 6px; padding-top: 6px; border-top: 1px dashed #d0d7de; font-size: 12px; color: #57606a; }
 .sources ol { margin: 0; padding-left: 20px; }
 .retry { margin-top: 6px; border: 1px solid #b3121b; background: #fff; color: #b3121b; border-radius: 6px; padding: 2px 10px; font: inherit; cursor: pointer; }
@@ -102,6 +106,22 @@ mark { background: #ffe58f; color: inherit; padding: 0 1px; }
     return KEY ? { ...extra, "X-API-Key": KEY } : extra;
   }
 
+  // hotlines and telephone numbers in a reply are links a phone can call: 12345, 110, 120, 12356,
+  // 010-82951332 — not any five digits (12000元 is an amount)
+  const PHONE = /(?<![\d.])(0\d{2,3}-\d{7,8}|400-?\d{3}-?\d{4}|1(?:2345|2356|2355|2349|2338|2320|2333|2348|2315|2358)|11[09]|12[02])(?![\d.%％元万千百年月日号岁个天])/g;
+
+  function withPhoneLinks(text) {
+    const parts = [];
+    let last = 0;
+    for (const match of text.matchAll(PHONE)) {
+      parts.push(text.slice(last, match.index));
+      parts.push(el("a", { class: "tel", href: `tel:${match[1].replace(/-/g, "")}`, text: match[1] }));
+      last = match.index + match[0].length;
+    }
+    parts.push(text.slice(last));
+    return parts.filter(part => part !== "");
+  }
+
   function validityBadge(validity) {
     const label = validity && VALIDITY[validity] ? validity : "未知";
     return el("span", { class: `badge ${VALIDITY[validity] || "unknown"}`, text: label });
@@ -131,6 +151,14 @@ mark { background: #ffe58f; color: inherit; padding: 0 1px; }
               text: "依据北京市和国家公开的政策文件作答，每句注明出处；找不到依据时如实告知。请勿填写身份证号、手机号等个人信息。" }),
     log, source, form);
   shadow.append(el("div", { class: "root" }, launcher, panel));
+
+  // the panel fits the visible viewport: dvh follows the address bar; visualViewport also the keyboard
+  const viewport = window.visualViewport;
+  if (viewport) {
+    const fit = () => panel.style.setProperty("--jc-viewport", `${Math.round(viewport.height)}px`);
+    viewport.addEventListener("resize", fit);
+    fit();
+  }
 
   let busy = false;
   let returnFocus = null;
@@ -296,7 +324,7 @@ mark { background: #ffe58f; color: inherit; padding: 0 1px; }
       bubble.classList.add(answer.status === "crisis" ? "crisis" : "refusal");
       bubble.dataset.status = answer.status;
       if (answer.status === "crisis") bubble.setAttribute("role", "alert");
-      bubble.append(el("p", { text: answer.answer }));
+      bubble.append(el("p", {}, withPhoneLinks(answer.answer)));
       return;
     }
     bubble.dataset.status = answer.status;
@@ -307,7 +335,8 @@ mark { background: #ffe58f; color: inherit; padding: 0 1px; }
     if (answer.notice) bubble.append(el("p", { class: "note", text: answer.notice }));
     const body = el("p");
     for (const sentence of answer.sentences) {
-      body.append(sentence.text);
+      if (sentence.line_break && body.childNodes.length) body.append("\n");
+      body.append(...withPhoneLinks(sentence.text));
       for (const citation of sentence.citations) {
         body.append(citeButton(citation.number, { citation, source: sources[citation.number] || streamedSources[citation.number] }));
       }
@@ -328,7 +357,7 @@ mark { background: #ffe58f; color: inherit; padding: 0 1px; }
   }
 
   function showFailure(bubble, message, text) {
-    bubble.replaceChildren(el("p", { text: message }));
+    bubble.replaceChildren(el("p", {}, withPhoneLinks(message)));
     bubble.classList.add("failed");
     bubble.setAttribute("role", "alert");
     const retry = el("button", { class: "retry", type: "button", text: "重试" });
