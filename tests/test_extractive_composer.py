@@ -213,3 +213,21 @@ def test_a_list_is_one_quote_with_one_citation_in_the_documents_order(sparse, vo
     assert [line[:2] for line in lines[1:]] == ["1.", "2.", "3."][:len(lines) - 1]
     start, end = quote.citations[0].start, quote.citations[0].end
     assert end - start == len(quote.text), "the citation spans the whole list in the document"
+
+
+def test_a_number_of_the_question_is_matched_to_the_range_that_holds_it():
+    from app.answering.selector import range_match
+
+    assert range_match([85], "1.80周岁至89周岁的老年人，津贴标准为每人每月100元；") == 1.0
+    assert range_match([85], "2.90周岁至99周岁的老年人，津贴标准为每人每月500元；") == 0.0, "item 2 starts at 90"
+    assert range_match([30000], "生活必需支出在2000元(含)到3万元(含)的，按照40%给予救助") == 1.0
+    assert range_match([70], "年满60周岁以上的老年人") == 1.0 and range_match([50], "年满60周岁以上的老年人") == 0.0
+    assert range_match([5000], "超过5000元的部分") == 0.5 and range_match([], "80周岁至89周岁") == 0.0
+
+
+def test_the_tiers_of_a_standard_are_not_repeats_of_each_other():
+    from app.answering.extractive import _repeats
+
+    chosen = ["2.90周岁至99周岁的老年人，津贴标准为每人每月500元；"]
+    assert not _repeats("1.80周岁至89周岁的老年人，津贴标准为每人每月100元；", chosen), "another figure is news"
+    assert _repeats("90周岁至99周岁的老年人，津贴标准为每人每月500元", chosen)

@@ -6,9 +6,9 @@ import openpyxl
 import pytest
 
 from app.domain import DISTRICTS
-from app.routing.catalogue import departments, gazetteer, load_taxonomy
+from app.routing.catalogue import departments, load_taxonomy
 from app.routing.classifier import review_threshold
-from app.routing.places import find_places
+from app.routing.places import beijing_places, find_places
 from tests.conftest import SHARED, requires_shared
 
 import numpy as np
@@ -28,9 +28,12 @@ def test_every_department_says_what_it_does_and_where_that_came_from():
         assert dept.parent is None or dept.parent in catalogue
 
 
-def test_the_gazetteer_covers_the_16_districts():
-    places = gazetteer()
-    assert set(places) == set(DISTRICTS) and all(len(streets) >= 9 for streets in places.values())
+def test_the_places_are_all_of_beijings_streets_towns_and_communities():
+    places = beijing_places()
+    assert len(places.streets) == 349 and len(places.communities) == 7535
+    assert {s.district for s in places.streets.values()} == set(DISTRICTS)
+    assert all(len(places.streets_of(d)) >= 9 for d in DISTRICTS)
+    assert all(code in places.streets for codes in places.street_names.values() for code in codes)
 
 
 @requires_shared(TAXONOMY)
@@ -50,15 +53,24 @@ def test_a_taxonomy_with_other_columns_is_refused(tmp_path):
     assert not load_taxonomy(tmp_path / "missing.xlsx")  # absent: routing works without it
 
 
-@pytest.mark.parametrize("text, district, street", [
-    ("海淀区学院路街道某小区门口积水严重", "海淀区", "学院路街道"),
-    ("我住在回龙观镇龙泽苑，垃圾站太臭", "昌平区", "回龙观镇"),
-    ("朝阳区三里屯附近的工体北路噪音扰民", "朝阳区", "三里屯"),
-    ("K8县冷江东路酒店外墙装修无人施工", None, None),
+@pytest.mark.parametrize("text, district, street, code", [
+    ("海淀区学院路街道某小区门口积水严重", "海淀区", "学院路街道", "110108010"),
+    ("我住在回龙观龙泽苑，垃圾站太臭", "昌平区", "回龙观街道", "110114011"),
+    ("朝阳区三里屯附近的工体北路噪音扰民", "朝阳区", "三里屯街道", "110105004"),
+    ("昌平南口镇上的路灯坏了一排", "昌平区", "南口地区", "110114002"),  # callers say 镇 for the 地区
+    ("望京这边小区门口天天堵车", "朝阳区", "望京街道", "110105026"),
+    ("城北那边有人占道经营", None, None, None),  # a bare two-character name is too common a word
+    ("K8县冷江东路酒店外墙装修无人施工", None, None, None),
 ])
-def test_places_are_found(text, district, street):
+def test_streets_and_towns_are_found_as_callers_name_them(text, district, street, code):
     found = find_places(text)
-    assert (found.district, found.street) == (district, street)
+    assert (found.district, found.street, found.street_code) == (district, street, code)
+
+
+def test_a_community_names_its_street():
+    found = find_places("多福巷社区楼道里堆满了杂物没人管")
+    assert (found.community_code, found.street_code, found.district) == ("110101001001", "110101001", "东城区")
+    assert found.community == "多福巷社区居委会" and found.street == "东华门街道"
 
 
 def test_roads_and_compounds_are_named_without_their_surroundings():

@@ -711,7 +711,14 @@ class ExtractiveComposer:
 
 
 def _repeats(text: str, chosen: list[str]) -> bool:
-    """Does a sentence mostly say what the chosen ones say (three in five of its character pairs)?"""
+    """Does a sentence mostly say what the chosen ones say (three in five of its character pairs) and
+    state no figure they do not? Tiers of a standard ("1.80周岁至89周岁…100元；2.90周岁至99周岁…500元")
+    share their wording but not their figures: each is news."""
+    from app.answering.selector import LIST_NUMBER  # "2.90周岁": item 2, from 90
+
+    said_figures = {f for t in chosen for f in re.findall(r"\d+(?:\.\d+)?", LIST_NUMBER.sub("", t))}
+    if set(re.findall(r"\d+(?:\.\d+)?", LIST_NUMBER.sub("", text))) - said_figures:
+        return False
     pairs = {text[i:i + 2] for i in range(len(text) - 1)}
     said = {t[i:i + 2] for t in chosen for i in range(len(t) - 1)}
     return bool(pairs) and len(pairs & said) >= 0.6 * len(pairs)

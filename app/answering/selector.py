@@ -45,7 +45,7 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
              "exception"),
     "structure": ("lead_in", "list_item", "list_share", "first_in_paragraph", "length", "heading_depth",
                   "heading_terms"),
-    "numbers": ("numbers", "has_year", "year_match"),
+    "numbers": ("numbers", "has_year", "year_match", "range_match"),
     "position": ("chunk_rank", "place_in_chunk", "doc_offset"),
     "retrieval": ("dense", "fused", "bm25"),
     "document": ("doc_rank", "in_force", "amended", "amends", "figure_superseded", "figure_current", "title_terms",
@@ -81,6 +81,36 @@ def _longest_shared(question: str, text: str) -> int:
     return best
 
 
+# a range a sentence states: "80周岁至89周岁", "80-89周岁", "2000元(含)到3万元(含)", "60周岁以上"
+_RANGE = re.compile(r"(\d+(?:\.\d+)?)\s*(万)?[^\d，。；、]{0,6}?(?:至|到|-|—|～|~)\s*(\d+(?:\.\d+)?)\s*(万)?")
+_BOUND = re.compile(r"(\d+(?:\.\d+)?)\s*(万)?\s*(?:周岁|岁|元|年|个月|%|％)?\s*(?:\(含\)|（含）)?\s*(以上|以下|及以上|及以下|以内)")
+LIST_NUMBER = re.compile(r"^\s*\d{1,2}[.．、](?=\d+\s*(?:周岁|岁|元|万))")
+_QUESTION_NUMBER = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*(万)?")
+
+
+def _value(number: str, wan: str | None) -> float:
+    return float(number) * (10000 if wan else 1)
+
+
+def range_match(question_numbers: list[float], text: str) -> float:
+    """1 when a number the question states falls in a range or past a bound the sentence states (an
+    85-year-old and "80周岁至89周岁", a 30,000 yuan bill and "2000元(含)到3万元(含)"), 0.5 when the
+    sentence states the number itself, else 0."""
+    if not question_numbers:
+        return 0.0
+    text = LIST_NUMBER.sub("", text)  # "2.90周岁至99周岁": item 2, from 90
+    for m in _RANGE.finditer(text):
+        low, high = _value(m.group(1), m.group(2)), _value(m.group(3), m.group(4) or m.group(2))
+        if low < high and any(low <= n <= high for n in question_numbers):
+            return 1.0
+    for m in _BOUND.finditer(text):
+        bound = _value(m.group(1), m.group(2))
+        if any((n >= bound) if m.group(3) in ("以上", "及以上") else (n <= bound) for n in question_numbers):
+            return 1.0
+    stated = {float(n) for n in _NUMBER.findall(text)}
+    return 0.5 if stated & set(question_numbers) else 0.0
+
+
 def question_years(question: str) -> set[str]:
     return set(_YEAR.findall(question))
 
@@ -101,6 +131,7 @@ class QuestionView:
     core: str
     pairs: set[str]
     years: set[str]
+    numbers: list[float]  # the numbers it states ("85岁", "3万"), for the ranges of a sentence
     asked: list[Any]  # the QuestionKind objects asked
     asked_names: set[str]
     weight: list[float]
@@ -111,7 +142,8 @@ class QuestionView:
 def question_view(question: str, kinds: list[str], kind_table: dict[str, Any], terms: list[Any],
                   weight: list[float], attainable: float) -> QuestionView:
     core = re.sub(r"[^\u4e00-\u9fff\w]", "", question)
-    return QuestionView(question, core, _pairs(question) - _ASKING_PAIRS, question_years(question),
+    numbers = [_value(n, wan) for n, wan in _QUESTION_NUMBER.findall(question)]
+    return QuestionView(question, core, _pairs(question) - _ASKING_PAIRS, question_years(question), numbers,
                         [kind_table[k] for k in kinds if k in kind_table], set(kinds), weight, attainable or 1.0,
                         terms)
 
@@ -181,6 +213,7 @@ def candidate_features(view: QuestionView, candidates: Sequence[Any], sources: l
             / view.attainable if view.terms else 0.0
         # numbers
         f[index["numbers"]] = min(len(_NUMBER.findall(text)), 6)
+        f[index["range_match"]] = range_match(view.numbers, text)
         text_years = set(_TEXT_YEAR.findall(text))
         f[index["has_year"]] = float(bool(text_years))
         if view.years:

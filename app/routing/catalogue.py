@@ -1,4 +1,4 @@
-"""What the router knows about handlers and places: the department catalogue and the gazetteer
+"""What the router knows about handlers: the department catalogue
 (policies/hotline/*.yml, data with sources), how departments are ranked (policies/hotline/ranking.yml)
 and the complaint taxonomy (an xlsx outside the repo).
 """
@@ -60,16 +60,6 @@ def departments() -> dict[str, Department]:
         dept = district_department(district)
         out[dept.id] = dept
     return out
-
-
-@lru_cache(maxsize=1)
-def gazetteer() -> dict[str, tuple[str, ...]]:
-    """District → its streets and towns (names without 街道/镇/乡/地区)."""
-    data = yaml.safe_load((HOTLINE / "gazetteer.yml").read_text(encoding="utf-8"))
-    unknown = set(data["districts"]) - set(DISTRICTS)
-    if unknown:
-        raise ValueError(f"gazetteer.yml: not Beijing districts: {sorted(unknown)}")
-    return {district: tuple(streets) for district, streets in data["districts"].items()}
 
 
 SIGNALS = ("category", "keywords", "responsibilities", "decisions", "llm")

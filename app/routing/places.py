@@ -1,28 +1,123 @@
-"""Where a ticket is about: district and street (gazetteer), residential compounds and roads
-(patterns), so that the local government can be suggested as co-handler and agents see the place."""
+"""Where a ticket is about: district, street or town (街道/乡镇/地区) and community or village
+(居委会/村委会), from Beijing's statistical division codes (policies/hotline/places/), plus the
+residential compounds and roads a ticket names (patterns), so that the street can lead a local matter
+(接诉即办's 属地) and agents see the place.
+
+Callers name a street as the code list does ("学院路街道"), without its suffix ("在学院路"), with
+another ("南口镇" for 南口地区), or not at all but by their community ("多福巷社区", "XX村"); a
+two-character name alone ("城北", "光明") is too common a word to be a place, so it counts only with
+its suffix. Where a community's name recurs across Beijing, the district or street the ticket names
+decides, else the name is left unplaced.
+"""
 
 from __future__ import annotations
 
+import csv
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
 
 from app.domain import DISTRICTS
-from app.routing.catalogue import gazetteer
+from app.routing.catalogue import HOTLINE
 
-_SUFFIX = "(?:街道|镇|乡|地区)"
+PLACES = HOTLINE / "places"
+_STREET_SUFFIXES = ("街道", "地区", "镇", "乡")
+_COMMUNITY_SUFFIXES = ("社区居委会", "居委会", "村委会", "社区")
 _COMPOUND = re.compile(r"([\u4e00-\u9fa5A-Za-z0-9]{2,10}?(?:小区|家园|花园|公寓|社区|新村))")
 _ROAD = re.compile(r"([\u4e00-\u9fa5]{1,8}?(?:大街|胡同|大道|路|街(?!道)|桥))(?:[0-9一二三四五六七八九十]+号)?")
 # what precedes a name in a run of Chinese characters but is not part of it
 _LEAD = re.compile("^.*?(?:在|于|的|到|住|是|我|位于|附近|门口|旁边|" + "|".join(DISTRICTS)
                    + r"|[\u4e00-\u9fa5]{2,4}(?:街道|镇|乡|地区)|[市县区])")
+_LONGEST_NAME = 14
+
+
+@dataclass(frozen=True)
+class Street:
+    code: str  # the 9-digit statistical division code
+    name: str  # as the code list has it: 学院路街道, 南口地区, 长阳镇
+    district: str
+
+
+@dataclass(frozen=True)
+class Community:
+    code: str  # the 12-digit code
+    name: str  # 多福巷社区居委会, 北七家村委会
+    street_code: str
 
 
 @dataclass
 class Places:
     district: str | None = None
-    street: str | None = None
+    street: str | None = None  # the street or town's name
+    street_code: str | None = None
+    community: str | None = None
+    community_code: str | None = None
     compounds: list[str] = field(default_factory=list)
     roads: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Gazetteer:
+    streets: dict[str, Street]
+    communities: dict[str, Community]
+    street_names: dict[str, set[str]]  # a name callers use → street codes
+    community_names: dict[str, set[str]]  # … → community codes
+    source: str = ""
+
+    def streets_of(self, district: str) -> list[Street]:
+        return [s for s in self.streets.values() if s.district == district]
+
+
+def _street_aliases(name: str) -> set[str]:
+    base = next((name[:-len(s)] for s in _STREET_SUFFIXES if name.endswith(s) and len(name) > len(s) + 1), name)
+    names = {name, *(base + s for s in _STREET_SUFFIXES)}
+    if len(base) >= 3:
+        names.add(base)
+    return names
+
+
+def _community_aliases(name: str) -> set[str]:
+    names = {name}
+    for suffix in ("居委会", "村委会"):
+        if name.endswith(suffix):
+            short = name[:-len(suffix)]
+            names.add(short)
+            if suffix == "村委会" and not short.endswith("村"):
+                names.add(short + "村")
+    for kept in list(names):
+        if kept.endswith("社区") and len(kept) - 2 >= 3:
+            names.add(kept[:-2])
+    return {n for n in names if len(n) >= 3}
+
+
+@lru_cache(maxsize=1)
+def beijing_places(folder: Path = PLACES) -> Gazetteer:
+    """The streets, towns, communities and villages of Beijing with the names callers use for them
+    (policies/hotline/places/: streets.csv, communities.csv, aliases.yml)."""
+    with (folder / "streets.csv").open(encoding="utf-8") as handle:
+        streets = {r["code"]: Street(r["code"], r["name"], r["district"]) for r in csv.DictReader(handle)}
+    with (folder / "communities.csv").open(encoding="utf-8") as handle:
+        communities = {r["code"]: Community(r["code"], r["name"], r["street_code"]) for r in csv.DictReader(handle)}
+    unknown = {s.district for s in streets.values()} - set(DISTRICTS)
+    if unknown or any(c.street_code not in streets for c in communities.values()):
+        raise ValueError(f"{folder}: places outside Beijing's districts or streets ({sorted(unknown)})")
+    street_names: dict[str, set[str]] = {}
+    for street in streets.values():
+        for alias in _street_aliases(street.name):
+            street_names.setdefault(alias, set()).add(street.code)
+    community_names: dict[str, set[str]] = {}
+    for community in communities.values():
+        for alias in _community_aliases(community.name):
+            community_names.setdefault(alias, set()).add(community.code)
+    aliases = yaml.safe_load((folder / "aliases.yml").read_text(encoding="utf-8")) if (folder / "aliases.yml").exists() else {}
+    for alias, code in (aliases.get("streets") or {}).items():
+        if str(code) not in streets:
+            raise ValueError(f"{folder}/aliases.yml: {alias} → {code} is not a street code")
+        street_names.setdefault(alias, set()).add(str(code))
+    return Gazetteer(streets, communities, street_names, community_names, aliases.get("source", ""))
 
 
 def _clean(name: str) -> str:
@@ -34,26 +129,52 @@ def _clean(name: str) -> str:
         stripped = shorter
 
 
-def find_places(text: str, address: str | None = None) -> Places:
+def _mentions(text: str, names: dict[str, set[str]]) -> list[tuple[int, int, set[str]]]:
+    """(start, length, codes) of every name of `names` in the text, longest first at each start."""
+    found = []
+    for start in range(len(text)):
+        for length in range(min(_LONGEST_NAME, len(text) - start), 1, -1):
+            codes = names.get(text[start:start + length])
+            if codes:
+                found.append((start, length, codes))
+                break
+    return found
+
+
+def find_places(text: str, address: str | None = None, gazetteer: Gazetteer | None = None) -> Places:
     """The address, when given, is searched first: it is what the agent confirmed."""
+    places = gazetteer or beijing_places()
     source = f"{address or ''}\n{text}"
     found = Places()
     for district in DISTRICTS:
         at = source.find(district)
         if at >= 0 and (found.district is None or at < source.find(found.district)):
             found.district = district
-    streets = gazetteer()
-    candidates = []
-    for district, names in streets.items():
-        for name in names:
-            for match in re.finditer(re.escape(name) + f"({_SUFFIX})?", source):
-                # a bare two-character name ("城北", "光明") is too common a word to be a place
-                if match.group(1) or len(name) >= 3:
-                    candidates.append((match.start(), -len(match.group(0)), district, name + (match.group(1) or "")))
-    if candidates:
-        preferred = [c for c in candidates if c[2] == found.district] or candidates
-        _, _, district, street = min(preferred)
-        found.street, found.district = street, found.district or district
+    street_mentions = _mentions(source, places.street_names)
+    community_mentions = _mentions(source, places.community_names)
+
+    def fits(street_code: str) -> bool:
+        return found.district is None or places.streets[street_code].district == found.district
+
+    # a street named outright, the earliest and longest that fits the district
+    for _, _, codes in sorted(street_mentions, key=lambda m: (m[0], -m[1])):
+        fitting = [c for c in codes if fits(c)]
+        if len(fitting) == 1:
+            found.street_code = fitting[0]
+            break
+    # a community, in the street found or (when none) one only it can be
+    for _, _, codes in sorted(community_mentions, key=lambda m: (-m[1], m[0])):
+        fitting = [c for c in codes if (found.street_code is None and fits(places.communities[c].street_code))
+                   or places.communities[c].street_code == found.street_code]
+        if len(fitting) == 1:
+            found.community_code = fitting[0]
+            found.street_code = found.street_code or places.communities[fitting[0]].street_code
+            break
+    if found.street_code:
+        street = places.streets[found.street_code]
+        found.street, found.district = street.name, found.district or street.district
+    if found.community_code:
+        found.community = places.communities[found.community_code].name
     found.compounds = list(dict.fromkeys(_clean(m.group(1)) for m in _COMPOUND.finditer(source)))[:5]
     found.roads = list(dict.fromkeys(_clean(m.group(1)) for m in _ROAD.finditer(source)
                                      if len(_clean(m.group(1))) >= 3))[:5]
