@@ -1,13 +1,16 @@
-"""Fitting the two models the answer path learns, with K-fold cross-validation on the dev questions:
-the document ranker (models/doc_ranker.json) and the answerability decision
-(models/answerability.json). `jingce train ranker` first: it decides which sources the
-answerability features are read from; then `jingce train answerability`.
+"""Fitting the models the answer path learns, with K-fold cross-validation on the question bank's
+train split (tests/data/bank; its test split is never fitted on) and the COVID dev questions: the
+document ranker (models/doc_ranker.json), the answer selector (models/answer_selector.json) and the
+answerability decision (models/answerability.json). `jingce train selector` first (it decides which
+sentences the answerability features are read from), then `jingce train answerability`.
 
-Both are logistic models over features the pipeline already computes, kept as JSON
-(app/linear_model.py): the ranker fitted on pairs of candidate documents (gold against the others),
-the answerability decision on questions (answerable against not).
-Folds group the rows of one question (and, for the unanswerable lists, the same question asked of both
-corpora), so no question is scored by a model that saw it. Reports give cross-validated numbers only.
+The ranker and the answerability decision are logistic models over features the pipeline already
+computes, kept as JSON (app/linear_model.py): the ranker fitted on pairs of candidate documents (gold
+against the others), the answerability decision on questions (answerable against not, the bank's near
+misses among the nots), each coefficient on the side its feature may push. The selector is LightGBM
+lambdarank over candidate sentences. Folds group the rows of one question (of one gold document for the
+selector; for the unanswerable lists, the same question asked of both corpora), so no question is
+scored by a model that saw it. Reports give cross-validated numbers only.
 """
 
 from __future__ import annotations

@@ -80,9 +80,13 @@ class EdgeVectorStore:
             self._shard.update(q.UpdateOperation.delete_points_by_filter(flt))
 
     def set_document_fields(self, doc_id: str, fields: dict[str, Any]) -> None:
-        flt = q.Filter(must=[q.FieldCondition(key="doc_id", match=q.MatchValue(doc_id))])
-        with self._lock:
-            self._shard.update(q.UpdateOperation.set_payload_by_filter(flt, fields))
+        # the chunks first, the document point last: the document point is what the next sync reads to
+        # decide whether its relations are right, so a kill in between leaves it stale and it is redone
+        for granularity in ("chunk", "document"):
+            flt = q.Filter(must=[q.FieldCondition(key="doc_id", match=q.MatchValue(doc_id)),
+                                 q.FieldCondition(key="granularity", match=q.MatchValue(granularity))])
+            with self._lock:
+                self._shard.update(q.UpdateOperation.set_payload_by_filter(flt, fields))
 
     # ---- reads ----
     def doc_states(self) -> dict[str, DocState]:

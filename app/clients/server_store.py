@@ -111,8 +111,12 @@ class ServerVectorStore:
             must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))], must_not=must_not)))
 
     def set_document_fields(self, doc_id: str, fields: dict[str, Any]) -> None:
-        self.client.set_payload(self.collection, payload=fields, wait=True, points=models.FilterSelector(
-            filter=models.Filter(must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id))])))
+        # chunks first, the document point last (the next sync reads it to see whether this was done)
+        for granularity in ("chunk", "document"):
+            self.client.set_payload(self.collection, payload=fields, wait=True, points=models.FilterSelector(
+                filter=models.Filter(must=[models.FieldCondition(key="doc_id", match=models.MatchValue(value=doc_id)),
+                                           models.FieldCondition(key="granularity",
+                                                                 match=models.MatchValue(value=granularity))])))
 
     def doc_states(self) -> dict[str, DocState]:
         states: dict[str, DocState] = {}
