@@ -573,7 +573,8 @@ def train_answerability_command(covid_corpus: Path = _COVID_CORPUS, covid_questi
                                      REPO_ROOT / "tests" / "data" / "out_of_scope.txt"],
                                     exists=True, dir_okay=False, help="Questions the corpora cannot answer."),
                                 folds: int = typer.Option(5, min=2, max=20),
-                                max_false_refusal: float = typer.Option(0.10, min=0.0, max=0.5, help="Out-of-fold share of answerable questions the threshold may refuse: the bank's near misses are answered less the more it may (docs/adr/0011)."),
+                                max_false_refusal: float = typer.Option(0.05, min=0.0, max=0.5, help="Out-of-fold share of answerable questions the threshold may refuse: the bank's near misses are answered less the more it may (docs/adr/0011)."),
+                                min_refused: float = typer.Option(0.92, min=0.0, max=1.0, help="Out-of-fold share of each unanswerable list the threshold must refuse (raised until it does)."),
                                 out: Optional[Path] = typer.Option(None, help="Default: ANSWER_ANSWERABILITY_MODEL."),
                                 index_dir: Optional[Path] = typer.Option(None)) -> None:
     """Fit the answerability decision; prints cross-validated false refusals (dev sets) and false
@@ -587,7 +588,7 @@ def train_answerability_command(covid_corpus: Path = _COVID_CORPUS, covid_questi
     sets = _dev_sets(settings, covid_corpus, covid_questions, bank_split)
     rows = collect(sets, settings, index_dir, lambda s, dev: answerability_rows(s, dev, unanswerable),
                    progress=lambda m: console.print(m))
-    model = train_answerability(rows, folds, max_false_refusal)
+    model = train_answerability(rows, folds, max_false_refusal, min_refused)
     model.save(target)
     print(json.dumps(model.report, ensure_ascii=False))
     console.print(f"wrote {target} (threshold {model.threshold:.3f})")

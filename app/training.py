@@ -242,9 +242,24 @@ def _threshold(p_by_set: dict[str, list[float]], max_false_refusal: float) -> fl
     return min(limits) if limits else 0.5
 
 
-def train_answerability(rows: list[EvidenceRow], folds: int = 5, max_false_refusal: float = 0.05) -> LinearModel:
-    """Logistic over the evidence features; the threshold is the one that, on out-of-fold
-    probabilities, refuses at most `max_false_refusal` of the answerable questions."""
+def _list_threshold(rows: list[EvidenceRow], p_of: dict[int, float], min_refused: float) -> float:
+    """The lowest threshold at which every unanswerable list (not the bank's near misses) is refused at
+    least `min_refused` of the time out of fold, counting those refused before the decision."""
+    needed = 0.0
+    for source in {r.source for r in rows if not r.answerable and not r.source.startswith("near_miss")}:
+        of_list = [r for r in rows if r.source == source]
+        allowed = int((1 - min_refused) * len(of_list))  # how many of the list may be answered
+        answered = sorted((p_of[id(r)] for r in of_list if r.evidence is not None), reverse=True)
+        if allowed < len(answered):
+            needed = max(needed, answered[allowed] + 1e-6)
+    return needed
+
+
+def train_answerability(rows: list[EvidenceRow], folds: int = 5, max_false_refusal: float = 0.05,
+                        min_refused: float = 0.92) -> LinearModel:
+    """Logistic over the evidence features; the threshold is the highest that, on out-of-fold
+    probabilities, refuses at most `max_false_refusal` of the answerable questions of every dev set —
+    raised, if need be, until every unanswerable list is refused at least `min_refused` of the time."""
     scored = [r for r in rows if r.evidence is not None]
     x = np.array([[r.evidence[name] for name in EVIDENCE_FEATURES] for r in scored])
     y = np.array([r.answerable for r in scored])
@@ -268,15 +283,16 @@ def train_answerability(rows: list[EvidenceRow], folds: int = 5, max_false_refus
     for r, p in zip(scored, oof):
         if r.answerable:
             p_by_set.setdefault(r.source, []).append(p)
-    threshold = _threshold(p_by_set, max_false_refusal)
-    by_source: dict[str, dict[str, Any]] = {}
     p_of = {id(r): p for r, p in zip(scored, oof)}
+    threshold = max(_threshold(p_by_set, max_false_refusal), _list_threshold(rows, p_of, min_refused))
+    by_source: dict[str, dict[str, Any]] = {}
     for r in rows:
         entry = by_source.setdefault(r.source, {"questions": 0, "answered": 0, "answerable": r.answerable})
         entry["questions"] += 1
         entry["answered"] += r.evidence is not None and p_of[id(r)] >= threshold
     report: dict[str, Any] = {"folds": folds, "threshold_rule": f"refuse at most {max_false_refusal:.0%} of the "
-                              "answerable questions (out-of-fold)"}
+                              f"answerable questions, at least {min_refused:.0%} of each unanswerable list "
+                              "(out-of-fold)"}
     for source, entry in sorted(by_source.items()):
         n = entry["questions"]
         if entry["answerable"]:

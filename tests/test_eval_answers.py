@@ -5,10 +5,10 @@ corpus (correct, answered, by kind, answer length), each through the real comman
 Floors are what this version measures less a small margin, and the issue's bar where it is met.
 Since issue 21 the learned parts are fitted on the project's question bank (tests/data/bank,
 tests/test_eval_bank.py), not on the shared dev file, whose 60 questions the earlier hand rules had been
-tuned on: there it now measures correct 0.767 (0.883 before; 0.85 asked — not met, docs/adr/0011),
-answered 0.883, cites a gold document 0.867, follow-ups 0.60, median 228 characters, the out-of-scope list
+tuned on: there it now measures correct 0.800 (0.883 before; 0.85 asked — not met, docs/adr/0011),
+answered 0.900, cites a gold document 0.883, follow-ups 0.60, median 207 characters, the out-of-scope list
 0.92, tests/data/unanswerable.txt refused entirely. COVID: answer recall 0.795 (up from 0.773), citation
-precision 0.876 (0.883 before; 0.88 asked — not met by 0.004), out-of-scope 0.90."""
+precision 0.875 (0.883 before; 0.88 asked — not met by 0.005), out-of-scope 0.90."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def test_residents_json_has_exactly_the_agreed_keys(residents):
 def test_residents_are_answered_shortly_and_rightly(residents):
     assert residents["answered"] >= 0.85, "false refusals at most 15%"
     assert residents["median_answer_chars"] <= 240
-    assert residents["correct"] >= 0.70
+    assert residents["correct"] >= 0.75
     assert residents["cites_gold_doc"] >= 0.85
     assert residents["by_kind"]["superseded"] >= 0.85, "the current figure, not an amended one"
     assert residents["by_kind"]["followup"] >= 0.60

@@ -175,6 +175,8 @@ def test_elliptical_questions_follow_and_a_question_with_its_own_subject_does_no
     assert "大病保险" in rewritten("一年最多能给报多少？", "居民医保的大病保险怎么报？")
     assert rewritten("老旧小区加装电梯有补贴吗？", "我妈85岁了，高龄津贴一个月多少钱？") is None
     assert rewritten("另外问一下，北京现在的低保线是每人每月多少？", "孩子上幼儿园家里困难，有什么资助？") is None
+    assert rewritten("我爸瘫痪在床，失能护理补贴一个月多少？", "北京低保现在一个月多少钱？") is None, "a name of its own"
+    assert "养老服务补贴" in rewritten("那要是只是低收入户，没吃上低保呢？", "我们家吃低保，我妈70了，老人的养老服务补贴一个月给多少？")
     carried = rewritten("那最多能给到多少？有封顶吗？", "我家是低保户，今年孩子住院自己掏了两万多，申请临时救助能给报多少比例？")
     assert "低保户" in carried and "临时救助" in carried, carried
     assert "两万多" not in carried and "今年" not in carried, "what happened to the asker is not the subject"

@@ -56,10 +56,14 @@ def test_the_answerability_threshold_is_chosen_on_out_of_fold_probabilities():
         evidence["coverage"] = rng.uniform(0.5, 1.0) if answerable else rng.uniform(0.0, 0.6)
         rows.append(EvidenceRow("dev" if answerable else "unanswerable.txt@dev", f"q{i}", answerable, evidence))
     rows.append(EvidenceRow("dev", "nothing retrieved", True, None))
-    model = train_answerability(rows, folds=5, max_false_refusal=0.05)
+    model = train_answerability(rows, folds=5, max_false_refusal=0.05, min_refused=0.0)
     assert model.report["dev"]["false_refusal_rate"] <= 0.05 + 1 / 200  # the row with no evidence is refused
     assert model.report["unanswerable.txt@dev"]["false_answer_rate"] < 0.3
     assert 0 < model.threshold < 1
+    # a list that must be refused more raises the threshold until it is, at the cost of false refusals
+    strict = train_answerability(rows, folds=5, max_false_refusal=0.05, min_refused=0.95)
+    assert strict.report["unanswerable.txt@dev"]["false_answer_rate"] <= 0.05
+    assert strict.threshold > model.threshold
 
 
 def test_models_are_data_that_load_back_and_refuse_a_mismatch(tmp_path):

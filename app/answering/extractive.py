@@ -326,7 +326,7 @@ class ExtractiveComposer:
             chosen = self._around(best, candidates, whole_list=form == "list")
             first_unit = len(chosen)
             if not (form == "list" and chosen[0].lead_in and len(chosen) > 2):  # a whole list is the answer
-                chosen = self._add_runner_ups(chosen, ranked, sources)
+                chosen = self._add_runner_ups(chosen, ranked, sources, terms)
             if len(chosen) == 1:  # one sentence: with the rest of its clause, within the budget
                 chosen = self._add_continuation(chosen, candidates)
                 first_unit = len(chosen)
@@ -639,10 +639,12 @@ class ExtractiveComposer:
             last = c
         return chosen
 
-    def _add_runner_ups(self, chosen: list[_Sentence], ranked: list[_Sentence],
-                        sources: list[SearchHit]) -> list[_Sentence]:
+    def _add_runner_ups(self, chosen: list[_Sentence], ranked: list[_Sentence], sources: list[SearchHit],
+                        terms: list[TermGroup] | None = None) -> list[_Sentence]:
         """Another sentence of the same document, nearly as good, within the sentence and character
-        budget. With the learned selector: any within its margin that does not repeat what is chosen;
+        budget. With the learned selector: any within its margin that shows the asked kind's sign or holds
+        a word of the question the chosen ones lack, and does not repeat them ("此次…是…重要举措" after a
+        figure is neither);
         with the hand score: one that holds a part of the question the chosen ones do not (a question
         that asks two things) or another figure of the kind asked (a second tier of a standard).
         A list counts as one sentence."""
@@ -657,8 +659,10 @@ class ExtractiveComposer:
                 break
             if c in chosen or c.lead_in or sources[c.rank].doc_id != sources[head.rank].doc_id:
                 continue
-            if self.selector is not None:  # the model judged it nearly as good: take it unless it repeats
-                adds = not _repeats(c.text, [x.text for x in chosen])
+            if self.selector is not None:  # the model judged it nearly as good: take it if it says something
+                # the question asks (its kind's sign, or a word of it the chosen ones lack) and does not repeat
+                news = {i for i in c.matched - held if terms and terms[i].word not in self.asking_words}
+                adds = (c.cue > 0 or bool(news)) and not _repeats(c.text, [x.text for x in chosen])
             else:
                 adds = bool(c.matched - held) or (c.cue >= 1.0 and head.cue >= 1.0)
             if not adds or used + len(c.text) > self.budget_chars:

@@ -29,9 +29,9 @@ from app.security.pii import mask_personal_data
 # guardrail list in policies/guardrails/ → the status a match ends with, checked in this order
 GUARDRAIL_STATUSES = {"crisis": "crisis", "injection": "refused_injection", "out_of_scope": "out_of_scope"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\ufeff]")
-# a question that is only "X呢？" (the last question, asked about X) continues the conversation; the
-# pointer a follow-up may open with ("那…", "还有…") is left out of its rewritten form
-_ONLY_X_NE = re.compile(r"^[^，,。；;？?]{1,10}呢[？?]?$")
+# a question that is only "X呢？" or "那要是…呢" (the last question, asked of another case) continues the
+# conversation; the pointer a follow-up may open with ("那…", "还有…") is left out of its rewritten form
+_ONLY_X_NE = re.compile(r"^[^，,。；;？?]{1,10}呢[？?]?$|^(?:那么?)?(?:要是|如果|假如)[^？?]{0,20}呢")
 _FOLLOW_UP_LEAD = re.compile(r"^(?:那么|那|还有|另外|这个|那个)[，,\s]*")
 _MASKS = re.compile(r"\[[^\[\]]{1,8}\]")  # "[姓名]", "[手机号]": what masking left, never a subject
 
@@ -86,15 +86,16 @@ class RewriteQuestion:
         self.llm, self.prompt, self.generic_nouns = llm, prompt, set(generic_nouns)
 
     def follows_up(self, question: str, previous: str) -> bool:
-        before = self.subject_words(previous) + self.things(previous) + self.programmes(previous)
+        before = self.subject_words(previous) + self.things(previous) + self.programmes(previous) \
+            + self.phrases(previous)
 
         def new(word: str) -> bool:
             return not any(word in other or other in word for other in before)
 
-        if _ONLY_X_NE.search(question):  # "那我上初中的闺女呢？": the last question, asked of another case
+        if _ONLY_X_NE.search(question):  # "那我上初中的闺女呢？", "那要是…呢？": the last question, of another case
             return True
-        if any(new(word) for word in self.programmes(question)):
-            return False
+        if any(new(word) for word in self.programmes(question) + self.phrases(question)):
+            return False  # a programme, or a name of three characters or more, of its own ("失能护理补贴")
         return sum(1 for thing in self.things(question) if new(thing)) < 2
 
     def topics(self, question: str) -> list[str]:
