@@ -59,7 +59,14 @@ def test_a_taxonomy_with_other_columns_is_refused(tmp_path):
     ("朝阳区三里屯附近的工体北路噪音扰民", "朝阳区", "三里屯街道", "110105004"),
     ("昌平南口镇上的路灯坏了一排", "昌平区", "南口地区", "110114002"),  # callers say 镇 for the 地区
     ("望京这边小区门口天天堵车", "朝阳区", "望京街道", "110105026"),
-    ("城北那边有人占道经营", None, None, None),  # a bare two-character name is too common a word
+    ("城北那边有人占道经营", None, None, None),  # a direction, not 昌平's 城北街道
+    ("温泉水不热", None, None, None),  # a bare two-character name is too common a word ...
+    ("朝阳管庄路口往东那段路面坑坑洼洼", "朝阳区", "管庄地区", "110105035"),  # ... after a district it is a place
+    ("在花乡二手车市场买了辆车", "丰台区", "花乡街道", "110106018"),  # ... after 在
+    ("东坝这边河边晚上有罐车排污水", "朝阳区", "东坝地区", "110105039"),  # ... before 这边
+    ("我在密云宾阳里社区住", "密云区", "鼓楼街道", "110118001"),  # 密云 is the district, not 密云镇
+    ("太保庄村进村那条路没有路灯", "密云区", "东邵渠镇", "110118113"),  # 太保庄村民委员会
+    ("顺义马坡佳和宜园门口天天有货车", "顺义区", "马坡地区", "110113009"),  # 佳和宜园第一、第二…社区
     ("K8县冷江东路酒店外墙装修无人施工", None, None, None),
 ])
 def test_streets_and_towns_are_found_as_callers_name_them(text, district, street, code):

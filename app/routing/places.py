@@ -4,10 +4,12 @@ residential compounds and roads a ticket names (patterns), so that the street ca
 (接诉即办's 属地) and agents see the place.
 
 Callers name a street as the code list does ("学院路街道"), without its suffix ("在学院路"), with
-another ("南口镇" for 南口地区), or not at all but by their community ("多福巷社区", "XX村"); a
-two-character name alone ("城北", "光明") is too common a word to be a place, so it counts only with
-its suffix. Where a community's name recurs across Beijing, the district or street the ticket names
-decides, else the name is left unplaced.
+another ("南口镇" for 南口地区), or not at all but by their community ("多福巷社区", "XX村",
+"佳和宜园" for its 第一…第三社区); the district often without 区 ("朝阳管庄"). A two-character name
+alone ("温泉", "前门") is too common a word to be a place: it counts with its suffix, when listed in
+aliases.yml, or when the words around it make it one ("在花乡", "东坝这边", "通州北苑"). Where a
+community's name recurs across Beijing, the district or street the ticket names decides, else the
+name is left unplaced.
 """
 
 from __future__ import annotations
@@ -25,7 +27,16 @@ from app.routing.catalogue import HOTLINE
 
 PLACES = HOTLINE / "places"
 _STREET_SUFFIXES = ("街道", "地区", "镇", "乡")
-_COMMUNITY_SUFFIXES = ("社区居委会", "居委会", "村委会", "社区")
+_COMMUNITY_SUFFIXES = ("居民委员会", "村民委员会", "居委会", "村委会")
+# a district as callers say it, without 区 ("朝阳管庄", "住在顺义"), unless it is part of another name
+_DISTRICT_SHORT = {d[:-1]: d for d in DISTRICTS if len(d) >= 3}
+_NOT_DISTRICT = re.compile("朝阳门|朝阳公园|朝阳医院|西城门|东城墙|大兴安岭|大兴胡同|通州路")
+# a two-character street name alone is a common word ("温泉", "前门"); said as a place it comes
+# after a district or 在/住, or before 这边/那边/一带…
+_PLACE_BEFORE = ("在", "住", "到", "我们", "咱们")
+_PLACE_AFTER = ("这边", "那边", "这片", "那片", "这儿", "那儿", "这里", "那里", "这块", "那块", "一带", "附近",
+                "那段", "这段", "地区")
+_ORDINAL = re.compile("第([一二三四五六七八九十]{1,2})社区$")
 _COMPOUND = re.compile(r"([\u4e00-\u9fa5A-Za-z0-9]{2,10}?(?:小区|家园|花园|公寓|社区|新村))")
 _ROAD = re.compile(r"([\u4e00-\u9fa5]{1,8}?(?:大街|胡同|大道|路|街(?!道)|桥))(?:[0-9一二三四五六七八九十]+号)?")
 # what precedes a name in a run of Chinese characters but is not part of it
@@ -64,6 +75,7 @@ class Gazetteer:
     streets: dict[str, Street]
     communities: dict[str, Community]
     street_names: dict[str, set[str]]  # a name callers use → street codes
+    short_street_names: dict[str, set[str]]  # two-character names without suffix: places only in context
     community_names: dict[str, set[str]]  # … → community codes
     source: str = ""
 
@@ -71,8 +83,12 @@ class Gazetteer:
         return [s for s in self.streets.values() if s.district == district]
 
 
+def _street_base(name: str) -> str:
+    return next((name[:-len(s)] for s in _STREET_SUFFIXES if name.endswith(s) and len(name) > len(s) + 1), name)
+
+
 def _street_aliases(name: str) -> set[str]:
-    base = next((name[:-len(s)] for s in _STREET_SUFFIXES if name.endswith(s) and len(name) > len(s) + 1), name)
+    base = _street_base(name)
     names = {name, *(base + s for s in _STREET_SUFFIXES)}
     if len(base) >= 3:
         names.add(base)
@@ -80,15 +96,21 @@ def _street_aliases(name: str) -> set[str]:
 
 
 def _community_aliases(name: str) -> set[str]:
+    """多福巷社区居委会 → 多福巷社区, 多福巷; 太保庄村民委员会 → 太保庄村, 太保庄; 佳和宜园第一社区居民
+    委员会 → 佳和宜园一区, 佳和宜园 (the last shared by its sister communities: it finds their street)."""
     names = {name}
-    for suffix in ("居委会", "村委会"):
+    for suffix in _COMMUNITY_SUFFIXES:
         if name.endswith(suffix):
             short = name[:-len(suffix)]
             names.add(short)
-            if suffix == "村委会" and not short.endswith("村"):
+            if suffix.startswith("村") and not short.endswith("村"):
                 names.add(short + "村")
     for kept in list(names):
-        if kept.endswith("社区") and len(kept) - 2 >= 3:
+        ordinal = _ORDINAL.search(kept)
+        if ordinal:
+            base = kept[:ordinal.start()]
+            names.update({base, f"{base}{ordinal.group(1)}区"})
+        elif kept.endswith("社区") and len(kept) - 2 >= 3:
             names.add(kept[:-2])
     return {n for n in names if len(n) >= 3}
 
@@ -105,9 +127,14 @@ def beijing_places(folder: Path = PLACES) -> Gazetteer:
     if unknown or any(c.street_code not in streets for c in communities.values()):
         raise ValueError(f"{folder}: places outside Beijing's districts or streets ({sorted(unknown)})")
     street_names: dict[str, set[str]] = {}
+    short_street_names: dict[str, set[str]] = {}
     for street in streets.values():
         for alias in _street_aliases(street.name):
             street_names.setdefault(alias, set()).add(street.code)
+        base = _street_base(street.name)
+        # "密云" is the district first; "城北" a direction before it is a place
+        if len(base) == 2 and base not in _DISTRICT_SHORT and not re.fullmatch("城[东南西北]|[东南西北]城", base):
+            short_street_names.setdefault(base, set()).add(street.code)
     community_names: dict[str, set[str]] = {}
     for community in communities.values():
         for alias in _community_aliases(community.name):
@@ -117,7 +144,8 @@ def beijing_places(folder: Path = PLACES) -> Gazetteer:
         if str(code) not in streets:
             raise ValueError(f"{folder}/aliases.yml: {alias} → {code} is not a street code")
         street_names.setdefault(alias, set()).add(str(code))
-    return Gazetteer(streets, communities, street_names, community_names, aliases.get("source", ""))
+    return Gazetteer(streets, communities, street_names, short_street_names, community_names,
+                     aliases.get("source", ""))
 
 
 def _clean(name: str) -> str:
@@ -141,23 +169,43 @@ def _mentions(text: str, names: dict[str, set[str]]) -> list[tuple[int, int, set
     return found
 
 
+def _district(source: str) -> str | None:
+    """The district named first: in full ("朝阳区"), else as callers shorten it ("朝阳管庄")."""
+    full = [(source.find(d), d) for d in DISTRICTS if d in source]
+    if full:
+        return min(full)[1]
+    cleaned = _NOT_DISTRICT.sub("", source)
+    short = [(cleaned.find(s), d) for s, d in _DISTRICT_SHORT.items() if s in cleaned]
+    return min(short)[1] if short else None
+
+
+def _said_as_place(text: str, names: dict[str, set[str]]) -> list[tuple[int, int, set[str]]]:
+    """Two-character street names where the words around them make them a place: after a district
+    or 在/住/我们, or before 这边/那边/一带… ("朝阳管庄", "在花乡", "东坝这边")."""
+    found = []
+    before = tuple(_PLACE_BEFORE) + tuple(DISTRICTS) + tuple(_DISTRICT_SHORT)
+    for start in range(len(text) - 1):
+        codes = names.get(text[start:start + 2])
+        if codes and (text[:start].endswith(before) or text[start + 2:].startswith(_PLACE_AFTER)):
+            found.append((start, 2, codes))
+    return found
+
+
 def find_places(text: str, address: str | None = None, gazetteer: Gazetteer | None = None) -> Places:
     """The address, when given, is searched first: it is what the agent confirmed."""
     places = gazetteer or beijing_places()
     source = f"{address or ''}\n{text}"
     found = Places()
-    for district in DISTRICTS:
-        at = source.find(district)
-        if at >= 0 and (found.district is None or at < source.find(found.district)):
-            found.district = district
-    street_mentions = _mentions(source, places.street_names)
+    found.district = _district(source)
+    street_mentions = _mentions(source, places.street_names) + _said_as_place(source, places.short_street_names)
     community_mentions = _mentions(source, places.community_names)
 
     def fits(street_code: str) -> bool:
         return found.district is None or places.streets[street_code].district == found.district
 
-    # a street named outright, the earliest and longest that fits the district
-    for _, _, codes in sorted(street_mentions, key=lambda m: (m[0], -m[1])):
+    # a street named outright, the earliest and longest that fits the district (a bare two-character
+    # name only when no longer one does)
+    for _, _, codes in sorted(street_mentions, key=lambda m: (m[1] == 2, m[0], -m[1])):
         fitting = [c for c in codes if fits(c)]
         if len(fitting) == 1:
             found.street_code = fitting[0]
@@ -170,6 +218,9 @@ def find_places(text: str, address: str | None = None, gazetteer: Gazetteer | No
             found.community_code = fitting[0]
             found.street_code = found.street_code or places.communities[fitting[0]].street_code
             break
+        streets_of_fitting = {places.communities[c].street_code for c in fitting}
+        if found.street_code is None and len(streets_of_fitting) == 1:
+            found.street_code = streets_of_fitting.pop()  # sister communities (佳和宜园第一、第二社区): one street
     if found.street_code:
         street = places.streets[found.street_code]
         found.street, found.district = street.name, found.district or street.district
