@@ -451,6 +451,44 @@ def route(text: str, address: Optional[str] = typer.Option(None, help="The addre
     console.print(f"suggestion {suggestion.id} · audit {suggestion.audit_id}")
 
 
+@eval_app.command("tickets")
+def eval_tickets(split: str = typer.Option("test", help="test: fitted on the train tickets, scored on the held-out "
+                                                        "ones; train: 5-fold cross-validation inside train"),
+                 tickets: Optional[Path] = typer.Option(None, exists=True, help="Labelled tickets (a JSONL file or a "
+                                                        "folder of them); default ROUTING_TRAIN_PATH."),
+                 as_json: bool = typer.Option(False, "--json")) -> None:
+    """The router end to end on the project's labelled tickets (policies/hotline/tickets/): lead
+    handler, category, street and district found, review share."""
+    from app.composition import build_embedder
+    from app.routing.catalogue import load_ranking_policy
+    from app.routing.categories import load_categories
+    from app.routing.ticket_eval import run_ticket_eval
+
+    settings = _settings()
+    cfg = settings.routing
+    path = tickets or cfg.train_path
+    try:
+        result = run_ticket_eval(build_embedder(settings), cfg, load_ranking_policy(cfg.ranking_path),
+                                 load_categories(cfg.categories_path), Path(path), split,
+                                 progress=lambda m: console.print(m))
+    except (ValueError, OSError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    out = Console()
+    table = Table(title=f"tickets: {result['mode']}")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    for key in ("lead", "lead_up_to_district", "category", "category_level1", "street_found", "district_found",
+                "review_share", "lead_not_reviewed"):
+        value = result[key]
+        table.add_row(key.replace("_", " "), "—" if value is None else f"{value:.3f}")
+    for kind, value in result["lead_by_kind"].items():
+        table.add_row(f"  lead, {kind}", "—" if value is None else f"{value:.3f}")
+    out.print(table)
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+
+
 @eval_app.command("routing")
 def eval_routing(train: Path = typer.Option(..., exists=True, dir_okay=False,
                                             help="Labelled messages, JSONL: 留言主题, 留言详情, 一级分类"),

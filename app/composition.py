@@ -38,8 +38,8 @@ from app.lookup.catalogue import PolicyLookup
 from app.routing.catalogue import departments, load_ranking_policy
 from app.routing.knowledge import RoutingKnowledge
 from app.routing.service import RoutingService, train_model
-from app.routing.steps import (AskLLM, CheckTicket, Choose, Classify, DraftReply, FindPlace, GatherEvidence,
-                               MaskTicket, RankDepartments, RecordSuggestion)
+from app.routing.categories import load_categories
+from app.routing.steps import AskLLM, Choose, DraftReply, GatherEvidence, RecordSuggestion, routing_steps
 from app.routing.store import RoutingStore
 from app.config import Settings
 from app.pipeline.context import AnswerContext
@@ -235,11 +235,11 @@ def build_routing(settings: Settings, store: RoutingStore, embedder: ArrayEmbedd
     catalogue = departments()
     knowledge = RoutingKnowledge(embedder, catalogue, settings.routing_model_path, store.decided_tickets,
                                  check_s=cfg.model_check_s)
-    steps = [CheckTicket(cfg.max_ticket_chars), MaskTicket(), FindPlace(), Classify(knowledge),
-             RankDepartments(knowledge, policy)]
+    tree = load_categories(cfg.categories_path)
+    steps = routing_steps(cfg, knowledge, policy, tree)
     if llm is not None:
         steps.append(AskLLM(llm, load_prompt("route_ticket"), policy))
-    steps += [Choose(catalogue, policy), GatherEvidence(retriever, policy)]
+    steps += [Choose(catalogue, policy, tree), GatherEvidence(retriever, policy)]
     if cfg.draft_reply:
         steps.append(DraftReply(answers))
     steps.append(RecordSuggestion(store, policy))

@@ -221,10 +221,15 @@ _HOTLINE_DATA = REPO_ROOT.parent / "shared" / "corpus" / "hotline"
 class RoutingSettings(BaseSettings):
     model_config = _group("ROUTING_")
 
-    train_path: Path | None = Field(_HOTLINE_DATA / "messages.dev.jsonl", description="Labelled tickets (JSONL: "
-                                    "留言主题, 留言详情, 一级分类) `jingce train routing` fits the category model on, "
-                                    "with the categories agents decided; missing means no category model and every "
-                                    "suggestion is sent to review.")
+    train_path: Path | None = Field(REPO_ROOT / "policies" / "hotline" / "tickets", description="Labelled tickets "
+                                    "`jingce train routing` fits the category model on, with the categories agents "
+                                    "decided: the project's own (a folder of JSONL: text, category [level 1, level 2], "
+                                    "lead …, classed by categories.yml) or the shared competition format (留言主题, "
+                                    "留言详情, 一级分类, classed by the xlsx taxonomy); missing means no category "
+                                    "model and every suggestion is sent to review.")
+    categories_path: Path = Field(REPO_ROOT / "policies" / "hotline" / "categories.yml", description="The hotline's "
+                                  "category tree and who leads each category (street, district, a municipal body, a "
+                                  "utility).")
     model_path: Path | None = Field(None, description="Where `jingce train routing` writes the category model and "
                                     "the service loads it from; unset means routing-model.npz in the data directory.")
     model_check_s: float = Field(10.0, ge=0, description="How often (seconds) a running service looks for a newer "
@@ -233,9 +238,14 @@ class RoutingSettings(BaseSettings):
     ranking_path: Path = Field(REPO_ROOT / "policies" / "hotline" / "ranking.yml", description="Signal weights and "
                                "thresholds of the department ranking and the 主办/协办 choice.")
     taxonomy_path: Path | None = Field(_HOTLINE_DATA / "complaint-taxonomy.xlsx", description="The 3-level "
-                                       "complaint taxonomy (xlsx: 一级分类, 二级分类, 三级分类).")
+                                       "complaint taxonomy (xlsx: 一级分类, 二级分类, 三级分类) of the shared "
+                                       "competition messages, when they are the training file.")
     review_target: float = Field(0.95, gt=0, le=1, description="Accuracy the suggestions not sent to review must "
                                  "reach; the confidence threshold is calibrated to it by cross-validation.")
+    lead_review_target: float = Field(0.85, gt=0, le=1, description="With the project's category tree: how often "
+                                      "the lead rule (street, municipal body, utility, district) of suggestions not "
+                                      "sent to review must be right; the confidence threshold is calibrated to it by "
+                                      "cross-validation.")
     max_ticket_chars: int = Field(20000, ge=100, description="Longer tickets are refused with a clear error.")
     draft_reply: bool = Field(True, description="Compose a reply draft with the answer pipeline for each suggestion.")
 

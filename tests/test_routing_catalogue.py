@@ -22,8 +22,12 @@ def test_every_department_says_what_it_does_and_where_that_came_from():
     catalogue = departments()
     assert sum(d.kind == "municipal" for d in catalogue.values()) >= 30
     assert {d.id for d in catalogue.values() if d.kind == "district"} == {f"district:{x}" for x in DISTRICTS}
+    streets = [d for d in catalogue.values() if d.kind == "street"]  # 接诉即办 dispatches to them
+    assert len(streets) == 349 and all(d.parent in catalogue for d in streets)
+    assert catalogue["street:110108010"].name == "海淀区学院路街道办事处"
+    assert catalogue["street:110114002"].name == "昌平区南口地区办事处"
     for dept in catalogue.values():
-        assert dept.responsibilities and dept.source in {"jgzn", "qlqd", "qh", "corp"}, dept.id
+        assert dept.responsibilities and dept.source in {"jgzn", "qlqd", "qh", "corp", "places"}, dept.id
         assert set(dept.categories) <= LEVEL1, dept.id
         assert dept.parent is None or dept.parent in catalogue
 

@@ -46,7 +46,7 @@ class DepartmentRef(BaseModel):
     id: str
     name: str
     short: str
-    kind: str = Field(description="municipal | district | utility")
+    kind: str = Field(description="municipal | district | utility | street (a street or town office: 接诉即办 dispatches local matters to it)")
     source: str = Field(description="Where its responsibilities were read (policies/hotline/departments.yml).")
 
 
@@ -182,7 +182,7 @@ class DepartmentOut(BaseModel):
     id: str
     name: str
     short: str
-    kind: str = Field(description="municipal | district | utility")
+    kind: str = Field(description="municipal | district | utility | street (a street or town office: 接诉即办 dispatches local matters to it)")
 
 
 @router.get("/departments", response_model=list[DepartmentOut], summary="The departments a ticket may go to")

@@ -23,7 +23,7 @@ class Department:
     id: str
     name: str
     short: str
-    kind: str  # municipal | district | utility
+    kind: str  # municipal | district | utility | street (a street or town office, 街道办事处 / 乡镇政府)
     responsibilities: tuple[str, ...]
     keywords: tuple[str, ...]
     categories: tuple[str, ...]  # level-1 categories it usually leads
@@ -43,6 +43,24 @@ def district_department(district: str) -> Department:
                       responsibilities=(f"负责{district}行政区域内的属地管理，组织街道（乡镇）办理辖区内的市民诉求。",))
 
 
+_STREET_OFFICE = {"街道": "办事处", "地区": "办事处", "镇": "人民政府", "乡": "人民政府"}
+
+
+def street_departments() -> list[Department]:
+    """Every street and town office of Beijing (policies/hotline/places/): under 接诉即办 they lead
+    the local matters of their area (属地). Ids are `street:<9-digit division code>`."""
+    from app.routing.places import beijing_places  # places reads HOTLINE from here
+
+    places, out = beijing_places(), []
+    for street in places.streets.values():
+        office = next((office for suffix, office in _STREET_OFFICE.items() if street.name.endswith(suffix)), "")
+        out.append(Department(
+            id=f"street:{street.code}", name=f"{street.district}{street.name}{office}", short=street.name,
+            kind="street", categories=(), keywords=(), source="places", parent=f"district:{street.district}",
+            responsibilities=(f"负责{street.name}辖区的属地管理，办理派至{street.name}的市民诉求。",)))
+    return out
+
+
 @lru_cache(maxsize=1)
 def departments() -> dict[str, Department]:
     data = yaml.safe_load((HOTLINE / "departments.yml").read_text(encoding="utf-8"))
@@ -58,6 +76,8 @@ def departments() -> dict[str, Department]:
         out[dept.id] = dept
     for district in DISTRICTS:
         dept = district_department(district)
+        out[dept.id] = dept
+    for dept in street_departments():
         out[dept.id] = dept
     return out
 
@@ -75,6 +95,7 @@ class RankingPolicy:
     similar_tickets: int
     similar_tickets_shown: int
     precedent_min_similarity: float
+    decisions_for_full_signal: int
     llm_candidates: int
     confidence_over: int
     confidence_sharpness: float

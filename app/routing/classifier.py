@@ -202,8 +202,10 @@ class CategoryModel:
         return (1 - self.tfidf_weight) * p_dense + self.tfidf_weight * p_tfidf[:, order]
 
     def calibrate(self, features: Features, labels: list[str], target: float, folds: int = 5,
-                  seed: int = 0) -> float:
-        """Sets (and returns) the review threshold from out-of-fold predictions on the training set."""
+                  seed: int = 0, groups: dict[str, str] | None = None) -> float:
+        """Sets (and returns) the review threshold from out-of-fold predictions on the training set.
+        With `groups` (class → what it decides, e.g. the category's lead rule), what must be right is
+        the group, and the confidence is the probability of the predicted group's classes together."""
         y = np.array(labels)
         k = min(folds, min(np.unique(y, return_counts=True)[1]))
         if k < 2:
@@ -214,8 +216,20 @@ class CategoryModel:
             inner = CategoryModel(self.featurizer, self.tfidf_weight, self.leaf_scale, self.c_logistic, self.c_svm)
             inner.fit(features[train], list(y[train]))
             proba[np.ix_(test, [self.classes.index(c) for c in inner.classes])] = inner.predict_proba(features[test])
-        self.threshold = review_threshold(proba.max(1), np.array(self.classes)[proba.argmax(1)] == y, target)
+        if groups:
+            confidence, predicted = group_confidence(proba, self.classes, groups)
+            correct = predicted == np.array([groups[label] for label in y])
+        else:
+            confidence, correct = proba.max(1), np.array(self.classes)[proba.argmax(1)] == y
+        self.threshold = review_threshold(confidence, correct, target)
         return self.threshold
+
+
+def group_confidence(proba: np.ndarray, classes: list[str], groups: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """For each row: the probability of the most probable group (its classes summed) and the group."""
+    names = sorted(set(groups[c] for c in classes))
+    mass = np.stack([proba[:, [i for i, c in enumerate(classes) if groups[c] == g]].sum(1) for g in names], 1)
+    return mass.max(1), np.array(names)[mass.argmax(1)]
 
 
 def review_threshold(confidence: np.ndarray, correct: np.ndarray, target: float, z: float = 1.645) -> float:

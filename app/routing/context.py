@@ -33,6 +33,7 @@ class TicketContext:
     trained: TrainedRouting | None = None  # the model in force when the ticket arrived (it may be reloaded)
     vector: np.ndarray | None = None  # its passage embedding: what it is compared with tickets and departments by
     category: CategoryGuess | None = None
+    category_probabilities: dict[str, float] = field(default_factory=dict)  # every class of the model
     review_reasons: list[str] = field(default_factory=list)
     # rank_departments
     similar: list[SimilarTicket] = field(default_factory=list)

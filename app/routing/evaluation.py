@@ -1,9 +1,16 @@
 """`jingce eval routing`: level-1 category accuracy of the router's classifier on labelled messages
 (the shared format: 留言主题, 留言详情, 一级分类), held-out or K-fold cross-validated, with the share
-of tickets sent to review and the accuracy of those that are not."""
+of tickets sent to review and the accuracy of those that are not.
+
+The project's own tickets (policies/hotline/tickets/*.jsonl: text, address, category [level 1,
+level 2], lead, co, district, street_code, community_code) are read by `load_tickets`; each has a
+fixed split (`ticket_split`: a salted hash of its id, one in four held out) and is scored end to end
+— lead handler, street, category — by app/routing/ticket_eval.py."""
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -12,9 +19,66 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 from sklearn.model_selection import StratifiedKFold
 
 from app.jsonl import jsonl_records
+from app.routing.categories import SEPARATOR
 from app.routing.classifier import CategoryModel, Featurizer, Ticket
 
 FIELDS = ("留言主题", "留言详情", "一级分类")
+TICKET_FIELDS = ("id", "text", "category", "lead")
+SPLIT_SALT = "tickets-0:"  # fixed before any weight or threshold was fitted on the tickets
+
+
+@dataclass(frozen=True)
+class LabelledTicket:
+    id: str
+    text: str
+    address: str | None
+    label: str  # "level 1/level 2"
+    lead: str  # street:<code> | district:<区> | a department id
+    co: tuple[str, ...]
+    district: str | None
+    street_code: str | None
+
+    @property
+    def ticket(self) -> Ticket:
+        return Ticket.of(self.text)
+
+    @property
+    def split(self) -> str:
+        return ticket_split(self.id)
+
+
+def ticket_split(ticket_id: str) -> str:
+    return "test" if hashlib.sha256((SPLIT_SALT + ticket_id).encode()).digest()[0] % 4 == 0 else "train"
+
+
+def is_ticket_file(path: Path) -> bool:
+    """The project's ticket format (a folder of them, or a file whose first record has `category`)."""
+    if path.is_dir():
+        return True
+    for _, record in jsonl_records(path, ()):
+        return "category" in record
+    return False
+
+
+def load_tickets(path: Path) -> list[LabelledTicket]:
+    """Every ticket of a file or of a folder's *.jsonl files (sorted by name); ids must be unique."""
+    files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
+    out: list[LabelledTicket] = []
+    seen: set[str] = set()
+    for file in files:
+        for number, record in jsonl_records(file, TICKET_FIELDS):
+            category = record["category"]
+            if not (isinstance(category, list) and len(category) == 2 and all(category)):
+                raise ValueError(f"{file}:{number}: category must be [level 1, level 2]")
+            if record["id"] in seen:
+                raise ValueError(f"{file}:{number}: duplicate id {record['id']}")
+            seen.add(record["id"])
+            out.append(LabelledTicket(str(record["id"]), str(record["text"]).strip(), record.get("address") or None,
+                                      SEPARATOR.join(category), str(record["lead"]), tuple(record.get("co") or ()),
+                                      record.get("district") or None, record.get("street_code") or None))
+    if not out:
+        raise ValueError(f"{path}: no tickets")
+    return out
 
 
 def load_messages(path: Path) -> tuple[list[Ticket], list[str]]:

@@ -25,7 +25,7 @@ from app.routing.trained import ModelFileError, TrainedRouting, load_trained
 
 log = logging.getLogger(__name__)
 
-UNTRAINED = "no category model: run `jingce train routing` (labelled tickets: ROUTING_TRAIN_PATH)"
+UNTRAINED = "尚无工单分类模型，建议均需人工复核（请运行 jingce train routing）"
 
 
 class RoutingKnowledge:
@@ -35,7 +35,8 @@ class RoutingKnowledge:
         self.embedder, self.catalogue, self.model_path = embedder, catalogue, model_path
         self.read_decided, self.check_s = decided, check_s
         self._featurizer = Featurizer(embedder, Taxonomy())  # for the ticket's passage vector alone
-        self.ids = list(catalogue)
+        # the bodies ranked by their duties; district governments and street offices join by place
+        self.ids = [i for i, d in catalogue.items() if d.kind not in ("district", "street")]
         self.profiles: np.ndarray | None = None
         self.trained: TrainedRouting | None = None
         self.missing = UNTRAINED  # why there is no model, while there is none
@@ -52,7 +53,7 @@ class RoutingKnowledge:
             self._load_model(self._file_stamp())
             decided = self.read_decided()
             self.remember([text for text, _, _ in decided], [(d, c) for _, d, c in decided])
-            self.profiles = np.asarray(self.embedder.passages([d.profile for d in self.catalogue.values()]))
+            self.profiles = np.asarray(self.embedder.passages([self.catalogue[i].profile for i in self.ids]))
             if self.check_s > 0:
                 threading.Thread(target=self._watch, name="routing-model-watch", daemon=True).start()
 
@@ -94,7 +95,7 @@ class RoutingKnowledge:
             trained = load_trained(self.model_path, self.embedder)
         except ModelFileError as exc:
             log.error("%s", exc)
-            self.missing = f"no category model: {exc}"
+            self.missing = f"工单分类模型无法读取，建议均需人工复核（{exc}）"
             return
         self.trained = trained  # one assignment: a request sees the old model or the new one
         log.info("routing model %s loaded (%s tickets, trained %s)", trained.version, trained.trained_on,

@@ -7,16 +7,18 @@ category an agent confirmed or corrected.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.clients.embeddings import ArrayEmbeddings
 from app.config import RoutingSettings
 from app.pipeline.runner import Pipeline
-from app.routing.catalogue import RankingPolicy, departments, load_taxonomy
+from app.routing.catalogue import RankingPolicy, Taxonomy, departments, load_taxonomy
 from app.routing.classifier import Progress, Ticket
 from app.routing.context import TicketContext
-from app.routing.evaluation import load_messages
+from app.routing.categories import load_categories
+from app.routing.evaluation import is_ticket_file, load_messages, load_tickets
 from app.routing.knowledge import RoutingKnowledge
 from app.routing.steps import suggestion_of
 from app.routing.store import RoutingStore, StoredDecision
@@ -89,19 +91,42 @@ class RoutingService:
         return self.store.stats(since, until)
 
 
-def training_set(cfg: RoutingSettings, store: RoutingStore) -> tuple[list[Ticket], list[str], str] | None:
+@dataclass
+class TrainingSet:
+    tickets: list[Ticket]
+    labels: list[str]
+    leads: list[str | None]  # who led each, where known
+    taxonomy: Taxonomy
+    source: str
+    groups: dict[str, str] | None = None  # each category's lead rule, for the project's tree
+
+
+def training_set(cfg: RoutingSettings, store: RoutingStore) -> TrainingSet | None:
     """The labelled tickets and their categories, with agents' decided categories added (a corrected
-    category is a labelled example), and a description of where they came from; None without a file."""
-    if cfg.train_path is None or not Path(cfg.train_path).exists():
+    category is a labelled example), and a description of where they came from; None without a file.
+    The project's tickets (a folder, or a file in their format) are classed by categories.yml's
+    level-2 categories; the shared competition messages by their level-1 category and the xlsx
+    taxonomy."""
+    path = Path(cfg.train_path) if cfg.train_path else None
+    if path is None or not path.exists():
         return None
-    tickets, labels = load_messages(Path(cfg.train_path))
+    if is_ticket_file(path):
+        labelled = load_tickets(path)
+        tickets, labels = [t.ticket for t in labelled], [t.label for t in labelled]
+        leads: list[str | None] = [t.lead for t in labelled]
+        tree = load_categories(cfg.categories_path)
+        taxonomy, groups = tree.taxonomy(), tree.lead_rules()
+    else:
+        tickets, labels = load_messages(path)
+        leads, taxonomy, groups = [None] * len(labels), load_taxonomy(cfg.taxonomy_path), None
     known, added = set(labels), 0
-    for text, _, category in store.decided_tickets():
+    for text, department, category in store.decided_tickets():
         if category in known:
             tickets.append(Ticket.of(text))
             labels.append(category)
+            leads.append(department)
             added += 1
-    return tickets, labels, f"{cfg.train_path} + {added} decided tickets"
+    return TrainingSet(tickets, labels, leads, taxonomy, f"{cfg.train_path} + {added} decided tickets", groups)
 
 
 def train_model(cfg: RoutingSettings, store: RoutingStore, embedder: ArrayEmbeddings, model_path: Path,
@@ -111,13 +136,15 @@ def train_model(cfg: RoutingSettings, store: RoutingStore, embedder: ArrayEmbedd
     if found is None:
         return (f"no labelled tickets at {cfg.train_path} (ROUTING_TRAIN_PATH): no category model; "
                 "every suggestion is sent to review")
-    tickets, labels, source = found
-    taxonomy = load_taxonomy(cfg.taxonomy_path)
+    tickets, labels = found.tickets, found.labels
     if only_if_changed and model_path.exists():
-        digest = training_digest(tickets, labels, taxonomy, embedder.model_id, cfg.review_target)
+        digest = training_digest(tickets, labels, found.taxonomy, embedder.model_id,
+                                 cfg.lead_review_target if found.groups else cfg.review_target, found.leads)
         if stored_digest(model_path) == digest:
             return f"{model_path} is up to date ({len(tickets)} tickets)"
-    trained: TrainedRouting = train_routing(embedder, taxonomy, tickets, labels, cfg.review_target, source, progress)
+    target = cfg.lead_review_target if found.groups else cfg.review_target
+    trained: TrainedRouting = train_routing(embedder, found.taxonomy, tickets, labels, target,
+                                            found.source, progress, found.leads, found.groups)
     trained.save(model_path)
     return (f"{model_path}: {trained.version}, {trained.trained_on} tickets, {len(trained.model.classes)} "
             f"categories, review threshold {trained.model.threshold:.2f}")

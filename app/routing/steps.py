@@ -24,6 +24,7 @@ from dataclasses import replace
 import numpy as np
 
 from app.clients.llm import LLMClient, LLMUnavailable
+from app.config import RoutingSettings
 from app.domain import SearchFilters
 from app.pipeline.context import AnswerContext
 from app.pipeline.outcome import answer_outcome
@@ -31,7 +32,8 @@ from app.pipeline.runner import Pipeline
 from app.prompts import Prompt
 from app.retrieval import HybridRetriever
 from app.routing.catalogue import Department, RankingPolicy
-from app.routing.classifier import Ticket
+from app.routing.categories import SEPARATOR, CategoryTree, split_label
+from app.routing.classifier import Ticket, group_confidence
 from app.routing.context import TicketContext
 from app.routing.knowledge import RoutingKnowledge
 from app.routing.places import find_places
@@ -85,13 +87,13 @@ class FindPlace:
 
 
 class Classify:
-    """Reads ticket. Writes trained (the model in force), vector, category, review_reasons: no model,
-    or a confidence below the model's calibrated review threshold."""
+    """Reads ticket. Writes trained (the model in force), vector, category, category_probabilities,
+    review_reasons: no model, or a confidence below the model's calibrated review threshold."""
 
     name = "classify"
 
-    def __init__(self, knowledge: RoutingKnowledge) -> None:
-        self.knowledge = knowledge
+    def __init__(self, knowledge: RoutingKnowledge, tree: CategoryTree) -> None:
+        self.knowledge, self.tree = knowledge, tree
 
     def __call__(self, ctx: TicketContext) -> None:
         trained = ctx.trained = self.knowledge.trained
@@ -103,54 +105,97 @@ class Classify:
         ctx.vector = features.passages[0]
         model = trained.model
         proba = model.predict_proba(features)[0]
+        ctx.category_probabilities = {c: float(p) for c, p in zip(model.classes, proba)}
         order = np.argsort(-proba)
-        level1 = model.classes[int(order[0])]
-        leaf = trained.featurizer.nearest_leaf(ctx.vector, level1)
+        best = model.classes[int(order[0])]
         confidence = float(proba[order[0]])
-        if confidence < model.threshold:
-            ctx.review_reasons.append(f"category confidence {confidence:.2f} is below the review threshold "
-                                      f"{model.threshold:.2f}")
-        ctx.category = CategoryGuess(level1, leaf[0] if leaf else None, leaf[1] if leaf else None, confidence, [
+        level1, level2 = split_label(best)
+        if level2 is not None and all(c in self.tree for c in model.classes):
+            # the project's tree: what must be sure is who leads, the categories of one lead rule together
+            rules = self.tree.lead_rules()
+            sure, rule = group_confidence(proba[None, :], model.classes, rules)
+            if float(sure[0]) < model.threshold:
+                ctx.review_reasons.append(f"主办判断把握 {float(sure[0]):.0%} 低于复核线 {model.threshold:.0%}")
+        elif confidence < model.threshold:
+            ctx.review_reasons.append(f"分类把握 {confidence:.0%} 低于复核线 {model.threshold:.0%}")
+        if level2 is not None:  # the project's tree: the class is the level-2 category
+            ctx.category = CategoryGuess(level1, level2, None, confidence, [
+                CategoryAlternative(model.classes[int(i)], float(proba[i])) for i in order[1:3]])
+            return
+        leaf = trained.featurizer.nearest_leaf(ctx.vector, best)
+        ctx.category = CategoryGuess(best, leaf[0] if leaf else None, leaf[1] if leaf else None, confidence, [
             CategoryAlternative(model.classes[int(i)], float(proba[i])) for i in order[1:3]])
 
 
 class RankDepartments:
-    """Reads ticket, vector, category, trained. Writes similar (the nearest labelled and decided
-    tickets) and ranked: every department but the district governments (they join by place), best
-    first, with its signals, matched keywords and responsibility clauses."""
+    """Reads ticket, vector, category_probabilities, place, trained. Writes similar (the nearest
+    labelled and decided tickets) and ranked, best first, each with its signals, matched keywords and
+    responsibility clauses.
+
+    The category signal of a handler is the probability of the categories it leads: with the
+    project's tree (categories.yml) the lead rule resolved at the ticket's place — the street office
+    for a local matter (属地), a municipal body, a utility, the district —; with the competition's
+    level-1 classes, the departments that usually lead them. Municipal bodies and utilities add their
+    keywords and duties; a precedent counts only from tickets agents decided, similar above
+    `precedent_min_similarity`, by how many agree (`decisions_for_full_signal` of them for the full
+    signal): one override cannot move unrelated tickets."""
 
     name = "rank_departments"
 
-    def __init__(self, knowledge: RoutingKnowledge, policy: RankingPolicy) -> None:
-        self.knowledge, self.policy = knowledge, policy
+    def __init__(self, knowledge: RoutingKnowledge, policy: RankingPolicy, tree: CategoryTree) -> None:
+        self.knowledge, self.policy, self.tree = knowledge, policy, tree
 
     def __call__(self, ctx: TicketContext) -> None:
         policy, knowledge, text = self.policy, self.knowledge, ctx.ticket.body
         ctx.similar = nearest_of(ctx.vector, policy.similar_tickets, ctx.trained and ctx.trained.precedents,
                                  knowledge.decided)
+        votes: dict[str, int] = {}
+        for ticket in ctx.similar:
+            if ticket.source == "decision" and ticket.department and ticket.similarity >= policy.precedent_min_similarity:
+                votes[ticket.department] = votes.get(ticket.department, 0) + 1
+        leads = self._category_signal(ctx)
         sims = knowledge.profiles @ ctx.vector
         relative = (sims - sims.mean()) / (sims.std() or 1.0)
-        probabilities = ctx.category.probabilities() if ctx.category else {}
-        votes: dict[str, float] = {}
-        for ticket in ctx.similar:
-            if ticket.department and ticket.similarity > policy.precedent_min_similarity:
-                votes[ticket.department] = votes.get(ticket.department, 0.0) + ticket.similarity
-        total_votes = sum(votes.values()) or 1.0
-        ranked = []
+        ranked, seen = [], set()
         for index, dept_id in enumerate(knowledge.ids):
             dept = knowledge.catalogue[dept_id]
-            if dept.kind == "district":
-                continue
             keywords = [k for k in dept.keywords if k in text]
             signals = {
-                "category": max([probabilities.get(c, 0.0) for c in dept.categories] + [0.0]),
+                "category": leads.get(dept_id, 0.0),
                 "keywords": min(len(keywords), policy.keywords_for_full_signal) / policy.keywords_for_full_signal,
                 "responsibilities": max(0.0, float(relative[index])) / policy.responsibility_z_for_full_signal,
-                "decisions": votes.get(dept_id, 0.0) / total_votes,
+                "decisions": min(1.0, votes.get(dept_id, 0) / policy.decisions_for_full_signal),
             }
             ranked.append(DepartmentCandidate(dept, _score(signals, policy), signals, keywords,
                                               _clauses(dept, text, keywords)))
+            seen.add(dept_id)
+        # the local offices the categories name at this place, and those agents decided for it
+        for dept_id in sorted((set(leads) | set(votes)) - seen):
+            dept = knowledge.catalogue.get(dept_id)
+            if dept is None:
+                continue
+            signals = {"category": leads.get(dept_id, 0.0), "keywords": 0.0, "responsibilities": 0.0,
+                       "decisions": min(1.0, votes.get(dept_id, 0) / policy.decisions_for_full_signal)}
+            ranked.append(DepartmentCandidate(dept, _score(signals, policy), signals, [], list(dept.responsibilities)))
         ctx.ranked = _best_first(ranked)
+
+    def _category_signal(self, ctx: TicketContext) -> dict[str, float]:
+        signal: dict[str, float] = {}
+        unplaced = 0.0
+        for label, p in ctx.category_probabilities.items():
+            if label in self.tree:
+                handler = self.tree.handler(self.tree[label].lead, ctx.place)
+                if handler is None:
+                    unplaced += p
+                    continue
+                signal[handler] = signal.get(handler, 0.0) + p
+            else:  # the competition's level-1 classes: the departments that usually lead them
+                for dept_id in self.knowledge.ids:
+                    if label in self.knowledge.catalogue[dept_id].categories:
+                        signal[dept_id] = max(signal.get(dept_id, 0.0), p)
+        if unplaced >= 0.5:
+            ctx.review_reasons.append(f"属地诉求（把握 {unplaced:.0%}）未能识别所在街道（乡镇）或区，请补充地址后派单")
+        return signal
 
 
 class AskLLM:
@@ -188,38 +233,56 @@ class AskLLM:
 
 
 class Choose:
-    """Reads ranked, place, category. Writes chosen: the 主办, up to `co_handlers` 协办 with evidence of
-    their own, and the district government as the last 协办 when the ticket names a district; each
-    with its confidence (its share of the top scores). Adds a review reason when the 主办's share is
-    small (another department scores close) or it does not usually lead the predicted category."""
+    """Reads ranked, place, category. Writes chosen: the 主办; 协办 — the co-handlers its category
+    names (categories.yml, resolved at the place), then others with evidence of their own, up to
+    `co_handlers` —, and the district government last when the ticket names a district; each with its
+    confidence (its share of the top scores). Adds a review reason when the 主办's share is small
+    (another handler scores close) or it does not usually lead the predicted category."""
 
     name = "choose"
 
-    def __init__(self, catalogue: dict[str, Department], policy: RankingPolicy) -> None:
-        self.catalogue, self.policy = catalogue, policy
+    def __init__(self, catalogue: dict[str, Department], policy: RankingPolicy, tree: CategoryTree) -> None:
+        self.catalogue, self.policy, self.tree = catalogue, policy, tree
 
     def __call__(self, ctx: TicketContext) -> None:
         policy, lead = self.policy, ctx.ranked[0]
         scores = np.array([r.score for r in ctx.ranked[:policy.confidence_over]])
         shares = np.exp(policy.confidence_sharpness * scores)
         shares = shares / shares.sum()
+        share_of = {r.department.id: float(x) for r, x in zip(ctx.ranked, shares)}
+        by_id = {r.department.id: r for r in ctx.ranked}
         chosen = [lead.chosen("主办", float(shares[0]))]
-        for candidate, share in zip(ctx.ranked[1:1 + policy.co_handlers], shares[1:1 + policy.co_handlers]):
+        named = [self.tree.handler(rule, ctx.place) for rule in self._co_rules(ctx)]
+        for dept_id in dict.fromkeys(d for d in named if d and d != lead.department.id and d in self.catalogue):
+            candidate = by_id.get(dept_id) or DepartmentCandidate(self.catalogue[dept_id], 0.0, {}, [],
+                                                                   list(self.catalogue[dept_id].responsibilities))
+            chosen.append(candidate.chosen("协办", share_of.get(dept_id)))
+        for candidate in ctx.ranked[1:1 + policy.co_handlers]:
             # a co-handler needs evidence of its own (its words in the ticket, or precedent), not
             # only a share of the category prior
-            own = candidate.signals["keywords"] > 0 or candidate.signals["decisions"] > 0
-            if own and candidate.score >= policy.co_handler_min_share_of_lead * lead.score:
-                chosen.append(candidate.chosen("协办", float(share)))
-        if ctx.place.district:  # 属地: the district government takes the last place
-            dept = self.catalogue[f"district:{ctx.place.district}"]
+            own = candidate.signals.get("keywords", 0) > 0 or candidate.signals.get("decisions", 0) > 0
+            if (own and candidate.score >= policy.co_handler_min_share_of_lead * lead.score
+                    and candidate.department.id not in {c.department.id for c in chosen}):
+                chosen.append(candidate.chosen("协办", share_of.get(candidate.department.id)))
+        chosen = chosen[:1 + policy.co_handlers]
+        district = f"district:{ctx.place.district}" if ctx.place.district else None
+        if district and district not in {c.department.id for c in chosen}:  # 属地: the district takes the last place
+            dept = self.catalogue[district]
             chosen = chosen[:policy.co_handlers] + [DepartmentCandidate(
                 dept, 0.0, {}, [ctx.place.district], list(dept.responsibilities), "协办", None)]
         ctx.chosen = chosen
         if chosen[0].confidence < policy.lead_min_confidence:
-            ctx.review_reasons.append(f"the lead department's confidence {chosen[0].confidence:.2f} is below "
-                                      f"{policy.lead_min_confidence:.2f}: another department scores close to it")
-        if ctx.category and ctx.category.level1 not in lead.department.categories:
-            ctx.review_reasons.append(f"the lead department does not usually lead {ctx.category.level1} tickets")
+            ctx.review_reasons.append(f"主办单位把握 {chosen[0].confidence:.0%} 低于 {policy.lead_min_confidence:.0%}："
+                                      "另有单位得分接近")
+        if (ctx.category and ctx.category.level2 is None and lead.department.kind != "street"
+                and ctx.category.level1 not in lead.department.categories):
+            ctx.review_reasons.append(f"主办单位通常不承办「{ctx.category.level1}」类诉求")
+
+    def _co_rules(self, ctx: TicketContext) -> tuple[str, ...]:
+        label = ctx.category and ctx.category.level2 and f"{ctx.category.level1}{SEPARATOR}{ctx.category.level2}"
+        if not label or label not in self.tree:
+            return ()
+        return self.tree[label].co
 
 
 class GatherEvidence:
@@ -275,6 +338,13 @@ class RecordSuggestion:
         ctx.audit_id = self.store.save_suggestion(suggestion, ctx.channel, ctx.agent, ctx.actor)
         ctx.suggestion_id = suggestion.id
         ctx.stop("suggested")
+
+
+def routing_steps(cfg: RoutingSettings, knowledge: RoutingKnowledge, policy: RankingPolicy,
+                  tree: CategoryTree) -> list:
+    """The steps up to the ranking: what the service runs first and the ticket evaluation runs alone."""
+    return [CheckTicket(cfg.max_ticket_chars), MaskTicket(), FindPlace(), Classify(knowledge, tree),
+            RankDepartments(knowledge, policy, tree)]
 
 
 def suggestion_of(ctx: TicketContext, policy: RankingPolicy) -> Suggestion:

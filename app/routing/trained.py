@@ -27,7 +27,7 @@ from app.routing.classifier import CategoryModel, Featurizer, Progress, Ticket
 from app.routing.precedents import TEXT_CHARS, Precedents
 from app.routing.results import SimilarTicket
 
-FORMAT = 1
+FORMAT = 2  # 2: each training ticket keeps its lead handler
 
 
 class ModelFileError(ValueError):
@@ -61,7 +61,8 @@ class TrainedRouting:
             precedent_vectors=(self.precedents.vectors if self.precedents.vectors is not None
                                else np.zeros((0, self.featurizer.embedder.dim), np.float32)),
             precedent_texts=np.array([t.text for t in tickets], dtype=str),
-            precedent_categories=np.array([t.category or "" for t in tickets], dtype=str))
+            precedent_categories=np.array([t.category or "" for t in tickets], dtype=str),
+            precedent_departments=np.array([t.department or "" for t in tickets], dtype=str))
         partial = path.with_name(path.name + ".partial")
         with partial.open("wb") as out:
             np.savez_compressed(out, **arrays)
@@ -69,26 +70,30 @@ class TrainedRouting:
 
 
 def training_digest(tickets: list[Ticket], labels: list[str], taxonomy: Taxonomy, embedding_model: str,
-                    review_target: float) -> str:
+                    review_target: float, leads: list[str | None] | None = None) -> str:
     """Changes when anything the model is fitted from changes."""
     digest = hashlib.sha256(f"{FORMAT}|{embedding_model}|{review_target}".encode())
     digest.update(json.dumps(taxonomy.tree, ensure_ascii=False, sort_keys=True).encode())
-    for ticket, label in zip(tickets, labels):
-        digest.update(f"\x1e{ticket.title}\x1f{ticket.body}\x1f{label}".encode())
+    for ticket, label, lead in zip(tickets, labels, leads or [None] * len(labels)):
+        digest.update(f"\x1e{ticket.title}\x1f{ticket.body}\x1f{label}\x1f{lead or ''}".encode())
     return digest.hexdigest()
 
 
 def train_routing(embedder: ArrayEmbeddings, taxonomy: Taxonomy, tickets: list[Ticket], labels: list[str],
-                  review_target: float, source: str, progress: Progress | None = None) -> TrainedRouting:
+                  review_target: float, source: str, progress: Progress | None = None,
+                  leads: list[str | None] | None = None, groups: dict[str, str] | None = None) -> TrainedRouting:
+    """`leads`: who led each ticket, where known (the project's tickets), shown beside it as precedent.
+    `groups`: each category's lead rule (categories.yml): the review threshold is then calibrated on
+    whether the rule that picks the 主办 is right, not the exact category."""
     featurizer = Featurizer(embedder, taxonomy)
     features = featurizer(tickets, progress)
     model = CategoryModel(featurizer).fit(features, labels)
-    model.calibrate(features, labels, review_target)
-    precedents = Precedents(features.passages, [SimilarTicket(t.text[:TEXT_CHARS], 1.0, label, None, "training")
-                                                for t, label in zip(tickets, labels)])
+    model.calibrate(features, labels, review_target, groups=groups)
+    precedents = Precedents(features.passages, [SimilarTicket(t.text[:TEXT_CHARS], 1.0, label, lead, "training")
+                                                for t, label, lead in zip(tickets, labels, leads or [None] * len(labels))])
     about = {"trained_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
              "trained_on": len(tickets), "embedding_model": embedder.model_id, "review_target": review_target,
-             "training_digest": training_digest(tickets, labels, taxonomy, embedder.model_id, review_target),
+             "training_digest": training_digest(tickets, labels, taxonomy, embedder.model_id, review_target, leads),
              "source": source}
     return TrainedRouting(model, featurizer, precedents, about)
 
@@ -124,6 +129,7 @@ def load_trained(path: Path, embedder: ArrayEmbeddings) -> TrainedRouting:
     model = CategoryModel.from_arrays(featurizer, {k[len("model_"):]: v for k, v in arrays.items()
                                                    if k.startswith("model_")}, about.pop("options"))
     precedents = Precedents(arrays["precedent_vectors"], [
-        SimilarTicket(str(text), 1.0, str(category) or None, None, "training")
-        for text, category in zip(arrays["precedent_texts"], arrays["precedent_categories"])])
+        SimilarTicket(str(text), 1.0, str(category) or None, str(lead) or None, "training")
+        for text, category, lead in zip(arrays["precedent_texts"], arrays["precedent_categories"],
+                                        arrays["precedent_departments"])])
     return TrainedRouting(model, featurizer, precedents, about)
