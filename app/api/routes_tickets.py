@@ -183,13 +183,15 @@ class DepartmentOut(BaseModel):
     name: str
     short: str
     kind: str = Field(description="municipal | district | utility | street (a street or town office: 接诉即办 dispatches local matters to it)")
+    parent: str | None = Field(None, description="For a street or town office, its district government's id.")
 
 
 @router.get("/departments", response_model=list[DepartmentOut], summary="The departments a ticket may go to")
 async def list_departments() -> Any:
-    """Every department of the catalogue (policies/hotline/departments.yml and the 16 district
-    governments): what an agent may choose when overriding a suggestion."""
-    return [DepartmentOut(id=d.id, name=d.name, short=d.short, kind=d.kind) for d in departments().values()]
+    """Every handler of the catalogue (policies/hotline/departments.yml, the 16 district governments
+    and the 349 street and town offices): what an agent may choose when overriding a suggestion."""
+    return [DepartmentOut(id=d.id, name=d.name, short=d.short, kind=d.kind, parent=d.parent)
+            for d in departments().values()]
 
 
 class RecentDecision(BaseModel):

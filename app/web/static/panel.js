@@ -5,17 +5,32 @@
 const session = new Session("panel", ["agent", "admin"]);
 let current = null;  // the suggestion on screen
 
-function fillOverride(departments) {
+let allDepartments = [];  // the override list: municipal bodies, utilities, district governments, streets and towns
+
+function fillOverride(departments, query = "") {
+  allDepartments = departments;
   const select = document.getElementById("override-department");
+  const chosen = select.value;
   select.replaceChildren(el("option", { value: "", text: "— 选择单位 —" }));
-  const groups = { municipal: "市级部门", utility: "公共服务企业", district: "区政府" };
-  for (const [kind, label] of Object.entries(groups)) {
+  const shown = departments.filter(d => !query || d.name.includes(query) || (d.short || "").includes(query));
+  const groups = [["municipal", "市级部门"], ["utility", "公共服务企业"], ["district", "区政府"]];
+  // street and town offices by district (接诉即办 dispatches local matters to them)
+  const districts = [...new Set(shown.filter(d => d.kind === "street").map(d => d.parent))];
+  for (const district of districts) groups.push(["street", `街道（乡镇）· ${district.replace("district:", "")}`, district]);
+  for (const [kind, label, parent] of groups) {
+    const members = shown.filter(d => d.kind === kind && (!parent || d.parent === parent));
+    if (!members.length) continue;
     const group = el("optgroup", { label });
-    for (const d of departments.filter(d => d.kind === kind)) {
-      group.append(el("option", { value: d.id, text: d.name }));
-    }
+    for (const d of members) group.append(el("option", { value: d.id, text: d.name }));
     select.append(group);
   }
+  if ([...select.options].some(o => o.value === chosen)) select.value = chosen;
+  const count = document.getElementById("override-count");
+  if (count) count.textContent = query ? `找到 ${shown.length} 个单位` : "";
+}
+
+function filterOverride() {
+  fillOverride(allDepartments, document.getElementById("override-search").value.trim());
 }
 
 async function suggest(event) {
@@ -90,7 +105,7 @@ function renderSuggestion(s) {
   out.push(el("h3", { text: "答复草稿" }));
   const draft = s.reply_draft;
   if (!draft) out.push(el("p", { class: "muted", text: "未生成答复草稿。" }));
-  else if (draft.refusal) out.push(el("p", { class: "muted", text: `政策文件中没有可引用的依据（${draft.status}），请按业务口径答复。` }));
+  else if (draft.refusal) out.push(el("p", { class: "muted", text: "政策文件中没有可引用的依据，请按业务口径答复。" }));
   else {
     const numbered = Object.fromEntries(draft.sources.map(x => [x.number, x.document]));
     out.push(el("blockquote", {}, draft.sentences.map(sentence => [sentence.text,
@@ -166,6 +181,10 @@ document.getElementById("ticket").addEventListener("keydown", event => {
   if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) suggest(event);
 });
 document.getElementById("accept").addEventListener("click", () => decide("accept"));
+document.getElementById("override-search").addEventListener("input", filterOverride);
+document.getElementById("override-search").addEventListener("keydown", event => {
+  if (event.key === "Enter") event.preventDefault();  // a search, not the override itself
+});
 document.getElementById("decision").addEventListener("submit", event => { event.preventDefault(); decide("override"); });
 document.addEventListener("keydown", event => {
   if (!event.altKey || document.getElementById("result").hidden) return;
