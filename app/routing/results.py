@@ -26,11 +26,7 @@ class CategoryGuess:
     level2: str | None
     level3: str | None
     confidence: float
-    alternatives: list[CategoryAlternative]
-
-    def probabilities(self) -> dict[str, float]:
-        """The predicted category's probability and its alternatives', by level-1 category."""
-        return {self.level1: self.confidence, **{a.level1: a.probability for a in self.alternatives}}
+    alternatives: list[CategoryAlternative]  # the next classes (with the project's tree: "level 1/level 2")
 
 
 @dataclass
