@@ -35,6 +35,8 @@ from app.clients.sparse import JiebaBm25Encoder
 from app.clients.vector_pack import seed_cache
 from app.clients.vector_store import VectorStore
 from app.lookup.catalogue import PolicyLookup
+from app.knowledge.service import KnowledgeService
+from app.knowledge.store import KnowledgeStore
 from app.routing.catalogue import departments, load_ranking_policy
 from app.routing.knowledge import RoutingKnowledge
 from app.routing.service import RoutingService, train_model
@@ -51,6 +53,7 @@ from app.pipeline.steps import (
     ComposeAnswer,
     ExtractAnswer,
     JudgeAnswerability,
+    MatchKnowledge,
     ReadQuestion,
     Record,
     Retrieve,
@@ -79,6 +82,7 @@ class Services:
     routing: RoutingService
     keys: KeyStore
     limiter: Limiter
+    knowledge: KnowledgeService
 
     def warm_up(self) -> None:
         """Load jieba's dictionary (≈ 0.4 s), run the embedder once and load the routing model, so the
@@ -86,6 +90,7 @@ class Services:
         self.sparse.encode_query("预热")
         self.embedder.query_vector("预热")
         self.routing.start()
+        self.knowledge.index_approved()  # a rebuilt index gets back what reviewers approved
         # the settings in force are an admin event: what the service ran with is part of the record
         self.audit.record(AuditEvent("admin", "service", "started", details={
             "settings": settings_in_force(self.settings), "audit_schema": self.audit.revision}))
@@ -176,7 +181,7 @@ def build_services(settings: Settings, embedder: ArrayEmbeddings | None = None,
     return Services(settings, embedder, sparse, store, retriever, indexer, audit, pipeline, build_sessions(settings),
                     PolicyLookup(store, retriever, sparse, max_results=settings.lookup.max_results),
                     build_routing(settings, RoutingStore(audit), embedder, retriever, pipeline, llm),
-                    KeyStore(audit), build_limiter(settings))
+                    KeyStore(audit), build_limiter(settings), KnowledgeService(KnowledgeStore(audit), indexer))
 
 
 def build_indexer(settings: Settings, store: VectorStore | None, embedder: ArrayEmbeddings,
@@ -290,6 +295,7 @@ def build_pipeline(settings: Settings, retriever: HybridRetriever, sparse: Jieba
         CheckQuestion(max_chars=a.max_question_chars),
         rewrite,
         ReadQuestion(sparse, vocabulary, topics=rewrite.topics, phrases=rewrite.phrases),
+        MatchKnowledge(retriever, a.knowledge_min_similarity, a.knowledge_min_overlap),
         Retrieve(retriever, top_k=a.top_k, ranker=ranker, candidates=a.candidates,
                  per_document=a.chunks_per_document, neighbours=a.neighbours),
         ExtractAnswer(extractive),

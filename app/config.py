@@ -125,8 +125,9 @@ class IngestSettings(BaseSettings):
     batch_documents: int = Field(32, ge=1, description="Documents (or files) per queued batch.")
     job_timeout_s: int = Field(1800, ge=10, description="A batch running longer than this is failed (and retried).")
     job_retries: int = Field(2, ge=0, description="Times a failed batch is queued again before it counts as failed.")
-    corpus_paths: list[str] = Field(["policies/beijing", "policies/state-council"],
-                                    description="What `make run` ingests: the bundled corpus.")
+    corpus_paths: list[str] = Field(["policies/beijing", "policies/state-council", "policies/hotline/knowledge"],
+                                    description="What `make run` ingests: the bundled corpus and the seed hotline "
+                                    "knowledge base.")
 
 
 class LLMSettings(BaseSettings):
@@ -159,6 +160,11 @@ class AnswerSettings(BaseSettings):
     model_config = _group("ANSWER_")
 
     top_k: int = Field(10, ge=1, le=20, description="Sources retrieved for an answer.")
+    knowledge_min_similarity: float = Field(0.93, ge=0, le=1, description="How alike (dense cosine) a question and "
+                                            "an approved hotline knowledge entry must be for the entry's answer "
+                                            "script to answer it; below, the policies answer.")
+    knowledge_min_overlap: float = Field(0.5, ge=0, le=1, description="… and the share of the question's character "
+                                         "pairs the entry's question must hold.")
     candidates: int = Field(30, ge=1, le=200, description="Chunks the document ranker chooses the sources among.")
     chunks_per_document: int = Field(8, ge=1, le=20, description="Most sources taken from one document.")
     neighbours: int = Field(4, ge=0, le=10, description="The best sources whose neighbouring chunks (before and "

@@ -59,6 +59,9 @@ def document_name(doc: dict[str, Any]) -> str:
     return f"《{doc.get('title')}》" + (f"（{doc['doc_number']}）" if doc.get("doc_number") else "")
 
 
+KNOWLEDGE = "knowledge"  # the kind of a hotline knowledge entry's document (ingestion/knowledge.py)
+
+
 @dataclass
 class Document:
     doc_id: str
@@ -78,7 +81,9 @@ class Document:
     source_path: str | None = None  # the file it came from; used to notice deletions
     replaces: list[str] = field(default_factory=list)
     programmes: list[str] = field(default_factory=list)  # curated ids of the programme(s) it belongs to
-    kind: str = "policy"  # policy | faq | news
+    kind: str = "policy"  # policy | faq | news | knowledge (a hotline answer script, ingestion/knowledge.py)
+    basis: list[dict[str, str | None]] = field(default_factory=list)  # a knowledge entry's policy basis:
+    # [{doc_id, doc_number}], either may be null
 
     def metadata(self) -> dict[str, Any]:
         data = asdict(self)
@@ -113,6 +118,9 @@ class SearchFilters:
     published_from: str | None = None
     published_to: str | None = None
     kind: str | None = None
+    # kinds left out unless `kind` asks for one: hotline knowledge is searched on its own (the answer
+    # pipeline's match_knowledge step), never mixed into policy searches and listings
+    exclude_kinds: tuple[str, ...] = ("knowledge",)
     doc_number_key: str | None = None  # canonical 文号 (normalize_doc_number)
     topic: str | None = None
     effective_on: str | None = None  # ISO date: documents in force that day

@@ -207,6 +207,15 @@ def _percentile(values: list[float], share: float) -> float:
     return sorted(values)[int(share * (len(values) - 1))] if values else 0.0
 
 
+def _rests_on(doc_id: str, sources) -> list[str]:
+    """A cited document and, for a hotline knowledge entry, the policies its basis names: an answer
+    script citing 京民社救发〔2024〕80号 as its basis cites that policy."""
+    for hit in sources:
+        if hit.doc_id == doc_id:
+            return [doc_id, *(b.get("doc_id") for b in hit.document.get("basis") or [] if b.get("doc_id"))]
+    return [doc_id]
+
+
 def score_answers(services, questions: list[EvalQuestion], filters: SearchFilters) -> dict[str, Any]:
     """Answers every question and measures the answers. The COVID set: answer recall (the official
     answer in ours), citation precision, sentence support. The residents' set: correct (answered,
@@ -236,7 +245,8 @@ def score_answers(services, questions: list[EvalQuestion], filters: SearchFilter
             continue
         refused += not answered
         text = normalise(ctx.answer_text) if answered else ""
-        cited_docs = [c.doc_id for s in ctx.sentences for c in s.citations] if answered else []
+        cited_docs = [d for s in ctx.sentences for c in s.citations for d in _rests_on(c.doc_id, ctx.sources)] \
+            if answered else []
         gold_cited = bool(set(cited_docs) & set(q.gold_doc_ids))
         facts = all(normalise(m) in text for m in q.must_contain)
         ok = answered and gold_cited and facts

@@ -25,7 +25,7 @@ from app.vocabulary import CorpusVocabulary
 Mode = Literal["hybrid", "hybrid_rrf", "dense", "bm25"]
 
 _DOC_FIELDS = ("title", "doc_number", "issuer", "level", "district", "written", "published", "effective",
-               "expires", "validity", "topics", "source_url", "kind", "replaces", "amends", "amended_by")
+               "expires", "validity", "topics", "source_url", "kind", "replaces", "amends", "amended_by", "basis")
 
 
 @dataclass

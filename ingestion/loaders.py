@@ -1,4 +1,5 @@
-"""Read files into Documents: .txt/.md (with the 首都之窗 block), .html, .json/.jsonl, .docx, .pdf.
+"""Read files into Documents: .txt/.md (with the 首都之窗 block), .html, .json/.jsonl, .docx, .pdf;
+hotline knowledge from .yml/.yaml, .csv and .xlsx (ingestion/knowledge.py).
 
 One loader per format, one dispatcher. A loader raises IngestError with a reason a person can act
 on; the dispatcher turns that into a LoadedFile with the failure, so one bad file never stops a
@@ -19,6 +20,7 @@ from typing import Any, Callable
 from app.domain import Document
 from ingestion.errors import IngestError
 from ingestion.html_text import html_to_text
+from ingestion.knowledge import read_entries
 from ingestion.metadata import (
     find_doc_number,
     infer_district,
@@ -32,7 +34,8 @@ from ingestion.page_cleaning import clean_page, read_metadata_block
 from ingestion.text_decoding import decode_text
 
 SIDECAR_NAME = "metadata.jsonl"
-SUPPORTED_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".pdf", ".docx"}
+SUPPORTED_SUFFIXES = {".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl", ".pdf", ".docx",
+                      ".yml", ".yaml", ".csv", ".xlsx"}  # the last four: hotline knowledge (ingestion/knowledge.py)
 
 
 @dataclass
@@ -298,6 +301,18 @@ def document_from_record(record: dict[str, Any], path: Path) -> Document:
     )
 
 
+def _load_knowledge(path: Path, result: LoadedFile) -> None:
+    """Approved entries become documents of kind knowledge; proposed and rejected ones are not
+    indexed (they wait in the review queue, or were turned down)."""
+    entries, failures = read_entries(path)
+    result.failures.extend(failures)
+    result.documents.extend(e.as_document(str(path)) for e in entries if e.state == "approved")
+    if failures and not entries:
+        result.ok = False
+    elif entries and not result.documents and not failures:
+        result.failures.append("no approved entries")
+
+
 def _string_list(value: Any) -> list[str]:
     if isinstance(value, list):
         return [str(v) for v in value if v not in (None, "")]
@@ -314,6 +329,10 @@ _LOADERS: dict[str, Callable[[Path, LoadedFile], None]] = {
     ".jsonl": _load_jsonl,
     ".docx": _load_docx,
     ".pdf": _load_pdf,
+    ".yml": _load_knowledge,
+    ".yaml": _load_knowledge,
+    ".csv": _load_knowledge,
+    ".xlsx": _load_knowledge,
 }
 
 

@@ -33,8 +33,9 @@ from ingestion.references import find_references
 
 # What the points of a document carry beyond their vectors; part of the document hash, so that an
 # index written with an older payload layout is rewritten by the next sync (embeddings are cached)
-PAYLOAD_VERSION = 4  # 2: body on the document point, doc_number_key, references, effective_int;
-#                      3: programmes, short names the text defines, what it amends; 4: status → validity
+PAYLOAD_VERSION = 5  # 2: body on the document point, doc_number_key, references, effective_int;
+#                      3: programmes, short names the text defines, what it amends; 4: status → validity;
+#                      5: basis (a knowledge entry's policy basis)
 # Set across documents by the pass that ends every sync, on all points of a document
 RELATION_FIELDS = ("amends", "amended_by")
 _LINK_FIELDS = ["doc_id", "title", "published", "effective", "written", "programmes", "amend_subjects",
@@ -89,7 +90,7 @@ def document_payload(doc: Document, doc_hash: str, n_chunks: int, indexed_at: st
         "title": doc.title, "doc_number": doc.doc_number, "issuer": doc.issuer, "issuer_names": issuers,
         "level": doc.level, "district": doc.district, "written": doc.written, "published": doc.published,
         "effective": doc.effective, "expires": doc.expires, "validity": doc.validity, "topics": doc.topics,
-        "source_url": doc.source_url, "kind": doc.kind, "replaces": doc.replaces,
+        "source_url": doc.source_url, "kind": doc.kind, "replaces": doc.replaces, "basis": doc.basis,
         "published_int": date_int(doc.published), "expires_int": date_int(doc.expires),
         # in force from: the stated effective date, else the day it was published or written
         "effective_int": date_int(doc.effective or doc.published or doc.written),
@@ -184,6 +185,19 @@ class Indexer:
             self.store.flush()
             timings["optimize_flush"] = time.perf_counter() - clock
             report.seconds.update(timings)
+        return report
+
+    def write_documents(self, documents: list[Document]) -> SyncReport:
+        """Writes documents that come from no file (a knowledge entry approved at the desk): the same
+        plan and write as a sync, without the prune or the relation pass."""
+        report, timings = SyncReport(), {"chunk": 0.0, "embed": 0.0, "sparse": 0.0, "write": 0.0}
+        states = self.store.doc_states()
+        pending = [item for doc in documents if (item := self.plan(doc, states, report, timings)) is not None]
+        self._write(pending, report, timings, None)
+        if report.chunks_written:
+            self.store.optimize()
+        self.store.flush()
+        report.seconds.update(timings)
         return report
 
     def plan(self, doc: Document, states: dict[str, DocState], report: SyncReport, timings: dict[str, float],

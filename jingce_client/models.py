@@ -29,7 +29,9 @@ class PolicyMeta(BaseModel):
     validity: str | None = Field(None, description="现行有效 | 已修订 | 已失效 | 已废止 | 未知")
     topics: list[str] = []
     source_url: str | None = None
-    kind: str | None = Field(None, description="policy | faq | news")
+    kind: str | None = Field(None, description="policy | faq | news | knowledge (a hotline answer script)")
+    basis: list[dict[str, str | None]] = Field([], description="For a knowledge entry: the policies it rests on, "
+                                                               "each {doc_id, doc_number} (文号)")
     replaces: list[str] = Field([], description="doc_ids this document says it replaces")
     n_chunks: int | None = None
     indexed_at: str | None = Field(None, description="When this version of the document was indexed (UTC).")

@@ -44,7 +44,8 @@ def test_code_and_policies_list_the_same_statuses():
 
 
 def test_the_pipeline_is_the_documented_list_of_steps(answering):
-    assert answering.pipeline.step_names == ["check_question", "rewrite_question", "read_question", "retrieve",
+    assert answering.pipeline.step_names == ["check_question", "rewrite_question", "read_question", "match_knowledge",
+                                             "retrieve",
                                              "extract_answer", "judge_answerability", "compose_answer",
                                              "check_answer", "record"]
 

@@ -19,10 +19,11 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture(scope="module")
 def catalogue(bundled_services) -> list[dict]:
-    """Every bundled document's metadata, straight from the index."""
+    """Every bundled policy document's metadata, straight from the index (the hotline knowledge
+    entries indexed beside them are not policies: the lookup API never lists them)."""
     return [p for _, p in bundled_services.store.scroll_payloads(
         DOCUMENTS, fields=["doc_id", "doc_number", "validity", "published", "issuer_names", "topics", "effective_int",
-                           "expires_int", "level"])]
+                           "expires_int", "level", "kind"]) if p.get("kind") != "knowledge"]
 
 
 def _ids(response) -> list[str]:

@@ -46,6 +46,10 @@ ROUTE_ROLES: dict[str, tuple[str, ...] | str] = {
     "GET /v1/tickets/stats": ("agent", "auditor", "admin"),
     "GET /v1/tickets/departments": ("agent", "auditor", "admin"),
     "GET /v1/tickets/decisions": ("agent", "auditor", "admin"),
+    "POST /v1/knowledge": ("agent", "admin"),
+    "GET /v1/knowledge": ("agent", "auditor", "admin"),
+    "POST /v1/knowledge/{entry_id}/approve": ("admin",),  # a reviewer, not the agent who proposed it
+    "POST /v1/knowledge/{entry_id}/reject": ("admin",),
     "GET /v1/audit/events": ("auditor",),
     "GET /v1/audit/events/{event_id}": ("auditor",),
     "GET /v1/audit/export": ("auditor",),

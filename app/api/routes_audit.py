@@ -26,7 +26,7 @@ from app.composition import Services
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 log = logging.getLogger(__name__)
-KINDS = ("answer", "lookup", "suggestion", "decision", "request", "access", "admin")
+KINDS = ("answer", "lookup", "suggestion", "decision", "knowledge", "request", "access", "admin")
 
 
 class EventQuery:

@@ -25,7 +25,7 @@ from app.routing.store import AlreadyDecided
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
 # what an agent types into identifiers: never markup (`<img src=x onerror=…>` was stored as given)
 AGENT_ID = r"^[A-Za-z0-9._@-]{1,64}$"
-CATEGORY = r"^[\u4e00-\u9fffA-Za-z0-9、·（）()]{1,32}$"
+CATEGORY = r"^[\u4e00-\u9fffA-Za-z0-9、·（）()/]{1,32}$"
 PATTERN_HINTS.update({"agent": "letters, digits and . _ @ - only", "category": "a category name: Chinese words, "
                       "letters and digits only"})
 
@@ -91,8 +91,9 @@ class DecisionRequest(BaseModel):
     action: Literal["accept", "override"]
     department_id: str | None = Field(None, max_length=64, description="The lead department chosen (required to override).")
     co_handlers: list[str] = Field(default_factory=list, max_length=10)
-    category: str | None = Field(None, max_length=32, pattern=CATEGORY, description="The level-1 category, when "
-                                 "the agent corrects it (Chinese words: 城乡建设, 劳动和社会保障 …).")
+    category: str | None = Field(None, max_length=32, pattern=CATEGORY, description="The category, when the agent "
+                                 "corrects it, as the model names it: \"level 1/level 2\" of categories.yml "
+                                 "(住房/物业管理), or a level-1 name of the competition's taxonomy (城乡建设).")
     reason: str | None = Field(None, max_length=2000, description="Why the suggestion was overridden (required to override).")
     agent: str | None = Field(None, max_length=64, pattern=AGENT_ID, description="Agent id (letters, digits, "
                               ". _ @ -); without it, the key's name.")

@@ -43,7 +43,7 @@ NOT_REFUSED = (*ANSWERED, "cancelled", "error")
 
 @dataclass
 class AuditEvent:
-    kind: str  # answer | lookup | suggestion | decision | request | access | admin
+    kind: str  # answer | lookup | suggestion | decision | knowledge | request | access | admin
     channel: str
     status: str
     question: str | None = None  # masked by the caller

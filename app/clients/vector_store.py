@@ -117,6 +117,8 @@ def build_filter(filters: SearchFilters | None) -> FilterSpec:
         spec.must.append(Condition("match", "level", filters.level))
     if filters.kind:
         spec.must.append(Condition("match", "kind", filters.kind))
+    elif filters.exclude_kinds:
+        spec.must_not.append(Condition("any", "kind", list(filters.exclude_kinds)))
     if filters.doc_ids:
         spec.must.append(Condition("any", "doc_id", list(filters.doc_ids)))
     if filters.doc_number_key:

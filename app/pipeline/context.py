@@ -31,6 +31,9 @@ class AnswerContext:
     # follow-up's own words, without the subject it carries over)
     topic_terms: list[TermGroup] = field(default_factory=list)  # … those that name what it is about (its nouns)
     topic_phrases: list[TermGroup] = field(default_factory=list)  # the names it uses whole ("个人养老金账户")
+    # match_knowledge
+    knowledge: str | None = None  # the doc id of the hotline knowledge entry that answers the question
+    knowledge_similarity: float | None = None  # the closest entry's cosine to the question, matched or not
     # retrieve
     sources: list[SearchHit] = field(default_factory=list)
     best_dense: float = 0.0  # cosine of the question to the closest chunk: how on-topic the corpus is

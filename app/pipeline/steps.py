@@ -11,13 +11,14 @@ import unicodedata
 from dataclasses import asdict, replace
 
 from app.answering.answerability import AnswerabilityModel, evidence_features, other_year, unmatched_place
-from app.answering.extractive import FIGURE, ExtractiveComposer, same_subject, sentence_spans
+from app.answering.extractive import FIGURE, Extract, ExtractiveComposer, same_subject, sentence_spans
 from app.answering.llm_composer import LLMComposer, LLMComposition
 from app.clients.llm import LLMClient, LLMUnavailable
 from app.answering.support import unsupported_reason
 from app.audit.store import AuditEvent, AuditStore
 from app.clients.sparse import JiebaBm25Encoder
-from app.domain import BEIJING, NOT_IN_FORCE, VALIDITY_UNKNOWN, AnswerSentence, SearchHit, document_name
+from app.domain import (BEIJING, KNOWLEDGE, NOT_IN_FORCE, VALIDITY_UNKNOWN, AnswerSentence, Citation, SearchHit,
+                        document_name)
 from app.pipeline.context import AnswerContext
 from app.policy_data import kind_search_words, kinds_asked, matching_guardrail, question_kinds
 from app.prompts import Prompt
@@ -207,6 +208,58 @@ class ReadQuestion:
         ctx.topic_phrases = [TermGroup(p, (p, *vocabulary.equivalents(p))) for p in self.phrases(ctx.question)]
 
 
+class MatchKnowledge:
+    """Reads search_question, filters. Writes knowledge, knowledge_similarity, and — when an approved
+    hotline knowledge entry in force asks what the question asks — sources (the entry's chunks) and
+    extract (the answer script, sentence by sentence, each cited to the entry): the policy search, the
+    extraction and the answerability judgment are then skipped. A person approved this answer for
+    this question; the policies it rests on travel with it as its basis.
+
+    "Asks what the question asks" is strict, because e5-small finds every question about a programme
+    alike (a paraphrase 0.92, a question the entry does not answer 0.93, the median): the entry's
+    question and answer at least `min_similarity` alike to the question (dense cosine) and at least
+    `min_overlap` of the question's character pairs in the entry's question. Anything looser is
+    answered from the policies, where answerability is judged."""
+
+    name = "match_knowledge"
+
+    def __init__(self, retriever: HybridRetriever, min_similarity: float, min_overlap: float) -> None:
+        self.retriever, self.min_similarity, self.min_overlap = retriever, min_similarity, min_overlap
+
+    def __call__(self, ctx: AnswerContext) -> None:
+        filters = replace(ctx.filters, kind=KNOWLEDGE, include_not_in_force=False)
+        found = self.retriever.search_detailed(ctx.search_question, top_k=4, filters=filters)
+        scored = [h for h in found.hits if "dense" in h.signals]
+        if not scored:
+            return
+        best = max(scored, key=lambda h: h.signals["dense"])
+        ctx.knowledge_similarity = best.signals["dense"]
+        if (ctx.knowledge_similarity < self.min_similarity
+                or pair_overlap(ctx.search_question, best.document.get("title") or "") < self.min_overlap):
+            return
+        chunks = sorted((h for h in self.retriever.search(ctx.search_question, top_k=8, filters=replace(
+            filters, doc_ids=[best.doc_id]))), key=lambda h: h.start)
+        ctx.knowledge, ctx.sources = best.doc_id, chunks or [best]
+        ctx.extract = Extract([AnswerSentence(text, [Citation(1, hit.doc_id, hit.chunk_id, text, start, start + len(text))])
+                               for hit in ctx.sources for text, start in _sentences_of(hit)],
+                              coverage=1.0, best_coverage=1.0, source_coverage=1.0, answers_kind=1.0)
+
+
+def pair_overlap(question: str, other: str) -> float:
+    """The share of the question's character pairs (Chinese characters and digits) found in `other`."""
+    def pairs(text: str) -> set[str]:
+        kept = "".join(ch for ch in text if "\u4e00" <= ch <= "\u9fff" or ch.isdigit())
+        return {kept[i:i + 2] for i in range(len(kept) - 1)}
+
+    mine = pairs(question)
+    return len(mine & pairs(other)) / len(mine) if mine else 0.0
+
+
+def _sentences_of(hit: SearchHit) -> list[tuple[str, int]]:
+    """(sentence, its offset in the document body) of a chunk, as the extractive composer cuts them."""
+    return [(hit.text[s:e], hit.start + s) for s, e in sentence_spans(hit.text, 0, len(hit.text))]
+
+
 class Retrieve:
     """Reads search_question, kinds, terms, filters. Writes sources (the search's best chunks, a
     few per document, reordered by the document ranker when one is configured; a document a newer
@@ -223,6 +276,8 @@ class Retrieve:
         self.per_document, self.neighbours = per_document, neighbours
 
     def __call__(self, ctx: AnswerContext) -> None:
+        if ctx.knowledge:
+            return  # a knowledge entry answers: its sources are set
         first = self.retriever.search_detailed(ctx.search_question, top_k=self.candidates, filters=ctx.filters,
                                                also=kind_search_words(ctx.kinds))
         hits = first.hits
@@ -302,6 +357,8 @@ class ExtractAnswer:
         self.composer = composer
 
     def __call__(self, ctx: AnswerContext) -> None:
+        if ctx.knowledge:
+            return  # the answer script is the extract
         ctx.extract = self.composer.compose(ctx.search_question, ctx.sources, ctx.terms, ctx.kinds)
 
 
@@ -328,6 +385,8 @@ class JudgeAnswerability:
         if ctx.extract is None or not ctx.extract.sentences:
             ctx.stop("refused_no_evidence")
             return
+        if ctx.knowledge:
+            return  # a person approved this answer to this question
         ctx.evidence = evidence_features(ctx.sources, ctx.best_dense, ctx.best_signals, ctx.terms, ctx.kinds,
                                          ctx.extract, ctx.turn_terms, ctx.topic_terms, ctx.topic_phrases)
         quoted = {c.doc_id for sentence in ctx.extract.sentences for c in sentence.citations}

@@ -27,6 +27,9 @@ class CategoryGuess:
     level3: str | None
     confidence: float
     alternatives: list[CategoryAlternative]  # the next classes (with the project's tree: "level 1/level 2")
+    label: Annotated[str | None, Field(description="The model's class: what a decision's category is stored as and "
+                                                   "trained on (\"住房/物业管理\" with the project's tree, the "
+                                                   "level-1 category with the competition's).")] = None
 
 
 @dataclass

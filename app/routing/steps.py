@@ -120,11 +120,11 @@ class Classify:
             ctx.review_reasons.append(f"分类把握 {confidence:.0%} 低于复核线 {model.threshold:.0%}")
         if level2 is not None:  # the project's tree: the class is the level-2 category
             ctx.category = CategoryGuess(level1, level2, None, confidence, [
-                CategoryAlternative(model.classes[int(i)], float(proba[i])) for i in order[1:3]])
+                CategoryAlternative(model.classes[int(i)], float(proba[i])) for i in order[1:3]], label=best)
             return
         leaf = trained.featurizer.nearest_leaf(ctx.vector, best)
         ctx.category = CategoryGuess(best, leaf[0] if leaf else None, leaf[1] if leaf else None, confidence, [
-            CategoryAlternative(model.classes[int(i)], float(proba[i])) for i in order[1:3]])
+            CategoryAlternative(model.classes[int(i)], float(proba[i])) for i in order[1:3]], label=best)
 
 
 class RankDepartments:

@@ -80,7 +80,7 @@ class RoutingStore:
         """Stores the suggestion under its id, with its audit event; returns the event's id."""
         agent = _masked(agent)
         lead = suggestion.lead.department.id
-        category = suggestion.category.level1 if suggestion.category else None
+        category = (suggestion.category.label or suggestion.category.level1) if suggestion.category else None
         status = "needs_review" if suggestion.needs_review else "suggested"
         with self.audit.writing() as conn:
             conn.execute(insert(suggestions).values(

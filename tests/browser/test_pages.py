@@ -177,12 +177,46 @@ def _with_the_shipped_model(services) -> None:
             time.sleep(0.2)
 
 
+def test_a_reply_draft_becomes_knowledge_that_answers_once_approved(live, page_at):
+    """The agent edits the reply draft and proposes it in one step; an admin approves it in the
+    panel's review queue; the widget's answer to the same question cites it, within a minute."""
+    base, services = live
+    _with_the_shipped_model(services)
+    ticket_text = "西城区展览路街道的社区长者食堂，老人吃饭每顿能减免几块钱？"
+    script = "您好，西城区展览路街道社区长者食堂为辖区六十周岁以上老人每餐减免二元，具体以街道公示为准。"
+    page = page_at(1280)
+    page.goto(base + "/panel")
+    _sign_in(page, "坐席密钥", services.keys.create("A0456", "agent").secret)
+    page.get_by_label("诉求内容").fill(ticket_text)
+    page.get_by_label("诉求内容").press("Control+Enter")
+    page.locator("#suggestion .dept").first.wait_for()
+    page.get_by_label("答复口径（可修改后提交知识库）").fill(script)
+    page.get_by_role("button", name="提交知识库审核").click()
+    page.locator("#kb-result.ok").wait_for()
+    assert "待审核" in page.locator("#kb-result").inner_text()
+
+    reviewer = page_at(1280)
+    reviewer.goto(base + "/panel")
+    _sign_in(reviewer, "坐席密钥", services.keys.create("R0456", "admin").secret)
+    queue = reviewer.locator("#kb-queue li").filter(has_text="每餐减免二元")
+    queue.wait_for()
+    approved_at = time.monotonic()
+    queue.get_by_role("button", name="通过").click()
+    reviewer.get_by_text("没有待审核的知识条目。").wait_for()
+
+    widget = open_widget(page_at, base)
+    ask(widget, ticket_text)
+    answer = finished_answer(widget)
+    assert answer.get_attribute("data-status") == "answered" and "每餐减免二元" in answer.inner_text()
+    assert time.monotonic() - approved_at < 60
+
+
 def test_panel_accept_by_keyboard_and_a_wrong_key_is_refused(live, page_at):
     base, services = live
     page = page_at(1280)
     page.goto(base + "/panel")
     _sign_in(page, "坐席密钥", services.keys.create("review-only", "auditor").secret)
-    assert "agent" in page.get_by_role("alert").inner_text()  # 403: an auditor's key cannot route
+    assert "坐席" in page.get_by_role("alert").inner_text()  # 403: an auditor's key cannot route
     _sign_in(page, "坐席密钥", services.keys.create("A0456", "agent").secret)
     page.locator("#recent tbody tr").first.wait_for()  # the earlier test's decision, by department name
     assert "bj-" not in page.locator("#recent").inner_text() and "bj-" not in page.locator("#stats-departments").inner_text()

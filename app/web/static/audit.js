@@ -3,7 +3,7 @@
 "use strict";
 
 const session = new Session("audit", ["auditor"]);
-const KINDS = { answer: "回答", lookup: "查询", suggestion: "派单建议", decision: "派单决定", request: "请求", access: "访问控制", admin: "管理" };
+const KINDS = { answer: "回答", lookup: "查询", suggestion: "派单建议", decision: "派单决定", knowledge: "知识库", request: "请求", access: "访问控制", admin: "管理" };
 const LIVE = { same: ["原文未变", "good"], changed: ["原文已变更", "warn"], gone: ["原文已删除", "bad"], unchecked: ["未核对", ""] };
 let cursor = null;
 

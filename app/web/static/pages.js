@@ -27,16 +27,19 @@ class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
 
+const ROLE_NAMES = { citizen: "居民", agent: "坐席", auditor: "审计", admin: "管理员" };
+const roleName = role => ROLE_NAMES[role] || role;
+
 /* The signed-in key of one page ("panel", "audit"), which needs a key of one of `roles`. */
 class Session {
   constructor(page, roles) { this.name = `jingce-key-${page}`; this.roles = roles; this.role = roles[0]; this.me = null; }
 
   async check() {
     const me = await this.json("/v1/me");
-    if (!this.roles.includes(me.role)) throw new ApiError(403, `这是 ${me.role} 角色的密钥；本页面需要 ${this.roles.join(" 或 ")} 角色的密钥。`);
+    if (!this.roles.includes(me.role)) throw new ApiError(403, `这是${roleName(me.role)}角色的密钥；本页面需要${this.roles.map(roleName).join("或")}角色的密钥。`);
     this.me = me;
     const who = document.getElementById("who");
-    if (who) who.textContent = `${me.name}（${me.role}）`;
+    if (who) who.textContent = `${me.name}（${roleName(me.role)}）`;
   }
   get key() { return sessionStorage.getItem(this.name); }
   forget() { sessionStorage.removeItem(this.name); }
@@ -47,7 +50,7 @@ class Session {
     if (!response.ok) {
       let detail = "";
       try { detail = (await response.json()).detail || ""; } catch (_) { /* not a problem document */ }
-      const messages = { 401: "密钥无效或已被撤销，请重新登录。", 403: `此密钥无权访问（需要 ${this.role} 角色的密钥）。`,
+      const messages = { 401: "密钥无效或已被撤销，请重新登录。", 403: `此密钥无权访问（需要${roleName(this.role)}角色的密钥）。`,
                          429: `请求过于频繁，请 ${response.headers.get("Retry-After") || "稍后"} 秒后再试。` };
       throw new ApiError(response.status, messages[response.status] || `请求失败（${response.status}）：${detail}`);
     }

@@ -113,12 +113,63 @@ function renderSuggestion(s) {
     out.push(el("ol", { class: "muted" }, draft.sources.map(x => el("li", {
       text: `${x.document.title || x.document.doc_id}${x.document.doc_number ? "（" + x.document.doc_number + "）" : ""}` }))));
   }
+  out.push(knowledgeForm(s));
   if (s.left_out.length) out.push(el("p", { class: "muted", text: `未能完成：${s.left_out.join("；")}` }));
   document.getElementById("suggestion").replaceChildren(...out);
   document.getElementById("override-department").value = "";
   document.getElementById("override-reason").value = "";
   document.getElementById("decision-result").textContent = "";
   for (const id of ["accept", "override"]) document.getElementById(id).disabled = false;
+}
+
+/* The reply draft, accepted or edited, becomes a knowledge entry in one step: proposed, it answers
+   once a reviewer approves it. */
+function knowledgeForm(s) {
+  const draft = s.reply_draft;
+  const text = draft && !draft.refusal ? draft.sentences.map(x => x.text).join("") : "";
+  const basis = draft && !draft.refusal
+    ? draft.sources.filter(x => x.document.kind !== "knowledge").map(x => ({ doc_id: x.document.doc_id, doc_number: x.document.doc_number || null }))
+    : [];
+  const answer = el("textarea", { id: "kb-answer", rows: 3, maxlength: 4000, placeholder: "写下本类诉求的答复口径" });
+  answer.value = text;
+  const status = el("p", { id: "kb-result", role: "status" });
+  const submit = el("button", { type: "button", id: "kb-submit", text: "提交知识库审核", onclick: async () => {
+    const value = answer.value.trim();
+    if (value.length < 2) { status.textContent = "请先写下答复口径。"; return; }
+    submit.disabled = true;
+    try {
+      const lead = s.departments[0]?.department.id;
+      const entry = await session.json("/v1/knowledge", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ question: s.ticket.slice(0, 500), answer: value, department: lead, basis,
+                               category: s.category && s.category.level2 ? [s.category.level1, s.category.level2] : [],
+                               suggestion_id: s.id }) });
+      status.className = "ok";
+      status.textContent = `已提交知识库，待审核（编号 ${entry.id}）。审核通过后即可用于答复。`;
+    } catch (error) {
+      submit.disabled = false;
+      status.className = "error";
+      status.textContent = `提交失败：${error.message}`;
+    }
+  } });
+  return el("div", { class: "kb" }, el("label", { for: "kb-answer", text: "答复口径（可修改后提交知识库）" }), answer, submit, status);
+}
+
+/* A reviewer's queue (admin keys): entries proposed at the desk, approved or rejected here. */
+async function loadKnowledgeQueue() {
+  const box = document.getElementById("kb-queue");
+  if (!box || session.me?.role !== "admin") return;
+  box.closest("section").hidden = false;
+  const entries = await session.json("/v1/knowledge?state=proposed&limit=20");
+  box.replaceChildren(entries.length ? el("ul", {}, entries.map(e => el("li", {},
+    el("strong", { text: e.question.slice(0, 80) }), el("p", { text: e.answer }),
+    el("button", { type: "button", class: "good", text: "通过", onclick: () => review(e.id, "approve") }),
+    el("button", { type: "button", class: "warn", text: "驳回", onclick: () => review(e.id, "reject") }))))
+    : el("p", { class: "muted", text: "没有待审核的知识条目。" }));
+}
+
+async function review(id, action) {
+  await session.json(`/v1/knowledge/${encodeURIComponent(id)}/${action}`, { method: "POST" });
+  await loadKnowledgeQueue();
 }
 
 async function decide(action) {
@@ -194,5 +245,5 @@ document.addEventListener("keydown", event => {
 // the names first: the recent decisions and the statistics show departments by name
 session.begin(async () => {
   fillOverride(await loadDepartments(session));
-  await Promise.all([loadRecent(), loadStats()]);
+  await Promise.all([loadRecent(), loadStats(), loadKnowledgeQueue()]);
 });
