@@ -209,7 +209,7 @@ class ReadQuestion:
 
 
 class MatchKnowledge:
-    """Reads search_question, filters. Writes knowledge, knowledge_similarity, and — when an approved
+    """Reads search_question, kinds, filters. Writes knowledge, knowledge_similarity, and — when an approved
     hotline knowledge entry in force asks what the question asks — sources (the entry's chunks) and
     extract (the answer script, sentence by sentence, each cited to the entry): the policy search, the
     extraction and the answerability judgment are then skipped. A person approved this answer for
@@ -217,9 +217,10 @@ class MatchKnowledge:
 
     "Asks what the question asks" is strict, because e5-small finds every question about a programme
     alike (a paraphrase 0.92, a question the entry does not answer 0.93, the median): the entry's
-    question and answer at least `min_similarity` alike to the question (dense cosine) and at least
-    `min_overlap` of the question's character pairs in the entry's question. Anything looser is
-    answered from the policies, where answerability is judged."""
+    question and answer at least `min_similarity` alike to the question (dense cosine), at least
+    `min_overlap` of the question's character pairs in the entry's question, and the entry's question
+    asking the same kinds of thing (amount, material, deadline …). Anything looser is answered from
+    the policies, where answerability is judged."""
 
     name = "match_knowledge"
 
@@ -234,15 +235,21 @@ class MatchKnowledge:
             return
         best = max(scored, key=lambda h: h.signals["dense"])
         ctx.knowledge_similarity = best.signals["dense"]
-        if (ctx.knowledge_similarity < self.min_similarity
-                or pair_overlap(ctx.search_question, best.document.get("title") or "") < self.min_overlap):
+        asked = best.document.get("title") or ""
+        if (ctx.knowledge_similarity < self.min_similarity or pair_overlap(ctx.search_question, asked) < self.min_overlap
+                or set(kinds_asked(asked)) != set(ctx.kinds)):  # "每月扣多少" is not "夫妻俩怎么分着扣"
             return
         chunks = sorted((h for h in self.retriever.search(ctx.search_question, top_k=8, filters=replace(
             filters, doc_ids=[best.doc_id]))), key=lambda h: h.start)
         ctx.knowledge, ctx.sources = best.doc_id, chunks or [best]
-        ctx.extract = Extract([AnswerSentence(text, [Citation(1, hit.doc_id, hit.chunk_id, text, start, start + len(text))])
-                               for hit in ctx.sources for text, start in _sentences_of(hit)],
-                              coverage=1.0, best_coverage=1.0, source_coverage=1.0, answers_kind=1.0)
+        sentences: list[AnswerSentence] = []
+        for hit in ctx.sources:
+            for text, start in _sentences_of(hit):
+                # the items of a list the script runs on ("需提交：A；B；C") start a line each
+                item = bool(sentences) and sentences[-1].text.endswith(("；", ";"))
+                sentences.append(AnswerSentence(text, [Citation(1, hit.doc_id, hit.chunk_id, text, start,
+                                                                start + len(text))], line_break=item))
+        ctx.extract = Extract(sentences, coverage=1.0, best_coverage=1.0, source_coverage=1.0, answers_kind=1.0)
 
 
 def pair_overlap(question: str, other: str) -> float:
