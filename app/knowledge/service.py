@@ -5,12 +5,16 @@ restart — and every step is an audit event."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
+from app.clients.vector_store import StoreUnavailable
 from app.knowledge.store import KnowledgeStore, entry_of
 from ingestion.knowledge import KnowledgeEntry, entry_from_record
 from ingestion.sync import Indexer
+
+log = logging.getLogger(__name__)
 
 DESK_PREFIX = "kd-"  # entries proposed at the desk; the shipped files use ka-/kb-…
 
@@ -36,8 +40,16 @@ class KnowledgeService:
 
     def index_approved(self) -> int:
         """Puts every approved desk entry in the index (a rebuilt index lacks them); what is already
-        there is skipped by its hash. Returns how many were written."""
-        report = self.indexer.write_documents([e.as_document(None) for e in self.store.approved()])
+        there is skipped by its hash. Returns how many were written. A store that cannot be reached
+        at start is the store's outage, answered everywhere as such: it does not stop the service."""
+        approved = self.store.approved()
+        if not approved:
+            return 0
+        try:
+            report = self.indexer.write_documents([e.as_document(None) for e in approved])
+        except StoreUnavailable as exc:
+            log.warning("approved knowledge entries not indexed at start: %s", exc)
+            return 0
         return len(report.added) + len(report.updated)
 
     def get(self, entry_id: str) -> dict[str, Any] | None:

@@ -228,6 +228,8 @@ class MatchKnowledge:
         self.retriever, self.min_similarity, self.min_overlap = retriever, min_similarity, min_overlap
 
     def __call__(self, ctx: AnswerContext) -> None:
+        if ctx.filters.kind and ctx.filters.kind != KNOWLEDGE:
+            return  # the caller asked for another kind of source (kind=policy: the documents themselves)
         filters = replace(ctx.filters, kind=KNOWLEDGE, include_not_in_force=False)
         found = self.retriever.search_detailed(ctx.search_question, top_k=4, filters=filters)
         scored = [h for h in found.hits if "dense" in h.signals]
