@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -114,6 +115,14 @@ def kind_search_words(kinds: list[str]) -> list[str]:
     """The words answers to these kinds of question carry, for the search ("提交", "原件" for materials)."""
     known = question_kinds()
     return list(dict.fromkeys(w for k in kinds if k in known for w in known[k].search_words))
+
+
+@lru_cache(maxsize=1)
+def hotline_departments() -> list[dict[str, Any]]:
+    """The handlers of policies/hotline/departments.yml as written: the routing catalogue builds its
+    departments from them, knowledge entries name their body by them."""
+    data = yaml.safe_load((POLICIES / "hotline" / "departments.yml").read_text(encoding="utf-8"))
+    return list(data["departments"])
 
 
 @lru_cache(maxsize=None)

@@ -7,6 +7,7 @@ validity and metadata; results carry the document metadata, heading path, offset
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -62,6 +63,9 @@ class HybridRetriever:
         self.document_weight, self.expansion_weight = document_weight, expansion_weight
         self.vocabulary = vocabulary
         self.fusion, self.rrf_k, self.weights, self.prefetch_limit = fusion, rrf_k, weights, prefetch_limit
+        # one answer searches with the same question several times (the knowledge base, the policies,
+        # an amending document's chunks): its vector is computed once
+        self._query_vector = lru_cache(maxsize=256)(embedder.query_vector)
 
     def search(self, question: str, top_k: int = 5, filters: SearchFilters | None = None,
                mode: Mode = "hybrid") -> list[SearchHit]:
@@ -87,7 +91,7 @@ class HybridRetriever:
         dense = sparse = None
         if mode != "bm25":
             clock = time.perf_counter()
-            dense = self.embedder.query_vector(question)
+            dense = self._query_vector(question)
             timings.embed_ms = (time.perf_counter() - clock) * 1000
         if mode != "dense":
             clock = time.perf_counter()

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 import yaml
 
 from app.domain import KNOWLEDGE, VALIDITY_CURRENT, Document, normalize_doc_number
-from app.policy_data import POLICIES
+from app.policy_data import hotline_departments
 from ingestion.errors import IngestError
 from ingestion.metadata import normalize_validity, parse_date
 from ingestion.text_decoding import decode_text
@@ -81,8 +81,7 @@ class KnowledgeEntry:
 @lru_cache(maxsize=1)
 def department_names() -> dict[str, str]:
     """Handler id → name (policies/hotline/departments.yml): an entry cites its body by name."""
-    data = yaml.safe_load((POLICIES / "hotline" / "departments.yml").read_text(encoding="utf-8"))
-    return {d["id"]: d["name"] for d in data["departments"]}
+    return {d["id"]: d["name"] for d in hotline_departments()}
 
 
 def entry_from_record(record: dict[str, Any]) -> KnowledgeEntry:

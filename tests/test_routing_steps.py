@@ -62,7 +62,7 @@ def test_the_district_government_joins_last_and_a_lead_outside_its_categories_is
 def test_a_local_matter_goes_to_its_street_with_the_co_handler_its_category_names(choose):
     """接诉即办's 属地: 物业管理 is led by the street office where it happens; 市住房城乡建设委 helps
     (categories.yml), the district government last."""
-    category = CategoryGuess("住房", "物业管理", None, 0.8, [])
+    category = CategoryGuess("住房", "物业管理", None, 0.8, [], label="住房/物业管理")  # as classify writes it
     ctx = _context(_ranked(("street:110105026", 0.8, 0.0, 0.0), ("bj-cgzf", 0.2, 0.0, 0.0), ("bj-jw", 0.1, 0.0, 0.0)),
                    district="朝阳区", category=category, street_code="110105026")
     choose(ctx)

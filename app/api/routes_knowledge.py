@@ -88,12 +88,12 @@ def _who(request: Request) -> str | None:
 async def propose(body: ProposeRequest, request: Request, services: ServicesDep) -> Any:
     record = body.model_dump(mode="json", exclude={"suggestion_id"})
     try:
-        entry = await run_in_threadpool(services.knowledge.propose, record, _who(request), body.suggestion_id,
-                                        "hotline", request.state.caller.actor)
+        row = await run_in_threadpool(services.knowledge.propose, record, _who(request), body.suggestion_id,
+                                      "hotline", request.state.caller.actor)
     except IngestError as exc:
         raise ProblemError(422, str(exc), field="department", location="body") from None
     request.state.audited = True
-    return EntryOut.of({**services.knowledge.get(entry.id)})
+    return EntryOut.of(row)
 
 
 @router.get("", response_model=list[EntryOut], responses=problem_responses(422),

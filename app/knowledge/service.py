@@ -11,7 +11,7 @@ from typing import Any
 
 from app.clients.vector_store import StoreUnavailable
 from app.knowledge.store import KnowledgeStore, entry_of
-from ingestion.knowledge import KnowledgeEntry, entry_from_record
+from ingestion.knowledge import entry_from_record
 from ingestion.sync import Indexer
 
 log = logging.getLogger(__name__)
@@ -24,12 +24,11 @@ class KnowledgeService:
         self.store, self.indexer = store, indexer
 
     def propose(self, record: dict[str, Any], proposed_by: str | None, suggestion_id: str | None = None,
-                channel: str = "hotline", actor: str | None = None) -> KnowledgeEntry:
-        """ValueError (IngestError) names what is wrong with the entry."""
+                channel: str = "hotline", actor: str | None = None) -> dict[str, Any]:
+        """The stored row; ValueError (IngestError) names what is wrong with the entry."""
         entry = entry_from_record({**record, "id": DESK_PREFIX + uuid.uuid4().hex[:12], "state": "proposed",
                                    "source": record.get("source") or "agent_reply"})
-        self.store.propose(entry, proposed_by, suggestion_id, channel, actor)
-        return entry
+        return self.store.propose(entry, proposed_by, suggestion_id, channel, actor)
 
     def review(self, entry_id: str, approve: bool, reviewer: str | None, note: str | None,
                channel: str = "hotline", actor: str | None = None) -> dict[str, Any]:

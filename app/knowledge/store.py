@@ -6,6 +6,7 @@ by the ordinary sync."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import fields
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, Text, insert, or_, select, update
@@ -37,8 +38,7 @@ entries = Table(
     Column("review_note", Text),
 )
 
-_ENTRY_FIELDS = ("id", "question", "answer", "department", "category", "district", "street", "basis", "effective",
-                 "review_by", "source", "state")
+_ENTRY_FIELDS = tuple(f.name for f in fields(KnowledgeEntry))
 
 
 class NotProposed(Exception):
@@ -55,15 +55,17 @@ class KnowledgeStore:
         self.engine = audit.engine
 
     def propose(self, entry: KnowledgeEntry, proposed_by: str | None, suggestion_id: str | None,
-                channel: str, actor: str | None) -> str:
-        now = dt.datetime.now(dt.timezone.utc)
+                channel: str, actor: str | None) -> dict[str, Any]:
+        """Stores the entry with its audit event; returns the row as written."""
+        row = {**entry.as_record(), "suggestion_id": suggestion_id, "proposed_by": proposed_by,
+               "proposed_at": dt.datetime.now(dt.timezone.utc)}
         with self.audit.writing() as conn:
-            conn.execute(insert(entries).values(**entry.as_record(), suggestion_id=suggestion_id,
-                                                proposed_by=proposed_by, proposed_at=now))
-            return self.audit.append(conn, AuditEvent(
+            conn.execute(insert(entries).values(**row))
+            self.audit.append(conn, AuditEvent(
                 "knowledge", channel, "proposed", entry.question, entry.answer,
                 {"entry_id": entry.id, "department": entry.department, "basis": entry.basis,
                  "suggestion_id": suggestion_id, "proposed_by": proposed_by}, actor=actor, department=entry.department))
+        return row
 
     def review(self, entry_id: str, state: str, reviewer: str | None, note: str | None, channel: str,
                actor: str | None) -> tuple[dict[str, Any], str]:

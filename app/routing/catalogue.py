@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from app.domain import DISTRICTS
-from app.policy_data import POLICIES
+from app.policy_data import POLICIES, hotline_departments
 
 HOTLINE = POLICIES / "hotline"
 
@@ -63,9 +63,8 @@ def street_departments() -> list[Department]:
 
 @lru_cache(maxsize=1)
 def departments() -> dict[str, Department]:
-    data = yaml.safe_load((HOTLINE / "departments.yml").read_text(encoding="utf-8"))
     out = {}
-    for item in data["departments"]:
+    for item in hotline_departments():
         dept = Department(id=item["id"], name=item["name"], short=item.get("short") or item["name"],
                           kind=item["kind"], responsibilities=tuple(item.get("responsibilities") or ()),
                           keywords=tuple(str(k) for k in item.get("keywords") or ()),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from app.routing.catalogue import HOTLINE, Taxonomy
+from app.routing.catalogue import HOTLINE, Taxonomy, departments
 from app.routing.places import Places
 
 CATEGORIES = HOTLINE / "categories.yml"
@@ -73,8 +73,6 @@ def split_label(label: str) -> tuple[str, str | None]:
 
 @lru_cache(maxsize=4)
 def load_categories(path: Path = CATEGORIES) -> CategoryTree:
-    from app.routing.catalogue import departments
-
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     known = departments()
     categories: dict[str, HotlineCategory] = {}

@@ -137,12 +137,11 @@ def train_model(cfg: RoutingSettings, store: RoutingStore, embedder: ArrayEmbedd
         return (f"no labelled tickets at {cfg.train_path} (ROUTING_TRAIN_PATH): no category model; "
                 "every suggestion is sent to review")
     tickets, labels = found.tickets, found.labels
+    target = cfg.lead_review_target if found.groups else cfg.review_target
     if only_if_changed and model_path.exists():
-        digest = training_digest(tickets, labels, found.taxonomy, embedder.model_id,
-                                 cfg.lead_review_target if found.groups else cfg.review_target, found.leads)
+        digest = training_digest(tickets, labels, found.taxonomy, embedder.model_id, target, found.leads)
         if stored_digest(model_path) == digest:
             return f"{model_path} is up to date ({len(tickets)} tickets)"
-    target = cfg.lead_review_target if found.groups else cfg.review_target
     trained: TrainedRouting = train_routing(embedder, found.taxonomy, tickets, labels, target,
                                             found.source, progress, found.leads, found.groups)
     trained.save(model_path)

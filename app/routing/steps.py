@@ -32,7 +32,7 @@ from app.pipeline.runner import Pipeline
 from app.prompts import Prompt
 from app.retrieval import HybridRetriever
 from app.routing.catalogue import Department, RankingPolicy
-from app.routing.categories import SEPARATOR, CategoryTree, split_label
+from app.routing.categories import CategoryTree, split_label
 from app.routing.classifier import Ticket, group_confidence
 from app.routing.context import TicketContext
 from app.routing.knowledge import RoutingKnowledge
@@ -93,7 +93,7 @@ class Classify:
     name = "classify"
 
     def __init__(self, knowledge: RoutingKnowledge, tree: CategoryTree) -> None:
-        self.knowledge, self.tree = knowledge, tree
+        self.knowledge, self.tree, self.rules = knowledge, tree, tree.lead_rules()
 
     def __call__(self, ctx: TicketContext) -> None:
         trained = ctx.trained = self.knowledge.trained
@@ -112,8 +112,7 @@ class Classify:
         level1, level2 = split_label(best)
         if level2 is not None and all(c in self.tree for c in model.classes):
             # the project's tree: what must be sure is who leads, the categories of one lead rule together
-            rules = self.tree.lead_rules()
-            sure, rule = group_confidence(proba[None, :], model.classes, rules)
+            sure, _ = group_confidence(proba[None, :], model.classes, self.rules)
             if float(sure[0]) < model.threshold:
                 ctx.review_reasons.append(f"主办判断把握 {float(sure[0]):.0%} 低于复核线 {model.threshold:.0%}")
         elif confidence < model.threshold:
@@ -279,10 +278,8 @@ class Choose:
             ctx.review_reasons.append(f"主办单位通常不承办「{ctx.category.level1}」类诉求")
 
     def _co_rules(self, ctx: TicketContext) -> tuple[str, ...]:
-        label = ctx.category and ctx.category.level2 and f"{ctx.category.level1}{SEPARATOR}{ctx.category.level2}"
-        if not label or label not in self.tree:
-            return ()
-        return self.tree[label].co
+        label = ctx.category and ctx.category.label
+        return self.tree[label].co if label and label in self.tree else ()
 
 
 class GatherEvidence:

@@ -60,7 +60,7 @@ def score(tickets: list[LabelledTicket], routed: list[TicketContext]) -> dict[st
     rows = []
     for ticket, ctx in zip(tickets, routed):
         lead = ctx.chosen[0].department.id if ctx.chosen else None
-        label = ctx.category and f"{ctx.category.level1}/{ctx.category.level2}"
+        label = ctx.category and ctx.category.label
         rows.append({
             "lead": lead == ticket.lead,
             "lead_district": lead == ticket.lead or (lead is not None and _district_of(lead, catalogue) is not None
@@ -109,8 +109,9 @@ def run_ticket_eval(embedder: ArrayEmbeddings, cfg: RoutingSettings, policy: Ran
     order = np.random.default_rng(0).permutation(len(train))
     tickets, routed = [], []
     for fold in range(FOLDS):
+        held_out = set(order[fold::FOLDS])
         held = [train[i] for i in order[fold::FOLDS]]
-        rest = [train[i] for i in order if i not in set(order[fold::FOLDS])]
+        rest = [train[i] for i in order if i not in held_out]
         progress(f"fold {fold + 1}/{FOLDS}")
         tickets += held
         routed += route_tickets(embedder, cfg, policy, tree, rest, held)
