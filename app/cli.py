@@ -681,58 +681,76 @@ def _audit(settings: Settings):
     return _services(settings, audit_only=True)
 
 
-def _anchor_lines(path: Path | None) -> list[dict]:
-    if path is None or not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 @audit_app.command("verify")
 def audit_verify(from_seq: Optional[int] = typer.Option(None, "--from", min=1, help="Start at this sequence "
                                                         "number (trusting the chain before it)."),
-                 anchors: Optional[Path] = typer.Option(None, help="Anchor file to check against too (default "
+                 anchors: Optional[Path] = typer.Option(None, help="File of signed heads to check against (default "
                                                         "AUDIT_ANCHOR_FILE)."),
+                 public_key: Optional[Path] = typer.Option(None, help="Check the signatures with this published key "
+                                                           "(PEM) instead of the service's own; no private key read."),
                  as_json: bool = typer.Option(False, "--json", help="Print the report as JSON.")) -> None:
-    """Walk the hash chain; report the first broken link (edited, deleted, inserted, reordered, or a tail
-    cut off below an anchor) with its event id. Exit code 1 when broken."""
+    """Walk the hash chain and check its signed heads and seals; report the first wrong sequence number
+    (edited, deleted, inserted, reordered, rewritten and rehashed, appended without the key, a tail cut
+    off, heads deleted) with its event id, and how many events are not yet under a signed head. Exit
+    code 1 when broken."""
+    from app.audit.heads import HeadVerifier
+    from app.audit.verify import verify_database
+
     settings = _settings()
-    audit = _audit(settings)
-    try:
-        clock = time.perf_counter()
-        report = audit.verify(from_seq, _anchor_lines(anchors or settings.audit.anchor_file))
-        seconds = time.perf_counter() - clock
-    finally:
-        audit.close()
-    if as_json:
-        print(json.dumps({**report.as_dict(), "seconds": round(seconds, 3)}, ensure_ascii=False))
-    elif report.ok:
-        console.print(f"[green]intact[/green]: {report.checked} events ({report.first_seq}…{report.head_seq}), "
-                      f"{report.anchors_checked} anchors, {seconds:.1f} s" + "".join(f"; {n}" for n in report.notes))
+    heads = anchors or settings.audit_anchor_file
+    if public_key is not None:
+        report = verify_database(settings.database_url, HeadVerifier.from_pem(public_key.read_bytes()), heads, from_seq)
     else:
-        b = report.first_break
-        console.print(f"[red]broken ({b.kind})[/red] at sequence {b.seq}, event {b.event_id}: {b.detail} "
-                      f"({report.checked} events checked before it)")
-    if not report.ok:
+        audit = _audit(settings)
+        try:
+            report = verify_database(settings.database_url, audit.heads.signer, heads, from_seq)
+        finally:
+            audit.close()
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False))
+    elif report["ok"]:
+        console.print(f"[green]intact[/green]: {report['checked']} events ({report['first_seq']}…{report['head_seq']}), "
+                      f"{report['heads_checked']} signed heads (key {report['key_id']}), {report['unsigned'] or 0} "
+                      f"events after the last, {report['anchors_checked']} unsigned anchors, {report['seconds']:.1f} s"
+                      + "".join(f"; {n}" for n in report["notes"]))
+    else:
+        b = report["first_break"]
+        console.print(f"[red]broken ({b['kind']})[/red] at sequence {b['seq']}, event {b['event_id']}: {b['detail']} "
+                      f"({report['checked']} events checked)")
+    if not report["ok"]:
         raise typer.Exit(1)
 
 
 @audit_app.command("anchor")
-def audit_anchor(file: Optional[Path] = typer.Option(None, help="Also append the head to this file (default "
-                                                     "AUDIT_ANCHOR_FILE); keep it where the database's "
+def audit_anchor(file: Optional[Path] = typer.Option(None, help="Also append the head to this file, besides "
+                                                     "AUDIT_ANCHOR_FILE; keep it where the database's "
                                                      "administrators cannot rewrite it.")) -> None:
-    """Write the chain's head (sequence, hash, time) down, so that a tail cut off later is caught."""
+    """Sign the chain's head now (the service does so every AUDIT_HEAD_EVERY_EVENTS events or
+    AUDIT_HEAD_EVERY_SECONDS) and print it."""
+    from app.audit.heads import append_heads
+
     settings = _settings()
     audit = _audit(settings)
     try:
         head = audit.anchor()
     finally:
         audit.close()
-    target = file or settings.audit.anchor_file
-    if target is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("a", encoding="utf-8") as out:
-            out.write(json.dumps(head) + "\n")
+    if file is not None and file != settings.audit_anchor_file:
+        append_heads(file, [head])
     print(json.dumps(head))
+
+
+@audit_app.command("public-key")
+def audit_public_key(out: Optional[Path] = typer.Option(None, "--out", help="Write it to this file too.")) -> None:
+    """Print the public key (PEM) that checks the chain's seals and signed heads: publish it to auditors,
+    who verify with `python -m app.audit.verify --public-key FILE` without the service."""
+    from app.audit.heads import load_signer
+
+    settings = _settings()
+    pem = load_signer(settings.audit_head_key_file, create=settings.audit.head_key_file is None).public_pem()
+    if out is not None:
+        out.write_text(pem)
+    print(pem, end="")
 
 
 @audit_app.command("prune")

@@ -28,7 +28,8 @@ from app.answering.selector import SentenceSelector
 from app.answering.llm_composer import LLMComposer
 from app.clients.llm import CircuitBreaker, LLMClient
 from app.audit.keys import KeyStore
-from app.audit.store import AuditEvent, AuditStore
+from app.audit.heads import load_signer
+from app.audit.store import AuditEvent, AuditStore, HeadPolicy
 from app.clients.rate_limits import Limiter, MemoryLimiter, RedisLimiter
 from app.clients.sessions import MemorySessionStore, RedisSessionStore, SessionStore
 from app.clients.sparse import JiebaBm25Encoder
@@ -173,7 +174,7 @@ def build_services(settings: Settings, embedder: ArrayEmbeddings | None = None,
     retriever = HybridRetriever(store, embedder, sparse, fusion=r.fusion, rrf_k=r.rrf_k,
                                 weights=(r.dense_weight, r.sparse_weight), prefetch_limit=r.prefetch_limit,
                                 document_weight=r.document_weight, expansion_weight=r.expansion_weight,
-                                vocabulary=vocabulary)
+                                vocabulary=vocabulary, max_embedded_chars=r.max_embedded_chars)
     indexer = build_indexer(settings, store, embedder, sparse)
     audit = build_audit(settings)
     llm = build_llm_client(settings)  # one client (and one circuit breaker) for answers and routing
@@ -230,7 +231,11 @@ def build_limiter(settings: Settings) -> Limiter:
 def build_audit(settings: Settings) -> AuditStore:
     """The audit store alone (the `jingce audit` and `jingce keys` commands need nothing else)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return AuditStore(settings.database_url, settings.audit_signing_key)
+    a = settings.audit
+    # an explicitly configured key must exist (a secret that did not mount is an error, not a new key)
+    signer = load_signer(settings.audit_head_key_file, create=a.head_key_file is None)
+    heads = HeadPolicy(signer, settings.audit_anchor_file, a.head_every_events, a.head_every_seconds)
+    return AuditStore(settings.database_url, settings.audit_signing_key, heads)
 
 
 def build_routing(settings: Settings, store: RoutingStore, embedder: ArrayEmbeddings, retriever: HybridRetriever,

@@ -108,6 +108,10 @@ class RetrievalSettings(BaseSettings):
                                               "(`word = term | term`); the corpus adds the short names it defines.")
     vocabulary_refresh_s: float = Field(300.0, gt=0, description="How often the short names the indexed documents "
                                         "define are re-read from the index (another process may ingest).")
+    max_embedded_chars: int = Field(160, ge=32, description="Longest question embedded whole; a longer one is "
+                                    "embedded by its first third and last two thirds of this many characters (the "
+                                    "model's cost grows with the length: 500 characters took 0.6 s here), BM25 "
+                                    "still reads all of it.")
     top_k: int = Field(5, ge=1, description="Results returned when the caller does not say.")
     max_top_k: int = Field(50, ge=1, description="Largest top_k a caller may ask for.")
 
@@ -270,8 +274,16 @@ class AuditSettings(BaseSettings):
                                           "unset: a random key kept in audit-signing.key in the data directory.")
     retention_days: int = Field(0, ge=0, description="Events older than this are removed by `jingce audit prune` "
                                 "(a signed checkpoint keeps the chain verifiable); 0 keeps every event.")
-    anchor_file: Path | None = Field(None, description="A file (JSON lines) `jingce audit anchor` also appends the "
-                                     "chain head to and `jingce audit verify` also checks: keep it on other storage.")
+    anchor_file: Path | None = Field(None, description="Append-only file (JSON lines) every signed head also goes "
+                                     "to, and `jingce audit verify` checks: keep it on storage the database's "
+                                     "administrators cannot rewrite; unset: audit-heads.jsonl in the data directory.")
+    head_key_file: Path | None = Field(None, description="Ed25519 private key (PEM, PKCS#8) that seals every event "
+                                       "and signs the chain's heads — a secret file, never in the database; unset: "
+                                       "made once as audit-heads.pem (mode 0600) in the data directory.")
+    head_every_events: int = Field(100, ge=1, description="Sign the chain's head once this many events are "
+                                   "unsigned …")
+    head_every_seconds: float = Field(300.0, gt=0, description="… or once the last signed head is this old and "
+                                      "events came after it (the service checks every tenth of this in quiet times).")
 
 
 class AuthSettings(BaseSettings):
@@ -286,6 +298,9 @@ class AuthSettings(BaseSettings):
     agent_per_minute: int = Field(600, ge=0, description="Requests per agent key in any 60 s; 0: no limit.")
     auditor_per_minute: int = Field(600, ge=0, description="Requests per auditor key in any 60 s; 0: no limit.")
     admin_per_minute: int = Field(0, ge=0, description="Requests per admin key in any 60 s; 0: no limit.")
+    failed_keys_per_minute: int = Field(10, ge=0, description="Failed key checks one client address may make in "
+                                        "any 60 s; past it every presented key is refused (429) before its "
+                                        "argon2 check; 0: no limit.")
     address_per_minute: int = Field(1200, ge=0, description="Requests from one client address in any 60 s, "
                                     "whatever the keys; 0: no limit.")
     redis_url: str | None = Field(None, description="Redis shared by replicas for the rate limits; unset: counted "
@@ -365,6 +380,26 @@ class Settings(BaseSettings):
             path.touch(mode=0o600)
             path.write_text(secrets.token_hex(32))
         return path.read_text().strip()
+
+    @property
+    def audit_anchor_file(self) -> Path:
+        """AUDIT_ANCHOR_FILE, else a file in the data directory named for the database it keeps the heads
+        of (the file and the database belong together: a copied data folder pointed at another database
+        must not read the first one's heads as the second's)."""
+        if self.audit.anchor_file is not None:
+            return self.audit.anchor_file
+        if self.database.url is None:
+            return self.data_dir / "audit-heads.jsonl"
+        import hashlib
+
+        from sqlalchemy.engine import make_url
+
+        named = make_url(self.database.url).render_as_string(hide_password=True)
+        return self.data_dir / f"audit-heads-{hashlib.sha256(named.encode()).hexdigest()[:12]}.jsonl"
+
+    @property
+    def audit_head_key_file(self) -> Path:
+        return self.audit.head_key_file or self.data_dir / "audit-heads.pem"
 
     @property
     def database_url(self) -> str:

@@ -56,7 +56,7 @@ class HybridRetriever:
     def __init__(self, store: VectorStore, embedder: ArrayEmbeddings, sparse: JiebaBm25Encoder,
                  fusion: str = "dbsf", rrf_k: int = 10, weights: tuple[float, float] = (0.4, 0.6),
                  prefetch_limit: int = 100, document_weight: float = 0.3, expansion_weight: float = 0.5,
-                 vocabulary: CorpusVocabulary | None = None) -> None:
+                 vocabulary: CorpusVocabulary | None = None, max_embedded_chars: int = 160) -> None:
         """weights: (dense, sparse); document_weight: of the whole-document BM25 score (dbsf only);
         expansion_weight: of a BM25 query token that only the question's expansion brings."""
         self.store, self.embedder, self.sparse = store, embedder, sparse
@@ -66,6 +66,16 @@ class HybridRetriever:
         # one answer searches with the same question several times (the knowledge base, the policies,
         # an amending document's chunks): its vector is computed once
         self._query_vector = lru_cache(maxsize=256)(embedder.query_vector)
+        self.max_embedded_chars = max_embedded_chars
+
+    def dense_text(self, question: str) -> str:
+        """What of the question is embedded: all of it up to max_embedded_chars, else its start (who and
+        where) and its end (what residents ask comes last) — a pathological 500 characters must not cost
+        the model's full quadratic price on every anonymous request."""
+        if len(question) <= self.max_embedded_chars:
+            return question
+        head = self.max_embedded_chars // 3
+        return question[:head] + question[-(self.max_embedded_chars - head):]
 
     def search(self, question: str, top_k: int = 5, filters: SearchFilters | None = None,
                mode: Mode = "hybrid") -> list[SearchHit]:
@@ -91,7 +101,7 @@ class HybridRetriever:
         dense = sparse = None
         if mode != "bm25":
             clock = time.perf_counter()
-            dense = self._query_vector(question)
+            dense = self._query_vector(self.dense_text(question))
             timings.embed_ms = (time.perf_counter() - clock) * 1000
         if mode != "dense":
             clock = time.perf_counter()

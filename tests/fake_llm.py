@@ -21,6 +21,7 @@ class FakeLLM:
         self.piece_delay_s = 0.0
         self.requests: list[dict] = []
         self.disconnects = 0
+        self.disconnected = threading.Event()  # set when a client hangs up mid-stream: tests wait on it
         self.pieces_sent = 0
         fake = self
 
@@ -58,6 +59,7 @@ class FakeLLM:
                     self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     fake.disconnects += 1
+                    fake.disconnected.set()
 
             def _event(self, data: dict) -> None:
                 self.wfile.write(f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode())

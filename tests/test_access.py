@@ -92,11 +92,85 @@ def test_past_the_limit_is_a_429_with_retry_after(settings, embedder):
             # an agent's key has its own allowance
             assert [client.get("/v1/tickets/stats", headers=agent).status_code for _ in range(6)] == [200] * 5 + [429]
         with services.audit.engine.connect() as conn:
-            limited = conn.execute(select(audit_events.c.details).where(audit_events.c.status == "rate_limited")).all()
-        # a flood is recorded once a minute per caller, not once per refused request
-        assert len(limited) == 2
+            limited = [r[0] for r in conn.execute(select(audit_events.c.details)
+                                                  .where(audit_events.c.status == "rate_limited"))]
+        # a flood is recorded once a minute per caller, not once per refused request; the citizen's second
+        # 429 was only counted, and is written when the flood ends (here: at shutdown)
+        assert len(limited) == 3
+        assert [d["unrecorded_before"] for d in limited if d.get("flood_ended")] == [1]
     finally:
         services.close()
+
+
+def test_guessing_keys_costs_the_guesser_not_the_service(settings, embedder, monkeypatch):
+    import app.audit.keys as keys_module
+
+    services = _services(settings, embedder, failed_keys_per_minute=5)
+    checks = []
+    real_hasher = keys_module._HASHER
+
+    class Counting:
+        def hash(self, *args):
+            return real_hasher.hash(*args)
+
+        def verify(self, *args):
+            checks.append(1)
+            return real_hasher.verify(*args)
+
+    monkeypatch.setattr(keys_module, "_HASHER", Counting())
+    try:
+        agent = services.keys.create("A0123", "agent")
+        forged = {"X-API-Key": f"jc_{agent.key.id}_{'x' * 32}"}  # the real id, a wrong secret
+        with TestClient(create_app(services=services)) as client:
+            assert client.get("/v1/tickets/stats", headers={"X-API-Key": agent.secret}).status_code == 200
+            statuses = [client.get("/v1/tickets/stats", headers=forged).status_code for _ in range(12)]
+            assert statuses == [401] * 5 + [429] * 7
+            assert len(checks) == 6  # the agent's first use and five guesses: none past the allowance
+            refused = client.get("/v1/tickets/stats", headers=forged)
+            assert int(refused.headers["retry-after"]) >= 1 and "failed key checks" in refused.json()["detail"]
+            # the agent behind the same address, already checked, keeps working; a new key must wait
+            assert client.get("/v1/tickets/stats", headers={"X-API-Key": agent.secret}).status_code == 200
+            other = services.keys.create("A0124", "agent")
+            assert client.get("/v1/tickets/stats", headers={"X-API-Key": other.secret}).status_code == 429
+        with services.audit.engine.connect() as conn:
+            failed = [r[0] for r in conn.execute(select(audit_events.c.details).where(
+                audit_events.c.kind == "access", audit_events.c.status.in_(["unauthenticated", "rate_limited"])))]
+        assert sum(d.get("key_id") == agent.key.id for d in failed) >= 6  # the id each guess named is recorded
+        assert len(failed) <= 8  # five 401s, the first 429, the flood's count at shutdown (and the new key's)
+    finally:
+        services.close()
+
+
+def test_the_caller_is_checked_before_the_body_is_read(services):
+    citizen, agent = key_headers(services, "citizen"), key_headers(services, "agent")
+    bad = {"content": b"{bad json", "headers": {"Content-Type": "application/json"}}
+    with TestClient(create_app(services=services)) as client:
+        assert client.post("/v1/tickets/route", **bad).status_code == 401
+        assert client.post("/v1/tickets/x/decision", content=bad["content"],
+                           headers={**bad["headers"], **citizen}).status_code == 403
+        refused = client.post("/v1/tickets/route", content=bad["content"], headers={**bad["headers"], **agent})
+        assert refused.status_code == 422 and refused.headers["content-type"] == "application/problem+json"
+        assert client.post("/v1/chat", **bad).status_code == 422  # anonymous citizens may chat: they hear why
+
+
+def test_forged_cursors_are_422_problems(services, small_corpus):
+    import base64
+    import json as json_
+
+    def cursor(value) -> str:
+        return base64.urlsafe_b64encode(json_.dumps(value).encode()).decode().rstrip("=")
+
+    services.indexer.sync([small_corpus])
+    auditor = key_headers(services, "auditor")
+    with TestClient(create_app(services=services)) as client:
+        issued = client.get("/v1/policies", params={"limit": 1}).json()["next_cursor"]
+        real = json_.loads(base64.urlsafe_b64decode(issued + "=" * (-len(issued) % 4)))
+        for key in ([10**400, real["k"][1]], [float("1e300"), real["k"][1]], [1, "x" * 5000]):
+            forged = client.get("/v1/policies", params={"limit": 1, "cursor": cursor({**real, "k": key})})
+            assert forged.status_code == 422 and forged.headers["content-type"] == "application/problem+json"
+        for seq in (2**63, 0, -1, 10**30):
+            page = client.get("/v1/audit/events", params={"cursor": cursor({"seq": seq})}, headers=auditor)
+            assert page.status_code == 422 and page.headers["content-type"] == "application/problem+json", seq
 
 
 def test_rate_limits_shared_through_redis(settings, embedder, redis_url):
@@ -182,7 +256,9 @@ def test_a_server_error_is_recorded_too(services):
 
     services.lookup.facets = broken
     with TestClient(create_app(services=services), raise_server_exceptions=False) as client:
-        assert client.get("/v1/policies/facets").status_code == 500
+        crashed = client.get("/v1/policies/facets")
+        assert crashed.status_code == 500 and crashed.headers["content-type"] == "application/problem+json"
+        assert "the store went away" not in crashed.text  # what broke is in the log, not told to the caller
     with services.audit.engine.connect() as conn:
         statuses = [row[0] for row in conn.execute(select(audit_events.c.status).where(audit_events.c.kind == "request"))]
     assert statuses == ["http_500"]

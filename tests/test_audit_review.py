@@ -5,8 +5,10 @@ per-day figures, the chain's status; and `jingce audit verify` / `anchor` from t
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
+import re
 import subprocess
 import sys
 
@@ -14,6 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from app.api import create_app
+from app.audit.labels import BEIJING, labels
 from tests.conftest import clean_env, key_headers
 
 
@@ -49,6 +52,11 @@ def test_an_official_reviews_what_was_said(services, small_corpus, tmp_path):
 
         assert ids(refused=True) == [refused["audit_id"]]
         assert ids(overridden=True) and ids(kind=["decision"]) == ids(overridden=True)
+        # filters read officials' words as well as the codes
+        assert ids(status="改派") == ids(status="override") == ids(kind=["派单决定"]) == ids(overridden=True)
+        assert ids(kind=["派单建议"], channel="12345热线") == ids(kind=["suggestion"], channel="hotline")
+        assert ids(status="拒答：无依据") == ids(refused=True)
+        assert client.get("/v1/audit/events", params={"kind": "火星"}, headers=auditor).status_code == 422
         assert answered["audit_id"] in ids(kind=["answer"], q="养老服务")
         assert ids(kind=["answer"], q="100%_") == []  # LIKE's wildcards are searched for, not used
         assert len(ids(kind=["lookup"], **{"from": "2000-01-01", "to": "2999-01-01"})) >= 3
@@ -72,18 +80,32 @@ def test_an_official_reviews_what_was_said(services, small_corpus, tmp_path):
         exported = client.get("/v1/audit/export", params={"format": "csv"}, headers=auditor)
         assert exported.headers["content-type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(exported.text.lstrip("\ufeff"))))
-        assert [int(r["seq"]) for r in rows] == sorted(int(r["seq"]) for r in rows)
+        assert [int(r["序号"]) for r in rows] == sorted(int(r["序号"]) for r in rows)
+        decided = next(r for r in rows if r["类型"] == "派单决定")
+        assert decided["状态"] == "改派" and decided["决定主办单位"] == "北京市教育委员会" and decided["采纳建议"] == "否"
+        assert decided["建议主办单位"] and decided["时间（北京时间）"].endswith("+08:00")
+        assert all(not re.search(r"[a-z]{4,}", r["状态"] + r["类型"] + r["渠道"] + r["调用方"]) for r in rows), rows
         lines = client.get("/v1/audit/export", params={"format": "jsonl", "kind": ["answer"]}, headers=auditor).text
         assert {json.loads(line)["kind"] for line in lines.splitlines()} == {"answer"}
 
         summary = client.get("/v1/audit/summary", headers=auditor).json()
         today = summary[-1]
+        assert today["day"] == dt.datetime.now(BEIJING).date().isoformat()  # days are Beijing days
         assert today["answers"] == 2 and today["refused"] == 1 and today["suggestions"] == 1
         assert today["decisions_by_department"] == {made["departments"][0]["department"]["id"]: {"decided": 1,
                                                                                                  "agreed": 0}}
         assert client.get("/v1/audit/verify", headers=auditor).json()["ok"] is True
         # reading the log is itself recorded
         assert ids(kind=["lookup"], actor=auditor_actor(services))
+        by_label = ids(kind=["lookup"], actor=labels().actor(auditor_actor(services)))  # "审计员 密钥…"
+        assert by_label and set(by_label) < set(ids(kind=["lookup"], actor=auditor_actor(services)))
+    # every kind, channel and status the service wrote has officials' words for it
+    with services.audit.engine.connect() as conn:
+        written = conn.execute(text("SELECT DISTINCT kind, channel, status FROM audit_events")).all()
+    names = labels()
+    unnamed = [row for row in written if names.label("kinds", row[0]) == row[0] or
+               names.label("channels", row[1]) == row[1] or names.label("statuses", row[2]) == row[2]]
+    assert len(written) >= 8 and not unnamed, unnamed
 
 
 def auditor_actor(services) -> str:
@@ -105,9 +127,14 @@ def test_verify_and_anchor_from_the_command_line(tmp_path):
     assert jingce("keys", "revoke", listed[0].split("\t")[0]).returncode == 0
     assert "revoked" in jingce("keys", "list").stdout.splitlines()[0]
     anchored = json.loads(jingce("audit", "anchor").stdout)
-    assert anchored["seq"] == 4  # three keys created, one revoked
+    assert anchored["seq"] == 4 and anchored["signature"]  # three keys created, one revoked
     report = json.loads(jingce("audit", "verify", "--json").stdout)
-    assert report["ok"] and report["checked"] == 4 and report["anchors_checked"] == 2  # the table's and the file's
+    # heads signed at the first event and now, each in the table and the file kept elsewhere
+    assert report["ok"] and report["checked"] == 4 and report["heads_checked"] == 2 and report["unsigned"] == 0
+    public = tmp_path / "published.pem"
+    assert jingce("audit", "public-key", "--out", str(public)).stdout.startswith("-----BEGIN PUBLIC KEY-----")
+    by_auditor = json.loads(jingce("audit", "verify", "--public-key", str(public), "--json").stdout)
+    assert by_auditor["ok"] and by_auditor["key_id"] == report["key_id"]
 
     from sqlalchemy import create_engine
 
@@ -119,8 +146,10 @@ def test_verify_and_anchor_from_the_command_line(tmp_path):
     broken = jingce("audit", "verify")
     assert broken.returncode == 1 and edited in broken.stderr and "edited" in broken.stderr
     with engine.begin() as conn:
+        for trigger in ("audit_events_no_delete", "audit_anchors_no_delete"):
+            conn.execute(text(f"DROP TRIGGER {trigger}"))
         conn.execute(text("DELETE FROM audit_events WHERE seq >= 2"))
         conn.execute(text("DELETE FROM audit_anchors"))
     cut = json.loads(jingce("audit", "verify", "--json").stdout)  # the anchor file kept elsewhere catches it
-    assert not cut["ok"] and cut["first_break"]["kind"] == "truncated"
+    assert not cut["ok"] and cut["first_break"]["kind"] == "heads_missing" and cut["first_break"]["seq"] == 1
     engine.dispose()

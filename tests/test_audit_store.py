@@ -5,13 +5,17 @@ chain, retention leaves a verifiable chain behind, old databases are migrated on
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, insert, text
 
-from app.audit.store import AuditEvent, AuditStore, EventFilter
+from app.audit.chain import link_hash, row_hash
+from app.audit.heads import load_signer, read_heads
+from app.audit.schema import audit_events
+from app.audit.store import AuditEvent, AuditStore, EventFilter, HeadPolicy, _raw
 from app.composition import build_services
 from app.pipeline.context import AnswerContext
 
@@ -36,15 +40,49 @@ def _events(store: AuditStore, n: int) -> list[str]:
             for i in range(n)]
 
 
-def _as_attacker(store: AuditStore, *statements: str) -> None:
-    """SQL run by someone with direct access to the database, who first turns the append-only trigger off."""
+def _as_attacker(store: AuditStore, *statements: str, **values) -> None:
+    """SQL run by someone with direct access to the database, who first turns the append-only triggers off."""
     with store.engine.begin() as conn:
         if store.dialect == "postgresql":
             conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
+            conn.execute(text("ALTER TABLE audit_anchors DISABLE TRIGGER audit_anchors_append_only"))
         else:
-            conn.execute(text("DROP TRIGGER IF EXISTS audit_events_append_only"))
+            for trigger in ("audit_events_append_only", "audit_events_no_delete", "audit_anchors_no_update",
+                            "audit_anchors_no_delete"):
+                conn.execute(text(f"DROP TRIGGER IF EXISTS {trigger}"))
         for statement in statements:
-            conn.execute(text(statement))
+            conn.execute(text(statement), values)
+
+
+def _rehash_from(store: AuditStore, seq: int, answer: str) -> None:
+    """A careful forger: changes the answer of event `seq` and recomputes every hash from there on, so that
+    each link holds again (the seals stay as they were: signing them needs the key)."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(text(f"{_raw(store.dialect)} WHERE seq >= :s ORDER BY seq"), {"s": seq - 1}).all()
+    previous = rows[0][15] if rows[0][1] == seq - 1 else "0" * 64
+    for row in rows:
+        if row[1] < seq:
+            continue
+        values = list(row[:14])
+        values[12] = answer if row[1] == seq else values[12]
+        values[13] = previous
+        previous = link_hash(values, row[14])
+        _as_attacker(store, "UPDATE audit_events SET answer = :a, prev_hash = :p, hash = :h WHERE id = :id",
+                     a=values[12], p=values[13], h=previous, id=row[0])
+
+
+def _append_forged(store: AuditStore) -> int:
+    """An event appended after the head with its hash computed right (and no seal: that needs the key)."""
+    with store.engine.connect() as conn:
+        seq, head = conn.execute(text("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")).one()
+    forged = {"id": str(uuid.uuid4()), "seq": seq + 1, "created_at": dt.datetime.now(dt.timezone.utc),
+              "kind": "answer", "channel": "web", "status": "answered", "session_id": None, "actor": None,
+              "department": None, "degraded": None, "agreed": None, "question": "低保标准是多少",
+              "answer": "每人每月发放100000元。[1]", "details": {}, "prev_hash": head}
+    forged["hash"] = row_hash(forged)
+    with store.engine.begin() as conn:
+        conn.execute(insert(audit_events).values(**forged))
+    return seq + 1
 
 
 def test_round_trip(db_url):
@@ -107,11 +145,87 @@ def test_a_cut_off_tail_is_caught_by_the_anchor(db_url, tmp_path):
     assert head["seq"] == 6 and store.verify().ok and store.verify().anchors_checked == 1
     _as_attacker(store, "DELETE FROM audit_events WHERE seq >= 5")
     report = store.verify()
-    assert not report.ok and report.first_break.kind == "truncated" and report.first_break.seq == 6
+    assert not report.ok and report.first_break.kind == "truncated" and report.first_break.seq == 5
     # an anchor kept elsewhere catches it too when the anchor table was emptied as well
     _as_attacker(store, "DELETE FROM audit_anchors")
     assert store.verify().ok
     assert store.verify(anchors=[head]).first_break.kind == "truncated"
+    store.close()
+
+
+def _signed_store(db_url: str, tmp_path, every: int = 4) -> AuditStore:
+    policy = HeadPolicy(load_signer(tmp_path / "head-key.pem"), tmp_path / "elsewhere" / "heads.jsonl",
+                        every_events=every, every_seconds=3600)
+    return AuditStore(db_url, heads=policy)
+
+
+def _verify(store: AuditStore):
+    """As an auditor would: the table's heads and the file kept elsewhere, with the store's public key."""
+    return store.verify(anchors=read_heads(store.heads.file))
+
+
+@pytest.mark.parametrize("attack, kind, first_bad", [
+    ("append with a recomputed hash", "unsealed", 11),
+    ("edit the last event and rehash", "unsealed", 10),
+    ("edit a signed event and rehash the rest", "rewritten", 9),
+    ("delete the last five", "truncated", 6),
+    ("rewrite from sequence 3", "rewritten", 3),
+    ("empty the anchor table", "heads_missing", 1),
+    ("sign a head with another key", "forged_head", 10),
+])
+def test_a_rewrite_without_the_signing_key_is_caught_where_it_starts(db_url, tmp_path, attack, kind, first_bad):
+    store = _signed_store(db_url, tmp_path)
+    _events(store, 10)  # heads signed at 1, 5 and 9 (every 4 events); event 10 sealed, under no head yet
+    before = _verify(store)
+    assert before.ok and before.heads_checked == 3 and before.last_signed_seq == 9 and before.unsigned == 1
+    assert [h["seq"] for h in read_heads(store.heads.file)] == [1, 5, 9]
+    if attack == "append with a recomputed hash":
+        _append_forged(store)
+    elif attack == "edit the last event and rehash":
+        _rehash_from(store, 10, "每人每月发放100000元。[1]")
+    elif attack == "edit a signed event and rehash the rest":
+        _rehash_from(store, 9, "每人每月发放100000元。[1]")
+    elif attack == "delete the last five":
+        _as_attacker(store, "DELETE FROM audit_events WHERE seq >= 6")
+    elif attack == "rewrite from sequence 3":
+        _rehash_from(store, 3, "每人每月发放100000元。[1]")
+    elif attack == "empty the anchor table":
+        _as_attacker(store, "DELETE FROM audit_anchors")
+    else:
+        other = load_signer(tmp_path / "attacker-key.pem")
+        previous = read_heads(store.heads.file)[-1]
+        with store.engine.connect() as conn:
+            seq, digest = conn.execute(text("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")).one()
+        head = other.head(seq, digest, previous, dt.datetime.now(dt.timezone.utc))
+        _as_attacker(store, "INSERT INTO audit_anchors (seq, hash, created_at, previous, key_id, signature) VALUES "
+                     "(:seq, :hash, :t, :previous, :key_id, :signature)", **{**head, "t": dt.datetime.now(dt.timezone.utc)})
+    report = _verify(store)
+    assert not report.ok, attack
+    assert (report.first_break.kind, report.first_break.seq) == (kind, first_bad), report.first_break
+    store.close()
+
+
+def test_the_chain_verifies_with_the_public_key_alone_in_another_process(db_url, tmp_path):
+    """An auditor with the database, the file of heads and the published key; no service, no private key."""
+    import subprocess
+    import sys
+
+    store = _signed_store(db_url, tmp_path)
+    _events(store, 7)
+    public = tmp_path / "auditor" / "jingce-audit.pub"
+    public.parent.mkdir()
+    public.write_text(store.heads.signer.public_pem())
+    command = [sys.executable, "-m", "app.audit.verify", "--database-url", db_url, "--public-key", str(public),
+               "--heads", str(store.heads.file), "--json"]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "auditor")}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    clean = json.loads(done.stdout)
+    assert clean["ok"] and clean["heads_checked"] == 2 and clean["unsigned"] == 2 and clean["key_id"]
+    _rehash_from(store, 3, "每人每月发放100000元。[1]")
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["first_break"]["seq"] == 3
     store.close()
 
 
@@ -121,10 +235,14 @@ def test_the_database_refuses_update_and_delete(db_url):
     with pytest.raises(Exception, match="append-only"):
         with store.engine.begin() as conn:
             conn.execute(text("UPDATE audit_events SET status = 'refused_no_evidence' WHERE seq = 1"))
-    if store.dialect == "postgresql":  # SQLite's file is as writable as its owner; PostgreSQL's role is not
+    with pytest.raises(Exception, match="append-only"):
+        with store.engine.begin() as conn:
+            conn.execute(text("DELETE FROM audit_events WHERE seq = 1"))
+    store.anchor()
+    for statement in ("UPDATE audit_anchors SET seq = 1", "DELETE FROM audit_anchors"):
         with pytest.raises(Exception, match="append-only"):
             with store.engine.begin() as conn:
-                conn.execute(text("DELETE FROM audit_events WHERE seq = 1"))
+                conn.execute(text(statement))
     assert store.count() == 2 and store.verify().ok
     store.close()
 
@@ -177,7 +295,7 @@ def test_a_database_made_before_migrations_is_put_on_the_chain(tmp_path):
                               "'{}')"), {"id": f"e{i}", "t": when, "q": f"旧问题{i}"})
     old.dispose()
     store = AuditStore(url)
-    assert store.revision == "0003"
+    assert store.revision == "0004"
     report = store.verify()
     assert report.ok and report.checked == 2 and store.get("e0")["seq"] == 1
     store.record(AuditEvent("answer", "web", "answered", "新问题"))

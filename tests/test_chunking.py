@@ -59,6 +59,7 @@ def test_lists_stay_whole_when_they_fit():
 def test_run_together_web_text_splits_at_spaces_between_sentences():
     body = "标题在这里 第一段讲政策。内容很多。" * 3 + " " + "第二段也很长，讲的是另一件事情。" * 30
     chunks = chunk_document(_doc(body), max_chars=150)
+    assert len(chunks) >= len(body) // 150 and sum(len(c.text) for c in chunks) >= 0.9 * len(body.replace(" ", ""))
     assert all(len(c.text) <= 150 for c in chunks)
     assert all(body[c.start:c.end] == c.text for c in chunks)
 

@@ -172,6 +172,17 @@ def test_an_override_teaches_the_router(api):
     assert any(t["source"] == "decision" and t["department"] == "bj-cgzf" for t in after["evidence"]["similar_tickets"])
 
 
+def test_an_override_to_the_suggested_lead_is_an_accept(api):
+    client, _ = api
+    made = client.post("/v1/tickets/route", json={"text": "公司拖欠工资两个月，老板不接电话", "draft_reply": False}).json()
+    lead = made["departments"][0]["department"]["id"]
+    decided = client.post(f"/v1/tickets/{made['id']}/decision", json={
+        "action": "override", "department_id": lead, "reason": "确认由该单位主办"}).json()
+    assert decided["action"] == "accept" and decided["agreed"] is True
+    stats = client.get("/v1/tickets/stats").json()
+    assert stats["overrides"] == 0 and stats["agreed"] == 1
+
+
 def test_a_decided_category_joins_the_training_set_when_the_model_is_trained_again(tmp_path, embedder,
                                                                                    training_file, small_corpus):
     services, client = _client(tmp_path, embedder, training_file, small_corpus)

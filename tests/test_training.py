@@ -98,12 +98,14 @@ def test_the_shipped_models_fit_this_version_and_carry_their_cross_validated_rep
     # answered about half the time — the bar the issue sets (0.05) is not met, and this pins where it stands
     assert report["covid"]["false_refusal_rate"] <= 0.05 and report["bank"]["false_refusal_rate"] <= 0.16
     assert report["near_miss@bank"]["false_answer_rate"] <= 0.55
-    assert all(v["false_answer_rate"] <= 0.05 for k, v in report.items() if k.startswith("unanswerable"))
+    unanswerable = [v["false_answer_rate"] for k, v in report.items() if k.startswith("unanswerable")]
+    assert len(unanswerable) >= 2 and max(unanswerable) <= 0.05  # the lists are there and refused
     assert report["out_of_scope.txt@bank"]["false_answer_rate"] <= 0.10
     assert report["out_of_scope.txt@covid"]["false_answer_rate"] <= 0.12
     # every coefficient on the side its feature may push (a missing word never counts for an answer)
     coef = dict(zip(answerability.model.features, answerability.model.coef))
-    assert all(coef[name] * sign >= 0 for name, sign in EVIDENCE_SIGNS.items() if name in coef)
+    signed = [name for name in EVIDENCE_SIGNS if name in coef]
+    assert len(signed) == len(EVIDENCE_SIGNS) and all(coef[name] * EVIDENCE_SIGNS[name] >= 0 for name in signed)
     selector = SentenceSelector.load(REPO_ROOT / "models" / "answer_selector.json")
     assert set(selector.features) == set(SELECTOR_FEATURES), "fitted on this version's features"
     for dev in ("bank", "covid"):

@@ -23,7 +23,7 @@ from fastapi import HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.routing import APIRoute
 
-from app.audit.keys import ROLES, ApiKey
+from app.audit.keys import ROLES, ApiKey, key_id_named
 from app.audit.store import AuditEvent
 from app.security.pii import mask_personal_data
 
@@ -136,8 +136,30 @@ class _Flood:
             self._since[who] = (now, 0)
             return unrecorded
 
+    def drain(self, quiet_s: float = 60.0) -> list[tuple[str, int]]:
+        """The callers whose 429s stopped `quiet_s` ago with some not yet recorded: a flood's last minute
+        would otherwise go unrecorded (the count waits for a next 429 that never comes)."""
+        now = time.monotonic()
+        with self._lock:
+            ended = [(who, n) for who, (last, n) in self._since.items() if n and now - last >= quiet_s]
+            for who, _ in ended:
+                del self._since[who]
+            for who in [w for w, (last, n) in self._since.items() if not n and now - last >= quiet_s]:
+                del self._since[who]
+        return ended
+
 
 _flood = _Flood()
+
+
+def record_ended_floods(services, quiet_s: float = 60.0) -> int:
+    """Writes the count of each flood's unrecorded 429s once it has stopped (the service's clock calls
+    this; at shutdown with quiet_s 0). Returns how many callers were written."""
+    ended = _flood.drain(quiet_s)
+    for who, count in ended:
+        services.audit.record(AuditEvent("access", "api", "rate_limited", actor="anonymous", details={
+            "caller": mask_personal_data(who).text, "unrecorded_before": count, "flood_ended": True}))
+    return len(ended)
 
 
 async def authorize(request: Request) -> Caller:
@@ -153,9 +175,21 @@ async def authorize(request: Request) -> Caller:
     auth = services.settings.auth
     presented = presented_key(request)
     if presented:
-        key = await run_in_threadpool(services.keys.authenticate, presented)
+        # failed checks are counted per address before any argon2 work: guessing secrets (or a forged
+        # `jc_<real id>_<wrong secret>`) costs the guesser a 429, not the service a hash a try
+        strikes, allowance = f"badkey@{address}", auth.failed_keys_per_minute
+        named = {"key_id": key_id_named(presented)}
+        wait = services.limiter.peek(strikes, allowance) if allowance else None
+        key = await run_in_threadpool(services.keys.authenticate, presented, wait is None)
+        if key is None and wait is not None:
+            unrecorded = _flood.record_now(strikes)
+            await _deny(request, 429, "rate_limited", f"more than {allowance} failed key checks from this address "
+                        f"in 60 s; try again in {int(wait) + 1} s", address, record=unrecorded is not None,
+                        headers={"Retry-After": str(int(wait) + 1)}, extra={**named, "unrecorded_before": unrecorded})
         if key is None:
-            await _deny(request, 401, "unauthenticated", "the API key is unknown or revoked", address)
+            if allowance:
+                services.limiter.hit(strikes, allowance)
+            await _deny(request, 401, "unauthenticated", "the API key is unknown or revoked", address, extra=named)
         if key.origins and request.headers.get("origin") not in key.origins:
             await _deny(request, 403, "forbidden", "this key may only be used from the pages of "
                         + ", ".join(key.origins), address, key)

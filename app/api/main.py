@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
@@ -11,17 +13,34 @@ from sse_starlette.sse import AppStatus
 from app.api import (operations, problems, routes_audit, routes_chat, routes_me, routes_policies, routes_search,
                      routes_knowledge, routes_tickets)
 from app.api.pages import pages_router
-from app.api.access import authorize, document_access, undeclared
+from app.api.access import authorize, document_access, record_ended_floods, undeclared
 from app.api.hardening import Hardening
 from app.api.trail import Trail
 from app.composition import Services, build_services
 from app.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 
 # sse-starlette ends every open stream the moment the server is told to stop; a resident would lose
 # the answer being written. Left to uvicorn, SIGTERM stops new connections and waits for open ones
 # (streams included) up to SERVER_GRACEFUL_S (`jingce serve`), then closes what is left.
 AppStatus.disable_automatic_graceful_drain()
+
+
+async def _housekeeping(services: Services) -> None:
+    """The service's clock. Quiet times too get their signed head: an event is under one within
+    AUDIT_HEAD_EVERY_SECONDS (and a tenth of it), not only once the next N events come. A flood of 429s
+    that stopped gets its last minute's count written."""
+    heads = services.audit.heads
+    period = min(15.0, max(0.5, heads.every_seconds / 10)) if heads else 15.0
+    while True:
+        await asyncio.sleep(period)
+        for chore in (services.audit.sign_head, lambda: record_ended_floods(services)):
+            try:
+                await asyncio.to_thread(chore)
+            except Exception as exc:  # noqa: BLE001 - a database outage: the next tick tries again
+                log.warning("housekeeping failed: %s: %s", exc.__class__.__name__, exc)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -33,9 +52,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         if app.state.services is None:
             built = app.state.services = build_services(settings, serving=True)
         app.state.services.warm_up()
+        clock = asyncio.create_task(_housekeeping(app.state.services))
         try:
             yield
         finally:
+            clock.cancel()
+            try:
+                record_ended_floods(app.state.services, quiet_s=0)
+            except Exception as exc:  # noqa: BLE001 - the database is gone: nothing more can be written
+                log.warning("the last rate-limit counts were not written: %s", exc)
             if built is not None:
                 built.close()
 

@@ -64,6 +64,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
+        # FastAPI reads a JSON body before the route's dependencies run: a body that does not parse
+        # would be answered 422 before anyone asked who is calling. Ask now — no key is a 401, a key of
+        # the wrong role a 403, a flood a 429 — and only a caller who may call hears what was wrong.
+        if getattr(request.state, "caller", None) is None:
+            from app.api.access import authorize
+
+            try:
+                await authorize(request)
+            except StarletteHTTPException as denied:
+                return await _http(request, denied)
         errors = []
         for error in exc.errors():
             loc = [str(part) for part in error.get("loc", ())]
@@ -80,6 +90,11 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException):
         detail = exc.detail if isinstance(exc.detail, str) else None
         return problem_response(request, exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception):
+        # Starlette logs the exception with its traceback after this; the caller gets a problem, not text
+        return problem_response(request, 500, "an internal error; it was logged")
 
     original = app.openapi
 

@@ -21,8 +21,11 @@ from pydantic import BaseModel, Field
 from app.api.deps import ServicesDep
 from app.api.problems import ProblemError, problem_responses
 from app.api.reads import record_read
+from app.audit.heads import read_heads
+from app.audit.labels import BEIJING, beijing_time, labels
 from app.audit.store import BadCursor, EventFilter
 from app.composition import Services
+from app.routing.catalogue import departments
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 log = logging.getLogger(__name__)
@@ -34,34 +37,43 @@ class EventQuery:
 
     def __init__(
         self,
-        since: Annotated[dt.datetime | None, Query(alias="from", description="ISO date or time, inclusive (UTC "
-                                                                             "unless a zone is given)")] = None,
+        since: Annotated[dt.datetime | None, Query(alias="from", description="ISO date or time, inclusive (Beijing "
+                                                                             "time unless a zone is given)")] = None,
         until: Annotated[dt.datetime | None, Query(alias="to", description="ISO date or time, exclusive")] = None,
-        kind: Annotated[list[Literal[KINDS]] | None, Query(description="One or more event kinds.")] = None,  # type: ignore[valid-type]
-        channel: Annotated[str | None, Query(max_length=32)] = None,
-        status: Annotated[str | None, Query(max_length=40)] = None,
+        kind: Annotated[list[str] | None, Query(description="One or more event kinds: the code "
+                                                "(answer, decision…) or its label (回答, 派单决定…).")] = None,
+        channel: Annotated[str | None, Query(max_length=32, description="The code (hotline) or its label (12345热线).")] = None,
+        status: Annotated[str | None, Query(max_length=40, description="The code (override) or its label (改派).")] = None,
         department: Annotated[str | None, Query(max_length=64, description="Suggested lead department id.")] = None,
-        actor: Annotated[str | None, Query(max_length=80, description="e.g. `agent key:1a2b3c4d5e6f`")] = None,
+        actor: Annotated[str | None, Query(max_length=80, description="e.g. `agent key:1a2b3c4d5e6f` or "
+                                           "`坐席 密钥1a2b3c4d5e6f`")] = None,
         refused: Annotated[bool, Query(description="Only answers that refused.")] = False,
         degraded: Annotated[bool, Query(description="Only answers given in degraded mode.")] = False,
         overridden: Annotated[bool, Query(description="Only decisions that overrode the suggestion.")] = False,
         q: Annotated[str | None, Query(max_length=200, description="Words in the (masked) question.")] = None,
     ) -> None:
-        since, until = _utc(since), _utc(until)
+        since, until = _zoned(since), _zoned(until)
         if since and until and since > until:
             raise ProblemError(422, "must not be after `to`", field="from")
-        self.filters = EventFilter(since, until, list(kind or []), channel, status, department, actor, refused,
-                                   degraded, overridden, q)
+        names = labels()
+        kinds = [names.code("kinds", k) for k in kind or []]
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown:
+            raise ProblemError(422, f"unknown kind {unknown[0]!r}; one of " + ", ".join(
+                f"{k}（{names.label('kinds', k)}）" for k in KINDS), field="kind")
+        self.filters = EventFilter(since, until, kinds, names.code("channels", channel), names.code("statuses", status),
+                                   department, names.actor_code(actor), refused, degraded, overridden, q)
 
     def record(self) -> dict[str, Any]:
         return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in vars(self.filters).items()
                 if v not in (None, False, [])}
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
+def _zoned(value: dt.datetime | None) -> dt.datetime | None:
+    """A date or time without a zone is Beijing's: "from=2026-12-05" starts at midnight in Beijing."""
     if value is None or value.tzinfo is not None:
         return value
-    return value.replace(tzinfo=dt.timezone.utc)
+    return value.replace(tzinfo=BEIJING)
 
 
 class EventOut(BaseModel):
@@ -78,13 +90,51 @@ class EventOut(BaseModel):
     agreed: bool | None
     question: str | None = Field(description="As stored: personal data masked.")
     answer: str | None
+    shown: "EventShown"
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> "EventOut":
         created = row["created_at"]
         if created.tzinfo is None:
             created = created.replace(tzinfo=dt.timezone.utc)
-        return cls(**{**{k: row.get(k) for k in cls.model_fields}, "created_at": created})
+        fields = {k: row.get(k) for k in cls.model_fields if k != "shown"}
+        return cls(**{**fields, "created_at": created, "shown": EventShown.of(row)})
+
+
+class EventShown(BaseModel):
+    """The event in officials' words (policies/audit/labels.yml): labels, Beijing time, departments by name."""
+    time: str = Field(description="Beijing time, with the zone: 2026-12-06 14:03:21 +08:00")
+    kind: str
+    channel: str
+    status: str
+    actor: str | None
+    place: str | None = Field(description="Where the ticket is (district, street), for suggestions and decisions")
+    suggested: str | None = Field(description="The suggested lead department's name")
+    decided: str | None = Field(description="The decided lead department's name (decisions)")
+    rewritten: str | None = Field(description="The question as the service read it, when a follow-up was rewritten")
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> "EventShown":
+        names, details = labels(), row.get("details") or {}
+        suggested = details.get("suggested") if row["kind"] == "decision" else (
+            row.get("department") if row["kind"] == "suggestion" else None)
+        decided = details.get("department") if row["kind"] == "decision" else None
+        rewritten = details.get("rewritten") if row["kind"] == "answer" else None
+        return cls(time=beijing_time(row["created_at"]), kind=names.label("kinds", row["kind"]),
+                   channel=names.label("channels", row["channel"]), status=names.label("statuses", row["status"]),
+                   actor=names.actor(row.get("actor")), place=details.get("place"),
+                   suggested=department_name(suggested), decided=department_name(decided),
+                   rewritten=rewritten if rewritten and rewritten != row.get("question") else None)
+
+
+def department_name(department_id: str | None) -> str | None:
+    if not department_id:
+        return None
+    found = departments().get(department_id)
+    return found.name if found else department_id
+
+
+EventOut.model_rebuild()
 
 
 class EventPage(BaseModel):
@@ -168,8 +218,6 @@ def _evidence(services: Services, details: dict[str, Any]) -> list[FrozenEvidenc
     return out
 
 
-_CSV_COLUMNS = ("seq", "id", "created_at", "kind", "channel", "status", "actor", "session_id", "department",
-                "degraded", "agreed", "question", "answer", "hash")
 
 
 @router.get("/export", responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}},
@@ -187,17 +235,29 @@ async def export(request: Request, services: ServicesDep, query: Annotated[Event
 
 
 def _csv(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    """Officials' columns (labels.yml export_columns): labels, not codes; department names; Beijing time."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     buffer.write("\ufeff")  # Excel opens UTF-8 Chinese text correctly only with the byte order mark
-    writer.writerow(_CSV_COLUMNS)
+    columns = labels().export_columns
+    writer.writerow(columns.values())
     for n, row in enumerate(rows, 1):
-        writer.writerow([_cell(row.get(c)) for c in _CSV_COLUMNS])
+        writer.writerow([_cell(value) for value in _csv_row(row, columns).values()])
         if n % 500 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+def _csv_row(row: dict[str, Any], columns: dict[str, str]) -> dict[str, Any]:
+    shown = EventShown.of(row)
+    yes_no = {True: "是", False: "否", None: ""}
+    values = {**row, "created_at": shown.time, "kind": shown.kind, "channel": shown.channel, "status": shown.status,
+              "actor": shown.actor, "place": shown.place, "suggested": shown.suggested, "decided": shown.decided,
+              "rewritten": shown.rewritten, "agreed": yes_no[row.get("agreed")], "degraded": yes_no[row.get("degraded")],
+              "answer": department_name(row.get("answer")) if row["kind"] in ("suggestion", "decision") else row.get("answer")}
+    return {column: values.get(column) for column in columns}
 
 
 def _cell(value: Any) -> Any:
@@ -217,9 +277,11 @@ def _jsonl(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
 class DaySummary(BaseModel):
     day: str
     events: dict[str, int] = Field(description="Events by kind.")
-    answers: int
+    answers: int = Field(description="Residents' answers (the agents' reply drafts are counted apart).")
     answers_by_status: dict[str, int]
     refused: int
+    drafts: int = Field(description="Reply drafts composed for the hotline panel.")
+    drafts_refused: int
     degraded: int
     degraded_share: float | None
     lookups: int
@@ -245,14 +307,18 @@ class ChainStatus(BaseModel):
     head_seq: int | None
     head_hash: str | None
     anchors_checked: int
+    heads_checked: int = Field(description="Signed heads checked (the table's and the anchor file's)")
+    unsigned: int | None = Field(description="Events after the last signed head (sealed, not yet under a head)")
+    last_signed_seq: int | None
     first_break: dict[str, Any] | None
     notes: list[str]
 
 
 @router.get("/verify", response_model=ChainStatus, responses=problem_responses(401, 403, 429),
-            summary="Walk the hash chain and check it against the anchors (as `jingce audit verify`)")
+            summary="Walk the hash chain and check its signed heads and seals (as `jingce audit verify`)")
 async def verify(request: Request, services: ServicesDep) -> Any:
-    report = await run_in_threadpool(services.audit.verify)
+    heads = read_heads(services.settings.audit_anchor_file)
+    report = await run_in_threadpool(services.audit.verify, None, heads)
     await run_in_threadpool(record_read, services, request, "audit/verify", "ok" if report.ok else "broken", None,
                             {"checked": report.checked})
     return ChainStatus(**report.as_dict())

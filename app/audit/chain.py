@@ -72,7 +72,8 @@ def sign(key: bytes, *parts: Any) -> str:
 
 @dataclass
 class Break:
-    kind: str  # edited | missing | broken_link | out_of_order | truncated | checkpoint
+    kind: str  # edited | missing | broken_link | out_of_order | truncated | checkpoint | rewritten |
+    #          unsealed | forged_head | heads_missing
     seq: int | None
     event_id: str | None
     detail: str
@@ -87,6 +88,9 @@ class Report:
     head_hash: str | None = None
     first_break: Break | None = None
     anchors_checked: int = 0
+    heads_checked: int = 0  # signed heads (heads.py) checked
+    unsigned: int | None = None  # events after the last signed head (None: heads not checked)
+    last_signed_seq: int | None = None
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:

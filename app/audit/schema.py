@@ -30,6 +30,7 @@ audit_events = Table(
     Column("details", JSON, nullable=False),
     Column("prev_hash", String(64)),
     Column("hash", String(64)),
+    Column("seal", Text),  # Ed25519 over (seq, hash) with the head key (heads.py); not part of the hash
 )
 
 # What answers rested on, content-addressed: sha256 of the chunk text → the text as it was then
@@ -40,13 +41,23 @@ audit_evidence = Table(
     Column("first_seen", DateTime(timezone=True), nullable=False),
 )
 
-# Heads of the chain written down by `jingce audit anchor` (also exportable to a file kept elsewhere)
+# Heads of the chain: signed every N events or M minutes (heads.py), each naming the previous one,
+# and copied to AUDIT_ANCHOR_FILE; rows without a signature are anchors written before signing began
 audit_anchors = Table(
     "audit_anchors", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("seq", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False, index=True),
     Column("hash", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("previous", String(64)),
+    Column("key_id", String(16)),
+    Column("signature", Text),
+)
+
+# SQLite only: a row here, inside the retention transaction, lets its DELETE through the trigger
+audit_retention_window = Table(
+    "audit_retention_window", metadata,
+    Column("id", Integer, primary_key=True),
 )
 
 # What retention removed: the chain up to `seq` ended in `hash`; signed with AUDIT_SIGNING_KEY

@@ -20,6 +20,7 @@ import uuid
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator
 
 from sqlalchemy import Integer, and_, cast, create_engine, event, func, insert, select, text
@@ -29,8 +30,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.audit import migrate
-from app.audit.chain import FIELDS, GENESIS, Report, canonical_json, intact, row_hash, sign, walk
-from app.audit.schema import audit_anchors, audit_checkpoints, audit_events, audit_evidence
+from app.audit.chain import FIELDS, GENESIS, Report, canonical_json, intact, row_hash, sign, time_text, walk
+from app.audit.head_check import HeadCheck
+from app.audit.heads import HeadSigner, HeadVerifier, append_heads
+from app.audit.schema import (audit_anchors, audit_checkpoints, audit_events, audit_evidence,
+                              audit_retention_window)
 
 _APPEND_LOCK = 0x6A696E6761  # "jinga": the advisory lock every PostgreSQL append takes
 # the HTTP request an event belongs to (set by the API's middleware, copied into the threads that
@@ -110,7 +114,7 @@ def decode_cursor(cursor: str) -> int:
         seq = value["seq"]
     except (binascii.Error, ValueError, TypeError, KeyError) as exc:
         raise BadCursor("the cursor is not one this API gave out") from exc
-    if not isinstance(seq, int) or isinstance(seq, bool):
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 0 < seq < 2**62:  # a BIGINT holds the rest
         raise BadCursor("the cursor is not one this API gave out")
     return seq
 
@@ -148,15 +152,27 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+@dataclass
+class HeadPolicy:
+    """When the chain's head is signed (heads.py) and where the signed heads are also kept."""
+    signer: HeadSigner
+    file: Path | None = None  # AUDIT_ANCHOR_FILE: append-only, on storage the database's admins cannot rewrite
+    every_events: int = 100
+    every_seconds: float = 300.0
+
+
 class AuditStore:
-    def __init__(self, url: str, signing_key: str | None = None) -> None:
+    def __init__(self, url: str, signing_key: str | None = None, heads: HeadPolicy | None = None,
+                 migrate_schema: bool = True) -> None:
         # details are written as canonical JSON: the text stored is the text hashed (chain.py)
         self.engine: Engine = (_sqlite_engine(url) if url.startswith("sqlite") else
                                create_engine(url, future=True, pool_pre_ping=True, json_serializer=canonical_json))
         self.signing_key = (signing_key or "").encode()
+        self.heads = heads
         self._local = threading.Lock()  # appends of one process queue here rather than on the database lock
         try:
-            self.revision = migrate.upgrade(self.engine)
+            # a verifier holding only the public key reads the database as it is, and writes nothing
+            self.revision = migrate.upgrade(self.engine) if migrate_schema else migrate.current_revision(self.engine)
         except SQLAlchemyError as exc:  # configured but unreachable: say so at start-up
             raise RuntimeError(f"audit database {self.engine.url.render_as_string(hide_password=True)} "
                                f"is not reachable: {exc.__class__.__name__}: {exc}") from exc
@@ -167,14 +183,19 @@ class AuditStore:
 
     # -- writing -------------------------------------------------------------------------------------
     @contextmanager
-    def writing(self) -> Iterator[Connection]:
+    def writing(self, sign_now: bool = False) -> Iterator[Connection]:
         """A transaction that may append events: what it records and the records themselves are
-        written together or not at all."""
-        with self._local, self.engine.connect().execution_options(audit_append=True) as conn:
-            with conn.begin():
-                if self.dialect == "postgresql":
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
-                yield conn
+        written together or not at all. The head is signed in the same transaction when it is due
+        (or `sign_now`), and copied to the anchor file once committed."""
+        with self._local:
+            with self.engine.connect().execution_options(audit_append=True) as conn:
+                with conn.begin():
+                    if self.dialect == "postgresql":
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+                    yield conn
+                    head = self._sign_if_due(conn, sign_now)
+            if head is not None and self.heads.file is not None:
+                append_heads(self.heads.file, [head])
 
     def append(self, conn: Connection, event_: AuditEvent) -> str:
         """Appends inside a `writing()` transaction; returns the event's id."""
@@ -186,6 +207,7 @@ class AuditStore:
                "answer": event_.answer, "details": json.loads(canonical_json(_with_request(event_.details))),
                "prev_hash": previous}
         row["hash"] = row_hash(row)
+        row["seal"] = self.heads.signer.seal(row["seq"], row["hash"]) if self.heads else None
         conn.execute(insert(audit_events).values(**row))
         if event_.evidence:
             self._freeze(conn, event_.evidence, row["created_at"])
@@ -257,30 +279,35 @@ class AuditStore:
                                 .where(audit_evidence.c.sha256.in_(digests))).all()
         return {digest: body for digest, body in rows}
 
-    def summary(self, filters: EventFilter) -> list[dict[str, Any]]:
-        """Per day (UTC): events by kind, answers by status, degraded answers, suggestions sent to review,
-        decisions and agreement per suggested lead department — in three grouped queries."""
+    def summary(self, filters: EventFilter, drafts_channel: str = "hotline") -> list[dict[str, Any]]:
+        """Per Beijing day: events by kind, residents' answers by status, the agents' reply drafts apart
+        (answers on `drafts_channel`), degraded answers, suggestions sent to review, decisions and
+        agreement per suggested lead department — in two grouped queries."""
         c = audit_events.c
-        day = func.date(c.created_at) if self.dialect == "sqlite" else func.to_char(
-            func.timezone("UTC", c.created_at), "YYYY-MM-DD")
+        day = func.date(c.created_at, "+8 hours") if self.dialect == "sqlite" else func.to_char(
+            func.timezone("Asia/Shanghai", c.created_at), "YYYY-MM-DD")
         where = filters.conditions()
         days: dict[str, dict[str, Any]] = {}
 
         def of(d) -> dict[str, Any]:
             return days.setdefault(str(d), {"day": str(d), "events": {}, "answers_by_status": {}, "answers": 0,
-                                            "refused": 0, "degraded": 0, "suggestions": 0, "needs_review": 0,
-                                            "decisions_by_department": {}})
+                                            "refused": 0, "degraded": 0, "drafts": 0, "drafts_refused": 0,
+                                            "suggestions": 0, "needs_review": 0, "decisions_by_department": {}})
 
         with self.engine.connect() as conn:
-            for d, kind, status, n, degraded in conn.execute(
-                    select(day, c.kind, c.status, func.count(), func.sum(cast(c.degraded, Integer)))
-                    .where(*where).group_by(day, c.kind, c.status)):
+            for d, kind, status, channel, n, degraded in conn.execute(
+                    select(day, c.kind, c.status, c.channel, func.count(), func.sum(cast(c.degraded, Integer)))
+                    .where(*where).group_by(day, c.kind, c.status, c.channel)):
                 entry = of(d)
                 entry["events"][kind] = entry["events"].get(kind, 0) + n
-                if kind == "answer":
+                refused = n if status not in NOT_REFUSED else 0
+                if kind == "answer" and channel == drafts_channel:  # the panel's drafts: not residents' answers
+                    entry["drafts"] += n
+                    entry["drafts_refused"] += refused
+                elif kind == "answer":
                     entry["answers"] += n
-                    entry["answers_by_status"][status] = n
-                    entry["refused"] += n if status not in NOT_REFUSED else 0
+                    entry["answers_by_status"][status] = entry["answers_by_status"].get(status, 0) + n
+                    entry["refused"] += refused
                     entry["degraded"] += int(degraded or 0)
                 elif kind == "suggestion":
                     entry["suggestions"] += n
@@ -297,15 +324,17 @@ class AuditStore:
 
     # -- proving -------------------------------------------------------------------------------------
     def verify(self, from_seq: int | None = None, anchors: list[dict[str, Any]] | None = None,
-               batch: int = 5000) -> Report:
-        """Walks the chain from its start (or the latest retention checkpoint, or `from_seq`) and
-        checks it against the anchors written down (the table's and any given, e.g. from a file)."""
+               verifier: HeadVerifier | None = None, batch: int = 5000) -> Report:
+        """Walks the chain from its start (or the latest retention checkpoint, or `from_seq`), then
+        checks it against the heads written down — the table's and any given (from the anchor file):
+        signed heads and seals with `verifier` (the public key; by default the store's own key),
+        unsigned anchors by their hash."""
         report = Report()
+        verifier = verifier or (self.heads.signer if self.heads else None)
         with self.engine.connect() as conn:
             checkpoint = conn.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.seq.desc())
                                       .limit(1)).mappings().first()
-            stored_anchors = [dict(a) for a in conn.execute(select(audit_anchors.c.seq, audit_anchors.c.hash))
-                              .mappings()]
+            table_heads = [_head_row(r) for r in conn.execute(select(audit_anchors).order_by(audit_anchors.c.seq))]
             start_seq, start_hash = 0, GENESIS
             if checkpoint is not None:
                 if not self._checkpoint_signed(checkpoint):
@@ -335,8 +364,14 @@ class AuditStore:
                     return
                 after = got[-1][1]
         walk(rows(), start_seq, start_hash, report)
+        given = list(anchors or [])
         if report.ok:
-            self._check_anchors(report, stored_anchors + list(anchors or []))
+            self._check_anchors(report, [h for h in table_heads + given if not h.get("signature")])
+        if report.ok and verifier is not None:
+            HeadCheck(self, verifier, report, start_seq).run([h for h in table_heads if h.get("signature")],
+                                                            [h for h in given if h.get("signature")])
+        elif verifier is None:
+            report.notes.append("signed heads and seals not checked: no public key given")
         return report
 
     def _check_anchors(self, report: Report, anchors: list[dict[str, Any]]) -> None:
@@ -345,7 +380,7 @@ class AuditStore:
             for anchor in sorted(anchors, key=lambda a: -a["seq"]):
                 report.anchors_checked += 1
                 if anchor["seq"] > head:
-                    report.broken("truncated", anchor["seq"], None, f"an anchor says the chain reached "
+                    report.broken("truncated", head + 1, None, f"an anchor says the chain reached "
                                   f"{anchor['seq']}, it now ends at {head}: events were removed from the end")
                     return
                 found = conn.execute(select(audit_events.c.id, audit_events.c.hash)
@@ -355,13 +390,68 @@ class AuditStore:
                                   "recorded: the chain was rewritten from here on")
                     return
 
+    def seals(self, after: int, through: int | None = None, batch: int = 5000) -> Iterator[tuple[int, str, str, str | None]]:
+        """(seq, id, hash, seal) of the events after `after` (through `through`), in order."""
+        c = audit_events.c
+        while True:
+            query = select(c.seq, c.id, c.hash, c.seal).where(c.seq > after)
+            if through is not None:
+                query = query.where(c.seq <= through)
+            with self.engine.connect() as conn:
+                got = conn.execute(query.order_by(c.seq).limit(batch)).all()
+            yield from (tuple(r) for r in got)
+            if len(got) < batch:
+                return
+            after = got[-1][0]
+
+    def hashes_at(self, seqs: list[int]) -> dict[int, tuple[str, str]]:
+        """seq → (event id, stored hash) for those of `seqs` still in the table."""
+        out: dict[int, tuple[str, str]] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(seqs), 500):
+                for seq, event_id, digest in conn.execute(select(audit_events.c.seq, audit_events.c.id,
+                                                                 audit_events.c.hash)
+                                                          .where(audit_events.c.seq.in_(seqs[i:i + 500]))):
+                    out[seq] = (event_id, digest)
+        return out
+
     def anchor(self) -> dict[str, Any]:
-        """Writes the chain's head down (table audit_anchors); returns it, to be kept elsewhere too."""
+        """Writes the chain's head down now (table audit_anchors; signed, and copied to the anchor file,
+        with a head key); returns it, to be kept elsewhere too."""
+        if self.heads is not None:
+            return self.sign_head(force=True) or {"seq": 0, "hash": GENESIS}
         with self.writing() as conn:
             seq, head = self._head(conn)
             row = {"seq": seq, "hash": head, "created_at": dt.datetime.now(dt.timezone.utc)}
             conn.execute(insert(audit_anchors).values(**row))
         return {**row, "created_at": row["created_at"].isoformat()}
+
+    def sign_head(self, force: bool = False) -> dict[str, Any] | None:
+        """Signs the head when events are unsigned and it is due (every N events or M seconds; `force`:
+        now) — what the service's clock calls in quiet periods; returns the newest signed head."""
+        if self.heads is None:
+            return None
+        with self.writing(sign_now=force):
+            pass
+        with self.engine.connect() as conn:
+            return _last_signed(conn)
+
+    def _sign_if_due(self, conn: Connection, now: bool) -> dict[str, Any] | None:
+        if self.heads is None:
+            return None
+        seq, digest = self._head(conn)
+        last = _last_signed(conn)
+        if seq == 0 or (last is not None and last["seq"] >= seq):
+            return None
+        moment = dt.datetime.now(dt.timezone.utc)
+        if not now and last is not None:
+            age = (moment - dt.datetime.fromisoformat(last["created_at"].replace("Z", "+00:00"))).total_seconds()
+            if seq - last["seq"] < self.heads.every_events and age < self.heads.every_seconds:
+                return None
+        head = self.heads.signer.head(seq, digest, last, moment)
+        conn.execute(insert(audit_anchors).values(seq=seq, hash=digest, created_at=moment, previous=head["previous"],
+                                                  key_id=head["key_id"], signature=head["signature"]))
+        return head
 
     def _checkpoint_signed(self, checkpoint: Any) -> bool:
         return sign(self.signing_key, checkpoint["seq"], checkpoint["hash"], checkpoint["removed"]) == checkpoint["signature"]
@@ -381,7 +471,11 @@ class AuditStore:
                                     .where(audit_events.c.seq <= last.seq)).one()
                 if self.dialect == "postgresql":
                     conn.execute(text("SET LOCAL jingce.retention = 'on'"))
+                else:  # opens SQLite's delete trigger for this transaction only
+                    conn.execute(insert(audit_retention_window).values(id=1))
                 conn.execute(audit_events.delete().where(audit_events.c.seq <= last.seq))
+                if self.dialect != "postgresql":
+                    conn.execute(audit_retention_window.delete())
                 conn.execute(insert(audit_checkpoints).values(
                     seq=last.seq, hash=last.hash, removed=span[0], oldest=span[1], newest=span[2],
                     created_at=dt.datetime.now(dt.timezone.utc),
@@ -397,6 +491,18 @@ class AuditStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _head_row(row: Any) -> dict[str, Any]:
+    """A signed head as the table holds it, in the form it was signed in (heads.HEAD_FIELDS)."""
+    return {"seq": row.seq, "hash": row.hash, "previous": row.previous, "created_at": time_text(row.created_at),
+            "key_id": row.key_id, "signature": row.signature}
+
+
+def _last_signed(conn: Connection) -> dict[str, Any] | None:
+    row = conn.execute(select(audit_anchors).where(audit_anchors.c.signature.is_not(None))
+                       .order_by(audit_anchors.c.seq.desc(), audit_anchors.c.id.desc()).limit(1)).first()
+    return _head_row(row) if row is not None else None
 
 
 def _with_request(details: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 class Limiter(Protocol):
     def hit(self, key: str, limit: int, window_s: float = 60.0) -> float | None: ...
 
+    def peek(self, key: str, limit: int, window_s: float = 60.0) -> float | None: ...
+
     def ping(self) -> str: ...
 
 
@@ -49,6 +51,13 @@ class MemoryLimiter:
                 return max(times[0] + window_s - now, 0.001)
             times.append(now)
             return None
+
+    def peek(self, key: str, limit: int, window_s: float = 60.0) -> float | None:
+        """As `hit`, without counting: whether a request now would be over the limit."""
+        now = time.monotonic()
+        with self._lock:
+            times = [t for t in self._hits.get(key, ()) if t > now - window_s]
+        return max(times[0] + window_s - now, 0.001) if len(times) >= limit else None
 
 
 # one round trip, atomic: replicas counting the same key never both take the last place
@@ -90,3 +99,16 @@ class RedisLimiter:
         except redis.RedisError as exc:
             log.warning("rate limits counted in this process, Redis unavailable: %s", exc)
             return self._fallback.hit(key, limit, window_s)
+
+    def peek(self, key: str, limit: int, window_s: float = 60.0) -> float | None:
+        import redis
+
+        now = time.time()
+        try:
+            oldest = self._redis.zrangebyscore(self.prefix + key, now - window_s, "+inf", start=0, num=1,
+                                               withscores=True)
+            count = self._redis.zcount(self.prefix + key, now - window_s, "+inf")
+        except redis.RedisError as exc:
+            log.warning("rate limits counted in this process, Redis unavailable: %s", exc)
+            return self._fallback.peek(key, limit, window_s)
+        return max(oldest[0][1] + window_s - now, 0.001) if count >= limit and oldest else None

@@ -35,7 +35,12 @@ def decode(cursor: str, params: dict[str, Any]) -> tuple[float, str]:
         raise BadCursor("not a cursor this API issued") from None
     if fp != fingerprint(params):
         raise BadCursor("the cursor belongs to a different query; start again without it")
+    # bounded: a number past a float (10**400) or a document id of a megabyte is no cursor of ours
     if not (isinstance(key, list) and len(key) == 2 and isinstance(key[0], (int, float))
-            and not isinstance(key[0], bool) and isinstance(key[1], str)):
+            and not isinstance(key[0], bool) and isinstance(key[1], str) and len(key[1]) <= 200
+            and -_LARGEST <= key[0] <= _LARGEST):
         raise BadCursor("not a cursor this API issued")
     return float(key[0]), key[1]
+
+
+_LARGEST = 1e15  # sort keys are scores, dates as numbers and counts: far below this

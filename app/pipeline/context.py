@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from app.domain import AnswerSentence, Citation, SearchFilters, SearchHit  # noqa: F401 — re-exported
 from app.vocabulary import TermGroup
+from app.policy_data import answer_statuses
 
 
 @dataclass
@@ -60,6 +61,7 @@ class AnswerContext:
     status: str | None = None
     error: str | None = None
     retryable: bool = False  # the error was a part being unreachable (the store): try again later
+    left_out: list[str] = field(default_factory=list)  # optional steps that failed, and why
     timings_ms: dict[str, float] = field(default_factory=dict)
     audit_id: str | None = None
 
@@ -68,7 +70,13 @@ class AnswerContext:
         return self.status is not None
 
     def stop(self, status: str) -> None:
+        # a status policies/answer_statuses.yml does not name would reach a resident with no reply for it
+        if status not in answer_statuses():
+            raise ValueError(f"answer status {status!r} is not in policies/answer_statuses.yml")
         self.status = status
+
+    def leave_out(self, step: str, why: str) -> None:
+        self.left_out.append(f"{step}: {why}")
 
     def emit(self, event: str, data: dict[str, Any]) -> None:
         if self.listener is not None:

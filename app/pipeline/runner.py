@@ -21,11 +21,14 @@ log = logging.getLogger(__name__)
 class FlowContext(Protocol):
     error: str | None
     timings_ms: dict[str, float]
+    left_out: list[str]  # optional steps that failed, and why: the result stands without them
 
     @property
     def stopped(self) -> bool: ...
 
     def stop(self, status: str) -> None: ...
+
+    def leave_out(self, step: str, why: str) -> None: ...
 
 
 C = TypeVar("C", bound=FlowContext)
@@ -61,7 +64,7 @@ class Pipeline(Generic[C]):
                 if always:
                     raise  # the audit record could not be written: never give a result without one
                 if getattr(step, "optional", False):
-                    ctx.leave_out(step.name, reason)  # type: ignore[attr-defined]
+                    ctx.leave_out(step.name, reason)
                 else:
                     ctx.error = f"{step.name}: {reason}"
                     if getattr(exc, "retryable", False) and hasattr(ctx, "retryable"):

@@ -589,6 +589,7 @@ class Record:
             "citations": [asdict(c) for s in ctx.sentences for c in s.citations],
             "dropped": ctx.dropped,
             "error": ctx.error,
+            "left_out": ctx.left_out,
             "timings_ms": ctx.timings_ms,
         }
         evidence = {digest: h.text for h, digest in zip(ctx.sources, digests)}

@@ -69,6 +69,16 @@ class Places:
     compounds: list[str] = field(default_factory=list)
     roads: list[str] = field(default_factory=list)
 
+    @staticmethod
+    def said(place: "Places | dict | None") -> str | None:
+        """"朝阳区 望京街道 望京西园" — the place as a reader of the audit log wants it (a stored suggestion
+        holds it as a dict)."""
+        if place is None:
+            return None
+        get = place.get if isinstance(place, dict) else lambda name: getattr(place, name)
+        parts = [get("district"), get("street"), *(get("compounds") or [])[:1]]
+        return " ".join(p for p in parts if p) or None
+
 
 @dataclass
 class Gazetteer:

@@ -75,6 +75,8 @@ class RoutingService:
             if department and department != found["lead_department"]:
                 raise ConflictingDecision("accept keeps the suggested lead department; to choose another, override")
             department = found["lead_department"]
+        elif department == found["lead_department"]:
+            action = "accept"  # "overridden" to the suggested lead is agreement: it must not count as both
         for dept in [department, *co_handlers]:
             if dept not in catalogue:
                 raise UnknownDepartment(dept)

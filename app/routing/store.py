@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.audit.store import AuditEvent, AuditStore
 from app.security.pii import mask_personal_data
+from app.routing.places import Places
 from app.routing.results import Suggestion
 
 metadata = MetaData()
@@ -92,7 +93,8 @@ class RoutingStore:
             return self.audit.append(conn, AuditEvent("suggestion", channel, status, suggestion.ticket, lead, {
                 "suggestion_id": suggestion.id, "agent": agent, "category": category,
                 "departments": [d.department.id for d in suggestion.departments],
-                "needs_review": suggestion.needs_review}, actor=actor, department=lead))
+                "needs_review": suggestion.needs_review, "place": Places.said(suggestion.place)},
+                actor=actor, department=lead))
 
     def suggestion(self, suggestion_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -118,7 +120,8 @@ class RoutingStore:
                 event = self.audit.append(conn, AuditEvent("decision", channel, action, found["ticket"], department, {
                     "suggestion_id": suggestion_id, "decision_id": decision.id, "agent": agent,
                     "suggested": found["lead_department"], "department": department, "co_handlers": co_handlers,
-                    "category": decision.category, "reason": reason, "agreed": agreed},
+                    "category": decision.category, "reason": reason, "agreed": agreed,
+                    "place": Places.said((found.get("details") or {}).get("place"))},
                     actor=actor, department=found["lead_department"], agreed=agreed))
         except IntegrityError:
             raise AlreadyDecided(suggestion_id) from None

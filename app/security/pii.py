@@ -15,6 +15,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import yaml
+
+from app.config import REPO_ROOT
+
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
@@ -27,7 +31,17 @@ _NARROW = {**{0xFF10 + i: 0x30 + i for i in range(10)}, **{0xFF21 + i: 0x41 + i 
            0xFF0E: ord("."), 0x3000: ord(" "), **{c: None for c in (0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF)}}
 _BANK_CARD = re.compile(r"(?<![0-9])((?:\d{4}[ -]?){3,4}\d{1,4})(?![0-9])")
 _MOBILE = re.compile(r"(?<![0-9])(?:\+?86[ -]?)?(1[3-9]\d[ -]?\d{4}[ -]?\d{4})(?![0-9])")
-_LANDLINE = re.compile(r"(?<![0-9])(?:\(0\d{2,3}\)|（0\d{2,3}）|0\d{2,3}[ -])\d{7,8}(?:-\d{1,5})?(?![0-9])")
+# with its area code, however split: 010-6512 3456, (010)65123456, 010 6512-3456, 01065123456
+_LANDLINE = re.compile(r"(?<![0-9])(?:\(0\d{2,3}\) ?|（0\d{2,3}） ?|0\d{2,3}[ \-—–]?)\d{3,4}[ \-—–]?\d{4}(?:[-转]\d{1,5})?(?![0-9])")
+# a local number (7 or 8 digits) where the text says it is one: "电话 65123456", "座机：8456 7788"
+_LOCAL_NUMBER = re.compile(r"((?:电话|座机|固话|号码|联系方式|致电|拨打|打给)(?:号码|号|是|为|：|:|\s)*)(\d{3,4}[ -]?\d{4})(?![0-9])")
+# a 15-digit ID of the old form: area, birth date YYMMDD, sequence (no check digit to test)
+_OLD_ID_CARD = re.compile(r"(?<![0-9A-Za-z])[1-8]\d{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}(?![0-9A-Za-z])")
+# numbers said in Chinese numerals, alone or mixed with digits ("一三八一二三四五六七八", "138一二三四5678"):
+# a run of seven or more is read as digits and masked when it is a mobile, an ID or a phone number
+_CN_DIGIT = "〇零一二三四五六七八九幺"
+_CN_RUN = re.compile(rf"[0-9{_CN_DIGIT}](?:[ -]?[0-9{_CN_DIGIT}]){{6,}}")
+_CN_TO_DIGIT = str.maketrans(_CN_DIGIT, "001234567891")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _PLATE = re.compile(
     r"[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-HJ-NP-Z][·• ]?[A-HJ-NP-Z0-9]{4,5}[A-HJ-NP-Z0-9挂学警港澳]?(?![A-Za-z0-9])"
@@ -35,8 +49,10 @@ _PLATE = re.compile(
 
 # a house number: digits with the units of a Beijing address ("30号院5号楼2单元301室"); at least one
 # unit that only a dwelling has, so "15号" (a 文号), "3号线", "12楼" or "3室1厅" stay
-_HOUSE = re.compile(r"(?:[0-9]+(?:号院|号楼|栋|幢|座|单元|层|室|号房|户|号)){1,6}")
-_DWELLING = re.compile(r"号楼|栋|幢|单元|[0-9]{3,}(?:室|号房|户)")  # a room: 301室, not a layout (3室1厅)
+_HOUSE = re.compile(r"(?:[0-9]+(?:号院|号楼|栋|幢|座|单元|门|排|层|室|号房|户|号)){1,6}(?:[0-9]{3,4}(?![0-9]))?")
+_DWELLING = re.compile(r"号楼|栋|幢|单元|排|[0-9]{3,}(?:室|号房|户)|门[0-9]{3,}")  # a room: 301室, not 3室1厅
+# a number on a street, lane or hutong: 建国路甲88号, 东四十条胡同23号2排5号, 南锣鼓巷59号院3号
+_STREET_NUMBER = re.compile(r"(?<=[路街巷同条里弄])[甲乙丙丁]?[0-9]+号(?:院|楼)?(?:[0-9]+(?:号楼|栋|幢|单元|门|排|层|室|号房|户|号))*(?:(?<=门)[0-9]{3,4}(?![0-9]))?")
 
 LABELS = {"id_card": "[身份证号]", "bank_card": "[银行卡号]", "mobile": "[手机号]", "landline": "[电话]",
           "email": "[邮箱]", "plate": "[车牌号]", "house_number": "[门牌号]", "name": "[姓名]"}
@@ -78,11 +94,69 @@ _SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁
              "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
              "常温康施文牛樊葛邢安齐易乔伍庞颜倪庄聂章鲁岳翟殷詹申欧耿关兰焦俞左柳甘祝包宁尚符舒阮柯纪梅童凌毕单季裴"
              "霍涂成苗谷盛曲翁冉骆蓝路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑"
-             "景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝")
-_NAME_CUE = re.compile(rf"((?:我叫|我的名字是|名字叫|姓名[：:是为]?|联系人[：:是为]?|来电人[：:是为]?|申请人[：:是为]?|"
-                       rf"本人|家属|业主|患者)\s*)([{_SURNAMES}][\u4e00-\u9fff]{{1,2}}?)(?=[，,。；;、的\s（(]|$|[0-9]|先生|女士|"
-                       rf"身份|电话|手机|住|家住|是)")
-_NAME_TITLE = re.compile(rf"(?<![\u4e00-\u9fff])([{_SURNAMES}][\u4e00-\u9fff]{{1,2}})(先生|女士|小姐)")
+             "景党宫费卜冷晏席卫米柏宗瞿桂全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝"
+             "傅阎蔺冼匡贝戈谈揭萧")
+# the words before a name and the titles after one: policies/privacy/names.yml
+_NAMES = yaml.safe_load((REPO_ROOT / "policies" / "privacy" / "names.yml").read_text(encoding="utf-8"))
+_NAME_CUE = re.compile("(?:" + "|".join(sorted(map(re.escape, _NAMES["before"]), key=len, reverse=True)) +
+                       rf"|我姓[{_SURNAMES}]叫?)[：:是为]?\s*(?=[{_SURNAMES}])")
+# a word that ends a two-character name when it follows at once ("傅强经常…", "王强的儿子")
+_ENDS_NAME = set("的在和与跟说是也已要想称替听开让给对向被把从于今住家因就都还才又再很不没了着过吗呢吧啊")
+# what follows the name of a place, not a person: "我是佟馨家园北里社区的"
+_PLACE_AFTER = re.compile(r"家园|小区|社区|花园|公寓|大厦|园区|新村|北里|南里|东里|西里|[村镇苑园里路街巷区]")
+_NAME_TITLE = re.compile("(?=" + "|".join(map(re.escape, _NAMES["after"])) + ")")
+
+
+def _name_at(text: str, at: int) -> int:
+    """The length of the name that starts at `at` (a surname): 0 when it is a word of the dictionary
+    (党员, 高龄, 方式), else two characters or three — two where the third starts a word of its own."""
+    two, three = text[at:at + 2], text[at:at + 3]
+    if len(two) < 2 or not "\u4e00" <= two[1] <= "\u9fff" or two[1] in _ENDS_NAME or _a_word(two):
+        return 0  # "房要交回去": a surname's character before a word, not a name
+    if len(three) < 3 or not "\u4e00" <= three[2] <= "\u9fff" or three[2] in _ENDS_NAME:
+        length = 2
+    elif _a_word(text[at + 2:at + 4]) or _a_word(three):
+        length = 2
+    else:
+        length = 3
+    if _PLACE_AFTER.match(text, at + length) or (length == 3 and _PLACE_AFTER.match(text, at + 2)):
+        return 0  # a compound's name (佟馨家园, 金榜园): a place, not a person
+    return length
+
+
+def _a_word(candidate: str) -> bool:
+    """A common word of the dictionary that is neither a name nor a place (党员, 农民工, 高龄, 方式): after 我是
+    it says who, not which person. Names' first characters often make rare words (杨淑, 苏建) or places
+    (韩国庆, 江海燕): those are not words here."""
+    import jieba
+
+    tag, frequency = _word_tags().get(candidate), jieba.dt.FREQ.get(candidate) or 0
+    if tag is None or tag.startswith("ns"):
+        return False
+    # jieba tags many common words as names (康复 1018, 许可 623, 边远 250): frequency tells them from the
+    # names its dictionary holds (李秀英 3, 王建军 5)
+    return frequency >= (50 if tag.startswith("nr") else 20)
+
+
+def _word_tags() -> dict[str, str]:
+    import jieba.posseg
+
+    jieba.posseg.dt.tokenizer.check_initialized()
+    return jieba.posseg.dt.word_tag_tab
+
+
+def _spoken_number(run: str) -> str | None:
+    """The kind of a number said in Chinese numerals (or mixed), or None when it is none of ours."""
+    if not any(ch in _CN_DIGIT for ch in run):
+        return None  # digits alone: the patterns above have had their say
+    digits = re.sub(r"[ -]", "", run).translate(_CN_TO_DIGIT)
+    if re.fullmatch(r"(?:86)?1[3-9]\d{9}", digits):
+        return "mobile"
+    if (len(digits) == 18 and valid_id_card(digits)) or _OLD_ID_CARD.fullmatch(digits):
+        return "id_card"
+    if re.fullmatch(r"(?:0\d{2,3})?\d{7,8}", digits):
+        return "landline"
+    return None
 
 
 def mask_personal_data(text: str) -> MaskResult:
@@ -101,17 +175,42 @@ def mask_personal_data(text: str) -> MaskResult:
     # order matters: an 18-digit ID could also pass Luhn; an e-mail can hold digits
     text = replace("email", _EMAIL, text)
     text = replace("id_card", _ID_CARD, text, valid_id_card)
+    text = replace("id_card", _OLD_ID_CARD, text)
     text = replace("bank_card", _BANK_CARD, text, lambda s: 16 <= len(re.sub(r"\D", "", s)) <= 19
                    and luhn_ok(re.sub(r"\D", "", s)))
     text = replace("mobile", _MOBILE, text)
     text = replace("landline", _LANDLINE, text)
+
+    def spoken(match: re.Match[str]) -> str:
+        kind = _spoken_number(match.group(0))
+        if kind is None:
+            return match.group(0)
+        found[kind] = found.get(kind, 0) + 1
+        return LABELS[kind]
+
+    text = _CN_RUN.sub(spoken, text)
+
+    def local(match: re.Match[str]) -> str:
+        found["landline"] = found.get("landline", 0) + 1
+        return match.group(1) + LABELS["landline"]
+
+    text = _LOCAL_NUMBER.sub(local, text)
     text = replace("plate", _PLATE, text)
+    text = replace("house_number", _STREET_NUMBER, text)
     text = replace("house_number", _HOUSE, text, lambda s: bool(_DWELLING.search(s)))
 
-    def name(match: re.Match[str], keep: int) -> str:
+    spans = [(m.end(), m.end() + n) for m in _NAME_CUE.finditer(text) if (n := _name_at(text, m.end()))]
+    for m in _NAME_TITLE.finditer(text):  # "…联系郑海涛先生": the surname three or two characters before
+        end = m.start()
+        start = end - 3 if end >= 3 and text[end - 3] in _SURNAMES else end - 2
+        if start >= 0 and text[start] in _SURNAMES and all("\u4e00" <= ch <= "\u9fff" and ch not in _ENDS_NAME
+                                                           for ch in text[start + 1:end]) and not _a_word(text[start:end]):
+            spans.append((start, end))
+    out, last = [], 0
+    for start, end in sorted(set(spans)):
+        if start < last:
+            continue
+        out += [text[last:start], LABELS["name"]]
         found["name"] = found.get("name", 0) + 1
-        return (match.group(1) if keep == 1 else "") + LABELS["name"] + (match.group(2) if keep == 2 else "")
-
-    text = _NAME_CUE.sub(lambda m: name(m, 1), text)
-    text = _NAME_TITLE.sub(lambda m: name(m, 2), text)
-    return MaskResult(text, found)
+        last = end
+    return MaskResult("".join(out) + text[last:], found)

@@ -4,6 +4,8 @@ The tests run in order on one served app: the audit page must find the events th
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import time
 
@@ -246,32 +248,48 @@ def test_audit_page_lists_those_events_opens_one_and_shows_the_chain_intact(live
     verdict.wait_for()
     assert "哈希链完整" in verdict.inner_text()
     page.locator("#events tr").first.wait_for()
-    assert page.locator("#charts svg").count() == 3
+    assert page.locator("#charts svg").count() == 4  # residents' answers, the panel's drafts apart, degraded, agreement
     # what the tests above did, each found by its kind (the first page holds the newest 50 events)
-    for kind, statuses in (("answer", ("answered", "out_of_scope")), ("decision", ("override", "accept")),
-                           ("knowledge", ("proposed", "approved"))):
+    for kind, statuses in (("answer", ("已回答", "超出服务范围")), ("decision", ("改派", "采纳建议")),
+                           ("knowledge", ("待审核", "已批准"))):
         page.get_by_label("类型").select_option(kind)
         page.get_by_role("button", name="查询").click()
         page.wait_for_function("words => words.every(w => document.querySelector('#events').textContent.includes(w))",
                                arg=list(statuses))
     page.get_by_label("类型").select_option("")
+    page.get_by_role("button", name="查询").click()
+    # the newest events are this page's own reads, folded one line per caller and minute
+    page.wait_for_function("() => document.querySelector('#events').textContent.includes('例行读取')")
+
+    # officials' words: no code of the log on the page, in the list or the chain's verdict
+    listed = page.locator("#events").inner_text() + page.locator("#chain").inner_text()
+    for code in ("answered", "override", "accept", "hotline", "http_", "agent", "citizen", "anonymous", "needs_review",
+                 "refused", "lookup", "request"):
+        assert code not in listed, f"{code!r} shown on the audit page"
+    assert "+08:00" in listed and "已签名链头" in page.locator("#chain").inner_text()
 
     page.get_by_label("类型").select_option("decision")
-    page.get_by_label("仅改派").check()
+    page.get_by_label("状态").fill("改派")  # typed in Chinese: the filter reads the label
     page.get_by_role("button", name="查询").click()
     page.wait_for_function("() => document.querySelector('#total').textContent.includes('共 1 条')")
+    assert "建议" in page.locator("#events").inner_text() and "决定" in page.locator("#events").inner_text()
     page.locator("#events tr button").first.click()
     detail = page.locator("#detail")
     page.locator("#event-hash").wait_for()
-    assert "内容与存储的哈希一致" in detail.inner_text() and "A0123" in detail.inner_text()
-    assert "13812345678" not in detail.inner_text()
+    shown = detail.inner_text()
+    assert "内容与存储的哈希一致" in shown and "A0123" in shown and "建议主办单位" in shown and "决定主办单位" in shown
+    assert "13812345678" not in shown
     screenshot(page, "audit-1280")
     assert_accessible(page, "audit page")
 
     with page.expect_download() as download:
         page.get_by_role("button", name="导出 CSV").click()
     exported = download.value.path().read_text(encoding="utf-8")
-    assert exported.startswith("\ufeffseq,id,created_at") and exported.count("\n") == 2  # header + the override
+    rows = list(csv.reader(io.StringIO(exported.lstrip("\ufeff"))))
+    assert rows[0][:5] == ["序号", "时间（北京时间）", "类型", "渠道", "状态"] and len(rows) == 2  # header + the override
+    decided = dict(zip(rows[0], rows[1]))
+    assert decided["状态"] == "改派" and decided["类型"] == "派单决定" and decided["时间（北京时间）"].endswith("+08:00")
+    assert decided["决定主办单位"] and not decided["决定主办单位"].startswith("bj-") and decided["采纳建议"] == "否"
 
     page.set_viewport_size({"width": 360, "height": 740})
     screenshot(page, "audit-360")
