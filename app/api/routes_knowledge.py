@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from app.api.deps import ServicesDep
 from app.api.problems import ProblemError, problem_responses
+from app.api.schemas import StoredTime
 from app.knowledge.store import NotProposed
 from ingestion.errors import IngestError
 
@@ -62,20 +63,14 @@ class EntryOut(BaseModel):
     state: str = Field(description="proposed (待审核) | approved (已通过) | rejected (已驳回)")
     suggestion_id: str | None = None
     proposed_by: str | None = None
-    proposed_at: dt.datetime | None = None
+    proposed_at: StoredTime | None = None
     reviewed_by: str | None = None
-    reviewed_at: dt.datetime | None = None
+    reviewed_at: StoredTime | None = None
     review_note: str | None = None
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> "EntryOut":
-        """SQLite gives back its timestamps without their zone: they were written in UTC, and say so."""
-        def zoned(value: Any) -> Any:
-            if isinstance(value, dt.datetime) and value.tzinfo is None:
-                return value.replace(tzinfo=dt.timezone.utc)
-            return value
-
-        return cls(**{k: zoned(row.get(k)) for k in cls.model_fields})
+        return cls(**{k: row.get(k) for k in cls.model_fields})
 
 
 def _who(request: Request) -> str | None:

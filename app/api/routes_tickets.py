@@ -15,7 +15,7 @@ from app.api.deps import ServicesDep
 from app.api.operations import SUGGESTIONS
 from app.api.reads import record_read
 from app.api.problems import PATTERN_HINTS, ProblemError, problem_responses
-from app.api.schemas import ChatResponse
+from app.api.schemas import ChatResponse, StoredTime
 from app.routing.catalogue import departments
 from app.routing.places import Places
 from app.routing.results import CategoryGuess, Evidence, ModelInfo, Suggestion as RoutedSuggestion
@@ -113,7 +113,7 @@ class Decision(BaseModel):
     id: str
     suggestion_id: str
     audit_id: str
-    created_at: dt.datetime
+    created_at: StoredTime
     action: str
     department_id: str
     category: str | None
@@ -198,7 +198,7 @@ async def list_departments() -> Any:
 class RecentDecision(BaseModel):
     id: str
     suggestion_id: str
-    created_at: dt.datetime
+    created_at: StoredTime
     agent: str | None
     action: str
     suggested: str = Field(description="The lead department the suggestion named.")

@@ -45,6 +45,12 @@ class Ticket:
     def text(self) -> str:
         return f"{self.title}。{self.body}" if self.title else self.body
 
+    @property
+    def said(self) -> str:
+        """The ticket as its caller said it (shown to agents): the title once, not again before its body
+        when it is the body's own first sentence (Ticket.of)."""
+        return self.body if self.body.startswith(self.title) else self.text
+
     @classmethod
     def of(cls, text: str) -> "Ticket":
         """A ticket typed as one text: its first sentence (up to 40 characters) stands for the title."""

@@ -89,7 +89,7 @@ def train_routing(embedder: ArrayEmbeddings, taxonomy: Taxonomy, tickets: list[T
     features = featurizer(tickets, progress)
     model = CategoryModel(featurizer).fit(features, labels)
     model.calibrate(features, labels, review_target, groups=groups)
-    precedents = Precedents(features.passages, [SimilarTicket(t.text[:TEXT_CHARS], 1.0, label, lead, "training")
+    precedents = Precedents(features.passages, [SimilarTicket(t.said[:TEXT_CHARS], 1.0, label, lead, "training")
                                                 for t, label, lead in zip(tickets, labels, leads or [None] * len(labels))])
     about = {"trained_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
              "trained_on": len(tickets), "embedding_model": embedder.model_id, "review_target": review_target,

@@ -5,6 +5,7 @@ The tests run in order on one served app: the audit page must find the events th
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 import time
@@ -143,8 +144,12 @@ def test_panel_suggest_then_override_then_stats(live, page_at):
     lead = page.locator("#suggestion .dept").first
     lead.wait_for()
     assert "主办" in lead.inner_text() and "望京街道办事处" in lead.inner_text()  # 属地
-    shown = page.locator("#suggestion").inner_text()
+    shown = page.locator("#suggestion").inner_text() + page.locator("#evidence").inner_text()
     assert "朝阳区" in shown and not re.search("[A-Za-z]{3,}", shown), shown
+    accept = page.get_by_role("button", name="采纳建议").bounding_box()
+    assert accept["y"] + accept["height"] <= 860, "the decision buttons are above the fold"
+    similar = page.locator("#evidence li").first.inner_text()
+    assert similar.count(similar[6:18]) == 1, "a similar ticket's first sentence is shown once"
     page.get_by_label("查找单位").fill("学院路")
     assert page.locator("#override-count").inner_text() == "找到 1 个单位"
     page.get_by_label("改派主办单位").select_option(label="海淀区学院路街道办事处")
@@ -158,6 +163,9 @@ def test_panel_suggest_then_override_then_stats(live, page_at):
     recent = page.locator("#recent tbody tr").first
     recent.wait_for()
     assert "改派" in recent.inner_text() and "13812345678" not in recent.inner_text()  # stored masked
+    beijing = dt.datetime.now(dt.timezone(dt.timedelta(hours=8)))
+    # the API's times carry their zone; the page shows Beijing time and says so
+    assert "北京时间" in recent.inner_text() and f"{beijing.year}/{beijing.month}/{beijing.day}" in recent.inner_text()
     stats = page.locator("#stats").inner_text()
     assert re.search(r"改派\s*1", stats) and re.search(r"已处理\s*1", stats)
     screenshot(page, "panel-1280")

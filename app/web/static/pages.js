@@ -105,9 +105,11 @@ function nameOf(id) { return id ? departmentNames[id] || id : "—"; }
 
 function percent(value) { return value === null || value === undefined ? "—" : `${Math.round(value * 100)}%`; }
 
+/* A time as agents and officials read it: Beijing time, whatever the machine's own zone, with the zone said. */
 function localTime(iso) {
   const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString("zh-CN", { hour12: false });
+  if (Number.isNaN(date.getTime())) return iso;
+  return date.toLocaleString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false }) + " 北京时间";
 }
 
 function announce(message) {

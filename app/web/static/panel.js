@@ -87,6 +87,8 @@ function renderSuggestion(s) {
     for (const clause of d.responsibilities) box.append(el("blockquote", { text: `职责：${clause}` }));
     out.push(box);
   }
+  document.getElementById("suggestion").replaceChildren(...out);
+  out.length = 0;  // the rest goes below the decision buttons
   const similar = s.evidence.similar_tickets;
   out.push(el("h3", { text: `相似工单（${similar.length}）` }));
   out.push(similar.length ? el("ul", { class: "plain" }, similar.map(t => el("li", {},
@@ -115,7 +117,7 @@ function renderSuggestion(s) {
   }
   out.push(knowledgeForm(s));
   if (s.left_out.length) out.push(el("p", { class: "muted", text: `未能完成：${s.left_out.join("；")}` }));
-  document.getElementById("suggestion").replaceChildren(...out);
+  document.getElementById("evidence").replaceChildren(...out);
   document.getElementById("override-department").value = "";
   document.getElementById("override-reason").value = "";
   document.getElementById("decision-result").textContent = "";
