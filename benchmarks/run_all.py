@@ -35,6 +35,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "ingest": ("bench_ingest.py", [], ["--sizes", "20", "40", "--cold-docs", "3"]),
     "answers": ("bench_answers.py", ["--questions", "100"], ["--questions", "10"]),
     "selector": ("bench_selector.py", ["--questions", "300"], ["--questions", "20"]),
+    "long_questions": ("bench_long_questions.py", ["--questions", "20"], ["--questions", "3"]),
     "policies": ("bench_policies.py", ["--requests", "200"], ["--requests", "20"]),
     "routing": ("bench_routing.py", ["--tickets", "100"], ["--tickets", "10"]),
     "widget": ("bench_widget.py", ["--questions", "60"], ["--questions", "5"]),
