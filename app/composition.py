@@ -29,7 +29,7 @@ from app.answering.llm_composer import LLMComposer
 from app.clients.llm import CircuitBreaker, LLMClient
 from app.audit.keys import KeyStore
 from app.audit.heads import load_signer
-from app.audit.store import AuditEvent, AuditStore, HeadPolicy
+from app.audit.store import AuditEvent, AuditStore, HeadSchedule
 from app.clients.rate_limits import Limiter, MemoryLimiter, RedisLimiter
 from app.clients.sessions import MemorySessionStore, RedisSessionStore, SessionStore
 from app.clients.sparse import JiebaBm25Encoder
@@ -234,7 +234,7 @@ def build_audit(settings: Settings) -> AuditStore:
     a = settings.audit
     # an explicitly configured key must exist (a secret that did not mount is an error, not a new key)
     signer = load_signer(settings.audit_head_key_file, create=a.head_key_file is None)
-    heads = HeadPolicy(signer, settings.audit_anchor_file, a.head_every_events, a.head_every_seconds)
+    heads = HeadSchedule(signer, settings.audit_anchor_file, a.head_every_events, a.head_every_seconds)
     return AuditStore(settings.database_url, settings.audit_signing_key, heads)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, insert, text
 from app.audit.chain import link_hash, row_hash
 from app.audit.heads import load_signer, read_heads
 from app.audit.schema import audit_events
-from app.audit.store import AuditEvent, AuditStore, EventFilter, HeadPolicy, _raw
+from app.audit.store import AuditEvent, AuditStore, EventFilter, HeadSchedule, _raw
 from app.composition import build_services
 from app.pipeline.context import AnswerContext
 
@@ -154,9 +154,9 @@ def test_a_cut_off_tail_is_caught_by_the_anchor(db_url, tmp_path):
 
 
 def _signed_store(db_url: str, tmp_path, every: int = 4) -> AuditStore:
-    policy = HeadPolicy(load_signer(tmp_path / "head-key.pem"), tmp_path / "elsewhere" / "heads.jsonl",
-                        every_events=every, every_seconds=3600)
-    return AuditStore(db_url, heads=policy)
+    schedule = HeadSchedule(load_signer(tmp_path / "head-key.pem"), tmp_path / "elsewhere" / "heads.jsonl",
+                            every_events=every, every_seconds=3600)
+    return AuditStore(db_url, heads=schedule)
 
 
 def _verify(store: AuditStore):

@@ -153,7 +153,7 @@ def _sqlite_engine(url: str) -> Engine:
 
 
 @dataclass
-class HeadPolicy:
+class HeadSchedule:
     """When the chain's head is signed (heads.py) and where the signed heads are also kept."""
     signer: HeadSigner
     file: Path | None = None  # AUDIT_ANCHOR_FILE: append-only, on storage the database's admins cannot rewrite
@@ -162,7 +162,7 @@ class HeadPolicy:
 
 
 class AuditStore:
-    def __init__(self, url: str, signing_key: str | None = None, heads: HeadPolicy | None = None,
+    def __init__(self, url: str, signing_key: str | None = None, heads: HeadSchedule | None = None,
                  migrate_schema: bool = True) -> None:
         # details are written as canonical JSON: the text stored is the text hashed (chain.py)
         self.engine: Engine = (_sqlite_engine(url) if url.startswith("sqlite") else
