@@ -45,27 +45,14 @@ def embedder():
     return build_embedder(Settings())
 
 
-@pytest.fixture(scope="session")
-def empty_store(tmp_path_factory, embedder) -> Path:
-    """An empty collection (the test embedder's size) with its payload indexes, made once and copied into
-    each test's data folder: creating the indexes one at a time is most of what building services costs."""
-    from app.clients.edge_store import EdgeVectorStore
-
-    path = tmp_path_factory.mktemp("empty-store") / "qdrant-edge"
-    EdgeVectorStore(path, embedder.dim).close()
-    return path
-
-
 @pytest.fixture
-def settings(tmp_path, monkeypatch, empty_store):
+def settings(tmp_path, monkeypatch):
     from app.config import Settings
 
     for name in list(os.environ):
         if name.startswith(("QDRANT_", "RETRIEVAL_", "SPARSE_", "INGEST_", "JINGCE_")):
             monkeypatch.delenv(name, raising=False)
-    built = Settings(data_dir=tmp_path / "data")
-    shutil.copytree(empty_store, built.store_path)
-    return built
+    return Settings(data_dir=tmp_path / "data")
 
 
 @pytest.fixture
