@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from app.api.deps import ServicesDep
 from app.api.problems import ProblemError, problem_responses
 from app.api.reads import record_read
+from app.api.schemas import StoredTime
 from app.audit.heads import read_heads
 from app.audit.labels import BEIJING, beijing_time, labels
 from app.audit.store import BadCursor, EventFilter
@@ -79,7 +80,7 @@ def _zoned(value: dt.datetime | None) -> dt.datetime | None:
 class EventOut(BaseModel):
     id: str
     seq: int | None
-    created_at: dt.datetime
+    created_at: StoredTime
     kind: str
     channel: str
     status: str
@@ -94,11 +95,8 @@ class EventOut(BaseModel):
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> "EventOut":
-        created = row["created_at"]
-        if created.tzinfo is None:
-            created = created.replace(tzinfo=dt.timezone.utc)
         fields = {k: row.get(k) for k in cls.model_fields if k != "shown"}
-        return cls(**{**fields, "created_at": created, "shown": EventShown.of(row)})
+        return cls(**fields, shown=EventShown.of(row))
 
 
 class EventShown(BaseModel):

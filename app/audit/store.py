@@ -261,15 +261,20 @@ class AuditStore:
 
     def stream(self, filters: EventFilter, batch: int = 1000) -> Iterator[dict[str, Any]]:
         """Every matching event, oldest first, read in keyset batches (an export never holds them all)."""
-        after = 0
+        for row in self._in_seq_order(select(audit_events).where(*filters.conditions()), 0, batch):
+            yield dict(row._mapping)
+
+    def _in_seq_order(self, query: Any, after: int, batch: int) -> Iterator[Any]:
+        """The rows of `query` (it selects `seq`) after sequence `after`, oldest first, `batch` at a time
+        by keyset: however many there are, one batch is in memory."""
         while True:
             with self.engine.connect() as conn:
-                rows = conn.execute(select(audit_events).where(*filters.conditions(), audit_events.c.seq > after)
-                                    .order_by(audit_events.c.seq).limit(batch)).mappings().all()
-            yield from (dict(r) for r in rows)
-            if len(rows) < batch:
+                got = conn.execute(query.where(audit_events.c.seq > after).order_by(audit_events.c.seq)
+                                   .limit(batch)).all()
+            yield from got
+            if len(got) < batch:
                 return
-            after = rows[-1]["seq"]
+            after = got[-1].seq
 
     def evidence(self, digests: list[str]) -> dict[str, str]:
         if not digests:
@@ -393,16 +398,10 @@ class AuditStore:
     def seals(self, after: int, through: int | None = None, batch: int = 5000) -> Iterator[tuple[int, str, str, str | None]]:
         """(seq, id, hash, seal) of the events after `after` (through `through`), in order."""
         c = audit_events.c
-        while True:
-            query = select(c.seq, c.id, c.hash, c.seal).where(c.seq > after)
-            if through is not None:
-                query = query.where(c.seq <= through)
-            with self.engine.connect() as conn:
-                got = conn.execute(query.order_by(c.seq).limit(batch)).all()
-            yield from (tuple(r) for r in got)
-            if len(got) < batch:
-                return
-            after = got[-1][0]
+        query = select(c.seq, c.id, c.hash, c.seal)
+        if through is not None:
+            query = query.where(c.seq <= through)
+        yield from (tuple(r) for r in self._in_seq_order(query, after, batch))
 
     def hashes_at(self, seqs: list[int]) -> dict[int, tuple[str, str]]:
         """seq → (event id, stored hash) for those of `seqs` still in the table."""

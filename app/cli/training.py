@@ -32,6 +32,23 @@ def _dev_sets(settings: Settings, covid_corpus: Path, covid_questions: Path, ban
     return dev_sets(covid_corpus, covid_questions, [REPO_ROOT / p for p in settings.ingest.corpus_paths], bank_split)
 
 
+def _dev_rows(settings: Settings, switched_off: str, build, covid_corpus: Path, covid_questions: Path,
+              bank_split: str, index_dir: Optional[Path]) -> list:
+    """The dev sets' training rows, read with the answer model being fitted (`answer.<switched_off>`)
+    out of the way: its own output must not be among its features."""
+    from app.training import collect
+
+    settings = settings.model_copy(update={"answer": settings.answer.model_copy(update={switched_off: None})})
+    sets = _dev_sets(settings, covid_corpus, covid_questions, bank_split)
+    return collect(sets, settings, index_dir, build, progress=lambda m: console.print(m))
+
+
+def _write(model, target: Path, said: str = "") -> None:
+    model.save(target)
+    print(json.dumps(model.report, ensure_ascii=False))
+    console.print(f"wrote {target}{said}")
+
+
 @train_app.command("selector")
 def train_selector_command(covid_corpus: Path = _COVID_CORPUS, covid_questions: Path = _COVID_QUESTIONS,
                            bank_split: str = _BANK_SPLIT, folds: int = typer.Option(5, min=2, max=20),
@@ -42,18 +59,13 @@ def train_selector_command(covid_corpus: Path = _COVID_CORPUS, covid_questions: 
     """Fit the answer selector (which sentence the extractive answer quotes) on the question bank's
     train split and the COVID answer spans; prints cross-validated top-sentence accuracy beside the
     hand-weighted score's, and per feature group what leaving it out costs; writes the model."""
-    from app.training import collect, selector_rows, train_selector
+    from app.training import selector_rows, train_selector
 
     settings = _settings()
     target = out or settings.answer.selector_model or REPO_ROOT / "models" / "answer_selector.json"
     # candidates and features are read without a selector (the hand score is the baseline beside it)
-    settings = settings.model_copy(update={"answer": settings.answer.model_copy(update={"selector_model": None})})
-    sets = _dev_sets(settings, covid_corpus, covid_questions, bank_split)
-    rows = collect(sets, settings, index_dir, selector_rows, progress=lambda m: console.print(m))
-    selector = train_selector(rows, folds, ablation, progress=lambda m: console.print(m))
-    selector.save(target)
-    print(json.dumps(selector.report, ensure_ascii=False))
-    console.print(f"wrote {target}")
+    rows = _dev_rows(settings, "selector_model", selector_rows, covid_corpus, covid_questions, bank_split, index_dir)
+    _write(train_selector(rows, folds, ablation, progress=lambda m: console.print(m)), target)
 
 
 @train_app.command("ranker")
@@ -65,19 +77,14 @@ def train_ranker_command(covid_corpus: Path = _COVID_CORPUS, covid_questions: Pa
                          index_dir: Optional[Path] = typer.Option(None)) -> None:
     """Fit the document ranker on the dev questions; prints cross-validated recall@1 / MRR@10
     beside the fused search's, then writes the model."""
-    from app.training import collect, ranker_rows, train_ranker
+    from app.training import ranker_rows, train_ranker
 
     settings = _settings()
     target = out or settings.answer.ranker_model or REPO_ROOT / "models" / "doc_ranker.json"
     # candidates as the fused search ranks them, whatever ranker is configured now
-    settings = settings.model_copy(update={"answer": settings.answer.model_copy(update={"ranker_model": None})})
-    sets = _dev_sets(settings, covid_corpus, covid_questions, bank_split)
-    rows = collect(sets, settings, index_dir, lambda s, dev: ranker_rows(s, dev, settings.answer.candidates),
-                   progress=lambda m: console.print(m))
-    model = train_ranker(rows, folds)
-    model.save(target)
-    print(json.dumps(model.report, ensure_ascii=False))
-    console.print(f"wrote {target}")
+    rows = _dev_rows(settings, "ranker_model", lambda s, dev: ranker_rows(s, dev, settings.answer.candidates),
+                     covid_corpus, covid_questions, bank_split, index_dir)
+    _write(train_ranker(rows, folds), target)
 
 
 @train_app.command("answerability")
@@ -94,19 +101,15 @@ def train_answerability_command(covid_corpus: Path = _COVID_CORPUS, covid_questi
                                 index_dir: Optional[Path] = typer.Option(None)) -> None:
     """Fit the answerability decision; prints cross-validated false refusals (dev sets) and false
     answers (unanswerable lists), then writes the model with its threshold."""
-    from app.training import answerability_rows, collect, train_answerability
+    from app.training import answerability_rows, train_answerability
 
     settings = _settings()
     target = out or settings.answer.answerability_model
     # the features are read without the decision being taken (and whatever model is there now)
-    settings = settings.model_copy(update={"answer": settings.answer.model_copy(update={"answerability_model": None})})
-    sets = _dev_sets(settings, covid_corpus, covid_questions, bank_split)
-    rows = collect(sets, settings, index_dir, lambda s, dev: answerability_rows(s, dev, unanswerable),
-                   progress=lambda m: console.print(m))
+    rows = _dev_rows(settings, "answerability_model", lambda s, dev: answerability_rows(s, dev, unanswerable),
+                     covid_corpus, covid_questions, bank_split, index_dir)
     model = train_answerability(rows, folds, max_false_refusal, min_refused)
-    model.save(target)
-    print(json.dumps(model.report, ensure_ascii=False))
-    console.print(f"wrote {target} (threshold {model.threshold:.3f})")
+    _write(model, target, f" (threshold {model.threshold:.3f})")
 
 
 @train_app.command("routing")
