@@ -23,8 +23,8 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
 _S = "[ -]?"  # one space or hyphen, where people split an ID number: 6-8-4, 6-6-6, 6-4-2-2-4
-_ID_CARD = re.compile(rf"(?<![0-9A-Za-z])([1-9]\d{{5}}{_S}(?:18|19|20)\d{{2}}{_S}(?:0[1-9]|1[0-2]){_S}"
-                      rf"(?:0[1-9]|[12]\d|3[01]){_S}\d{{3}}[0-9Xx])(?![0-9A-Za-z])")
+_ID_BODY = rf"[1-9]\d{{5}}{_S}(?:18|19|20)\d{{2}}{_S}(?:0[1-9]|1[0-2]){_S}(?:0[1-9]|[12]\d|3[01]){_S}\d{{3}}[0-9Xx]"
+_ID_CARD = re.compile(rf"(?<![0-9A-Za-z])({_ID_BODY})(?![0-9A-Za-z])")
 # full-width digits, letters and the signs numbers are written with → ASCII; zero-width characters → dropped
 _NARROW = {**{0xFF10 + i: 0x30 + i for i in range(10)}, **{0xFF21 + i: 0x41 + i for i in range(26)},
            **{0xFF41 + i: 0x61 + i for i in range(26)}, 0xFF0B: ord("+"), 0xFF0D: ord("-"), 0xFF20: ord("@"),
@@ -35,6 +35,8 @@ _MOBILE = re.compile(r"(?<![0-9])(?:\+?86[ -]?)?(1[3-9]\d[ -]?\d{4}[ -]?\d{4})(?
 _LANDLINE = re.compile(r"(?<![0-9])(?:\(0\d{2,3}\) ?|（0\d{2,3}） ?|0\d{2,3}[ \-—–]?)\d{3,4}[ \-—–]?\d{4}(?:[-转]\d{1,5})?(?![0-9])")
 # a local number (7 or 8 digits) where the text says it is one: "电话 65123456", "座机：8456 7788"
 _LOCAL_NUMBER = re.compile(r"((?:电话|座机|固话|号码|联系方式|致电|拨打|打给)(?:号码|号|是|为|：|:|\s)*)(\d{3,4}[ -]?\d{4})(?![0-9])")
+# an ID number where the text says it is one, its check digit wrong or not (a caller's typo still names a person)
+_CUED_ID_CARD = re.compile(rf"((?:身份证|证件|公民身份)(?:号码|号|是|为|：|:|\s)*)({_ID_BODY})(?![0-9A-Za-z])")
 # a 15-digit ID of the old form: area, birth date YYMMDD, sequence (no check digit to test)
 _OLD_ID_CARD = re.compile(r"(?<![0-9A-Za-z])[1-8]\d{7}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}(?![0-9A-Za-z])")
 # numbers said in Chinese numerals, alone or mixed with digits ("一三八一二三四五六七八", "138一二三四5678"):
@@ -175,6 +177,12 @@ def mask_personal_data(text: str) -> MaskResult:
     # order matters: an 18-digit ID could also pass Luhn; an e-mail can hold digits
     text = replace("email", _EMAIL, text)
     text = replace("id_card", _ID_CARD, text, valid_id_card)
+
+    def cued(match: re.Match[str]) -> str:
+        found["id_card"] = found.get("id_card", 0) + 1
+        return match.group(1) + LABELS["id_card"]
+
+    text = _CUED_ID_CARD.sub(cued, text)
     text = replace("id_card", _OLD_ID_CARD, text)
     text = replace("bank_card", _BANK_CARD, text, lambda s: 16 <= len(re.sub(r"\D", "", s)) <= 19
                    and luhn_ok(re.sub(r"\D", "", s)))
