@@ -31,6 +31,12 @@ DISTRICTS = ("东城区", "西城区", "朝阳区", "海淀区", "丰台区", "�
 _CHUNK_NAMESPACE = uuid.UUID("6f1c2a7e-5b1d-4c1e-9a57-1f3d2b8c9e01")
 
 
+def in_utc(moment: dt.datetime) -> dt.datetime:
+    """A stored time with its zone. SQLite hands timestamps back without one; they were written in UTC
+    and must say so (a browser reads a time without a zone as its own: 8 hours off in Beijing)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)
+
+
 def chunk_point_id(doc_id: str, position: int) -> str:
     """chunk_id = f(doc_id, position): re-ingesting a document overwrites its chunks in place."""
     return str(uuid.uuid5(_CHUNK_NAMESPACE, f"{doc_id}#{position}"))

@@ -7,20 +7,12 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from app.domain import SearchHit
+from app.domain import SearchHit, in_utc
 from app.pipeline.outcome import AnswerOutcome
 from jingce_client.models import PolicyMeta  # one model of a document's metadata for every surface
 
 
-def _in_utc(value: Any) -> Any:
-    """SQLite gives timestamps back without their zone: they were written in UTC, and must say so (a
-    browser reads a time without a zone as its own local time: 8 hours off in Beijing)."""
-    if isinstance(value, dt.datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value
-
-
-StoredTime = Annotated[dt.datetime, AfterValidator(_in_utc)]
+StoredTime = Annotated[dt.datetime, AfterValidator(in_utc)]  # a time read back from the database, with its zone
 
 
 class SearchHitOut(BaseModel):

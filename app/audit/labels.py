@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from app.config import REPO_ROOT
+from app.domain import in_utc
 
 BEIJING = dt.timezone(dt.timedelta(hours=8), "北京时间")  # no daylight saving: a fixed offset is exact
 FIELDS = ("kinds", "channels", "statuses")
@@ -91,6 +92,4 @@ def beijing_time(moment: dt.datetime | None) -> str | None:
     """"2026-12-06 14:03:21 +08:00": what a reader in Beijing reads, with the zone said."""
     if moment is None:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S +08:00")
+    return in_utc(moment).astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S +08:00")
