@@ -295,7 +295,7 @@ def test_a_database_made_before_migrations_is_put_on_the_chain(tmp_path):
                               "'{}')"), {"id": f"e{i}", "t": when, "q": f"旧问题{i}"})
     old.dispose()
     store = AuditStore(url)
-    assert store.revision == "0004"
+    assert store.revision == "0005"
     report = store.verify()
     assert report.ok and report.checked == 2 and store.get("e0")["seq"] == 1
     store.record(AuditEvent("answer", "web", "answered", "新问题"))

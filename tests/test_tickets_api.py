@@ -82,7 +82,7 @@ def _round_trip(client, services) -> None:
     assert lead["role"] == "主办" and lead["department"]["id"] == "bj-rsj"
     assert suggestion["category"]["level1"] == "劳动和社会保障"
     assert "13812345678" not in suggestion["ticket"] and suggestion["personal_data"] == {"mobile": 1}
-    assert suggestion["evidence"]["similar_tickets"] and lead["responsibilities"]
+    assert suggestion["evidence"]["similar_tickets"] == [] and lead["responsibilities"]  # nothing decided yet
     second = client.post("/v1/tickets/route", json={"text": "小区物业不作为，楼道堆满杂物，朝阳区望京街道", "agent": "A01"}).json()
     assert second["place"]["district"] == "朝阳区" and len(second["departments"]) <= 3
     assert second["departments"][-1]["department"]["id"] == "district:朝阳区"
@@ -103,6 +103,8 @@ def _round_trip(client, services) -> None:
     assert stats["by_category"]["劳动和社会保障"]["agreed"] == 1
     future = client.get("/v1/tickets/stats", params={"from": "2999-01-01"}).json()
     assert future["decided"] == 0 and future["agreement_rate"] is None
+    hot = client.get("/v1/tickets/hot", params={"from": since.isoformat()}).json()
+    assert hot["tickets"] == 2 and hot["topics"] == []  # two different matters are no topic
 
     with services.audit.engine.connect() as conn:
         rows = conn.execute(select(audit_events).where(audit_events.c.kind.in_(["suggestion", "decision"]))).mappings().all()
@@ -160,16 +162,45 @@ def test_decisions_need_what_and_why(api):
     assert client.get("/v1/tickets/stats", params={"from": "2026-02-01", "to": "2026-01-01"}).status_code == 422
 
 
-def test_an_override_teaches_the_router(api):
-    client, services = api
+def test_overrides_teach_the_router(api):
+    client, _ = api
     text = "某商场门口的共享单车乱停乱放堵住了人行道，没人管理"
     before = client.post("/v1/tickets/route", json={"text": text, "draft_reply": False}).json()
-    client.post(f"/v1/tickets/{before['id']}/decision", json={
-        "action": "override", "department_id": "bj-cgzf", "reason": "人行道乱停放归城管执法"})
+    suggested = before["departments"][0]["department"]["id"]
+    assert suggested != "bj-jtw" and before["evidence"]["similar_tickets"] == []
+    for _ in range(3):  # three agents decide the same matter the same way
+        made = client.post("/v1/tickets/route", json={"text": text, "draft_reply": False}).json()
+        client.post(f"/v1/tickets/{made['id']}/decision", json={
+            "action": "override", "department_id": "bj-jtw", "reason": "共享单车停放由交通委统筹管理"})
     after = client.post("/v1/tickets/route", json={"text": text, "draft_reply": False}).json()
-    chosen = {d["department"]["id"]: d for d in after["departments"]}
-    assert "bj-cgzf" in chosen and chosen["bj-cgzf"]["signals"]["decisions"] > 0
-    assert any(t["source"] == "decision" and t["department"] == "bj-cgzf" for t in after["evidence"]["similar_tickets"])
+    lead = after["departments"][0]
+    assert lead["department"]["id"] == "bj-jtw" and lead["signals"]["decisions"] == 1.0
+    shown = after["evidence"]["similar_tickets"]  # the decided tickets, with who led them and how they were decided
+    assert len(shown) == 3 and {(t["text"], t["department"]) for t in shown} == {(text, "bj-jtw")}
+    overridden = [t for t in shown if t["action"] == "override"]  # later agents may find 市交通委 suggested already
+    assert overridden and all(t["suggested"] == suggested for t in overridden)
+    assert dt.datetime.fromisoformat(shown[0]["decided_at"]).utcoffset() == dt.timedelta(0) and shown[0]["similarity"] > 0.99
+
+
+def test_hot_topics_are_one_matter_raised_at_one_place(api):
+    client, _ = api
+    stall = ["朝阳区望京街道望京西园三区楼下的烧烤摊每天开到凌晨，油烟熏得开不了窗",
+             "望京西园三区底商烧烤店油烟直排，晚上还特别吵，朝阳区望京街道的居民受不了",
+             "朝阳区望京街道望京西园三区那家烧烤摊油烟太大了，夜里吵得睡不着觉",
+             "望京西园三区楼下烧烤摊半夜还在营业，油烟和噪音扰民，朝阳区望京街道"]
+    others = ["朝阳区望京街道望京西园三区门口的路灯坏了好几天", "海淀区学院路街道某小区楼下烧烤摊油烟大，晚上吵",
+              "公司拖欠工资两个月，老板不接电话"]
+    for text in stall + others:
+        assert client.post("/v1/tickets/route", json={"text": text, "draft_reply": False}).status_code == 200
+    hot = client.get("/v1/tickets/hot").json()
+    assert hot["tickets"] == 7 and len(hot["topics"]) == 1, hot
+    topic = hot["topics"][0]
+    # the same stall at another street, and the streetlight at the same compound, are other matters
+    assert topic["count"] == 4 and {t["text"] for t in topic["tickets"]} == set(stall)
+    assert (topic["district"], topic["street"]) == ("朝阳区", "望京街道") and "油烟" in topic["keywords"]
+    assert dt.datetime.fromisoformat(topic["first_at"]).utcoffset() == dt.timedelta(0) and topic["title"] in "".join(stall)
+    assert client.get("/v1/tickets/hot", params={"from": "2026-02-01", "to": "2026-01-01"}).status_code == 422
+    assert client.get("/v1/tickets/hot", params={"to": "2000-01-01"}).json()["tickets"] == 0
 
 
 def test_an_override_to_the_suggested_lead_is_an_accept(api):

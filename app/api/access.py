@@ -46,6 +46,7 @@ ROUTE_ROLES: dict[str, tuple[str, ...] | str] = {
     "GET /v1/tickets/stats": ("agent", "auditor", "admin"),
     "GET /v1/tickets/departments": ("agent", "auditor", "admin"),
     "GET /v1/tickets/decisions": ("agent", "auditor", "admin"),
+    "GET /v1/tickets/hot": ("agent", "auditor", "admin"),
     "POST /v1/knowledge": ("agent", "admin"),
     "GET /v1/knowledge": ("agent", "auditor", "admin"),
     "POST /v1/knowledge/{entry_id}/approve": ("admin",),  # a reviewer, not the agent who proposed it

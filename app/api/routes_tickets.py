@@ -16,6 +16,7 @@ from app.api.operations import SUGGESTIONS
 from app.api.reads import record_read
 from app.api.problems import PATTERN_HINTS, ProblemError, problem_responses
 from app.api.schemas import ChatResponse, StoredTime
+from app.domain import in_utc
 from app.routing.catalogue import departments
 from app.routing.places import Places
 from app.routing.results import CategoryGuess, Evidence, ModelInfo, Suggestion as RoutedSuggestion
@@ -227,7 +228,7 @@ async def recent_decisions(request: Request, services: ServicesDep,
 async def stats(request: Request, services: ServicesDep,
                 since: Annotated[dt.datetime | None, Query(alias="from", description="ISO date or time, inclusive")] = None,
                 until: Annotated[dt.datetime | None, Query(alias="to", description="ISO date or time, exclusive")] = None) -> Any:
-    since, until = _utc(since), _utc(until)
+    since, until = since and in_utc(since), until and in_utc(until)
     if since and until and since > until:
         raise ProblemError(422, "must not be after `to`", field="from")
     result = await run_in_threadpool(services.routing.stats, since, until)
@@ -237,7 +238,50 @@ async def stats(request: Request, services: ServicesDep,
     return TicketStats(since=since, until=until, **result)
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.timezone.utc)
+
+class HotTicketOut(BaseModel):
+    id: str = Field(description="The suggestion's id.")
+    text: str = Field(description="As stored: personal data masked.")
+    created_at: StoredTime
+    category: str | None
+
+
+class HotTopicOut(BaseModel):
+    title: str = Field(description="The ticket nearest the topic's centre, as its caller began it.")
+    keywords: list[str] = Field(description="Words its tickets use more than the period's others do.")
+    district: str | None
+    street: str | None
+    category: str | None = Field(description="The category most of its tickets were classed in.")
+    count: int
+    first_at: StoredTime
+    last_at: StoredTime
+    cohesion: float = Field(description="Mean similarity of its tickets to its centre (cosine).")
+    tickets: list[HotTicketOut] = Field(description="Up to five, nearest the centre first.")
+
+
+class HotTopics(BaseModel):
+    since: dt.datetime
+    until: dt.datetime
+    tickets: int = Field(description="How many tickets of the period were read (the newest "
+                                     "`hot_topic_max_tickets` of policies/hotline/ranking.yml at most).")
+    topics: list[HotTopicOut] = Field(description="Largest first, then latest.")
+
+
+@router.get("/hot", response_model=HotTopics, responses=problem_responses(422),
+            summary="Hot topics: one matter raised by several callers at one place")
+async def hot_topics(request: Request, services: ServicesDep,
+                     since: Annotated[dt.datetime | None, Query(alias="from", description="ISO date or time, "
+                                                                "inclusive; default: 7 days before `to`")] = None,
+                     until: Annotated[dt.datetime | None, Query(alias="to", description="ISO date or time, "
+                                                                "exclusive; default: now")] = None) -> Any:
+    """Tickets of one district and street, clustered by meaning (app/routing/hot_topics.py); a topic
+    has at least `hot_topic_min_tickets` tickets. Reads only what the period's suggestions stored."""
+    until = in_utc(until) if until else dt.datetime.now(dt.timezone.utc)
+    since = in_utc(since) if since else until - dt.timedelta(days=7)
+    if since >= until:
+        raise ProblemError(422, "must be before `to`", field="from")
+    topics, read = await run_in_threadpool(services.routing.hot_topics, since, until)
+    await run_in_threadpool(record_read, services, request, "tickets/hot", "ok", None, {
+        "from": since.isoformat(), "to": until.isoformat(), "tickets": read, "topics": len(topics)})
+    return HotTopics(since=since, until=until, tickets=read,
+                     topics=[HotTopicOut.model_validate(t, from_attributes=True) for t in topics])

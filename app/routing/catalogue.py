@@ -102,6 +102,9 @@ class RankingPolicy:
     co_handlers: int
     co_handler_min_share_of_lead: float
     policies_shown: int
+    hot_topic_min_similarity: float
+    hot_topic_min_tickets: int
+    hot_topic_max_tickets: int
 
 
 def load_ranking_policy(path: Path) -> RankingPolicy:

@@ -21,6 +21,7 @@ from app.routing.catalogue import Department, Taxonomy
 from app.routing.classifier import Featurizer, Ticket
 from app.routing.precedents import TEXT_CHARS, Precedents
 from app.routing.results import SimilarTicket
+from app.routing.store import DecidedTicket
 from app.routing.trained import ModelFileError, TrainedRouting, load_trained
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,8 @@ UNTRAINED = "尚无工单分类模型，建议均需人工复核（请运行 jin
 
 class RoutingKnowledge:
     def __init__(self, embedder: ArrayEmbeddings, catalogue: dict[str, Department], model_path: Path,
-                 decided: Callable[[], list[tuple[str, str, str | None]]], check_s: float = 10.0) -> None:
-        """`decided` reads (masked ticket, department, category) of every decision so far."""
+                 decided: Callable[[], list[DecidedTicket]], check_s: float = 10.0) -> None:
+        """`decided` reads every decision so far."""
         self.embedder, self.catalogue, self.model_path = embedder, catalogue, model_path
         self.read_decided, self.check_s = decided, check_s
         self._featurizer = Featurizer(embedder, Taxonomy())  # for the ticket's passage vector alone
@@ -51,23 +52,22 @@ class RoutingKnowledge:
             if self.profiles is not None:
                 return
             self._load_model(self._file_stamp())
-            decided = self.read_decided()
-            self.remember([text for text, _, _ in decided], [(d, c) for _, d, c in decided])
+            self.remember(self.read_decided())
             self.profiles = np.asarray(self.embedder.passages([self.catalogue[i].profile for i in self.ids]))
             if self.check_s > 0:
                 threading.Thread(target=self._watch, name="routing-model-watch", daemon=True).start()
 
-    def ticket_vector(self, ticket: Ticket) -> np.ndarray:
-        """What a ticket is compared with departments and other tickets by (as the model's featurizer)."""
-        return self._featurizer.passage_vectors([ticket])[0]
+    def ticket_vectors(self, tickets: list[Ticket]) -> np.ndarray:
+        """What tickets are compared with departments and other tickets by (as the model's featurizer)."""
+        return self._featurizer.passage_vectors(tickets)
 
-    def remember(self, texts: list[str], outcomes: list[tuple[str, str | None]]) -> None:
+    def remember(self, decided: list[DecidedTicket]) -> None:
         """Decided tickets become precedent at once."""
-        if not texts:
+        if not decided:
             return
-        vectors = self._featurizer.passage_vectors([Ticket.of(t) for t in texts])
-        self.decided.add(vectors, [SimilarTicket(t[:TEXT_CHARS], 1.0, c, d, "decision")
-                                   for t, (d, c) in zip(texts, outcomes)])
+        vectors = self._featurizer.passage_vectors([Ticket.of(d.ticket) for d in decided])
+        self.decided.add(vectors, [SimilarTicket(d.ticket[:TEXT_CHARS], 1.0, d.department, d.action, d.suggested,
+                                                 d.category, d.decided_at) for d in decided])
 
     # ---- the model file ----
     def close(self) -> None:

@@ -38,7 +38,8 @@ _PLACE_AFTER = ("这边", "那边", "这片", "那片", "这儿", "那儿", "这
                 "那段", "这段", "地区")
 _ORDINAL = re.compile("第([一二三四五六七八九十]{1,2})社区$")
 _COMPOUND = re.compile(r"([\u4e00-\u9fa5A-Za-z0-9]{2,10}?(?:小区|家园|花园|公寓|社区|新村))")
-_ROAD = re.compile(r"([\u4e00-\u9fa5]{1,8}?(?:大街|胡同|大道|路|街(?!道)|桥))(?:[0-9一二三四五六七八九十]+号)?")
+_SUFFIX = re.compile(r"(?:社区居委会|村委会|居委会|社区|街道办事处|街道|地区|镇|乡)$")  # what names end with, not what callers say
+_ROAD = re.compile(r"([\u4e00-\u9fa5]{1,8}?(?:大街|胡同|大道|路(?![灯况])|街(?!道)|桥))(?:[0-9一二三四五六七八九十]+号)?")  # 路灯 is no road
 # what precedes a name in a run of Chinese characters but is not part of it
 _LEAD = re.compile("^.*?(?:在|于|的|到|住|是|我|位于|附近|门口|旁边|" + "|".join(DISTRICTS)
                    + r"|[\u4e00-\u9fa5]{2,4}(?:街道|镇|乡|地区)|[市县区])")
@@ -78,6 +79,15 @@ class Places:
         get = place.get if isinstance(place, dict) else lambda name: getattr(place, name)
         parts = [get("district"), get("street"), *(get("compounds") or [])[:1]]
         return " ".join(p for p in parts if p) or None
+
+    def removed_from(self, text: str) -> str:
+        """The text without the names of this place (望京西园三区 of 望京西园三区社区居委会 too): what is
+        left says what the matter is, not where."""
+        names = [self.district, self.street, self.community, *self.compounds, *self.roads]
+        names += [_SUFFIX.sub("", n) for n in names if n]
+        for name in sorted({n for n in names if n and len(n) >= 2}, key=len, reverse=True):
+            text = text.replace(name, "")
+        return text
 
 
 @dataclass

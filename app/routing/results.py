@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass, field, replace
 from typing import Annotated, Any
 
@@ -50,11 +51,16 @@ class DepartmentCandidate:
 
 @dataclass(frozen=True)
 class SimilarTicket:
+    """A ticket this hotline has decided, shown to the agent as precedent: what the caller said (masked),
+    who led it and how the agent came to it."""
+
     text: str
     similarity: float
+    department: Annotated[str, Field(description="The lead handler the agent chose.")]
+    action: Annotated[str, Field(description="accept (the suggested lead kept) | override (another chosen)")]
+    suggested: Annotated[str, Field(description="The lead handler the suggestion had named.")]
     category: str | None
-    department: str | None
-    source: Annotated[str, Field(description="training (a labelled message) | decision (an agent's decision)")]
+    decided_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,8 @@ class Suggestion:
         for choice in record["departments"]:
             dept = choice["department"]
             choice["department"] = {k: dept[k] for k in ("id", "name", "short", "kind", "source")}
+        for ticket in record["evidence"]["similar_tickets"]:
+            ticket["decided_at"] = ticket["decided_at"].isoformat()
         if self.reply_draft is not None:
             record["reply_draft"] = {"status": self.reply_draft.status, "audit_id": self.reply_draft.audit_id}
         return record

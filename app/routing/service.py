@@ -19,9 +19,11 @@ from app.routing.classifier import Progress, Ticket
 from app.routing.context import TicketContext
 from app.routing.categories import load_categories
 from app.routing.evaluation import is_ticket_file, load_messages, load_tickets
+from app.routing.hot_topics import HotTopic, find_hot_topics
 from app.routing.knowledge import RoutingKnowledge
+from app.routing.places import find_places
 from app.routing.steps import suggestion_of
-from app.routing.store import RoutingStore, StoredDecision
+from app.routing.store import DecidedTicket, RoutingStore, StoredDecision
 from app.routing.results import Suggestion
 from app.routing.trained import TrainedRouting, stored_digest, train_routing, training_digest
 
@@ -83,7 +85,8 @@ class RoutingService:
         decision, event = self.store.decide(found, action, department, co_handlers, category, reason, agent, channel,
                                             actor)
         self.knowledge.start()
-        self.knowledge.remember([found["ticket"]], [(department, decision.category)])
+        self.knowledge.remember([DecidedTicket(found["ticket"], department, decision.category, decision.action,
+                                               found["lead_department"], decision.created_at)])
         return decision, event
 
     def recent_decisions(self, limit: int, agent: str | None = None) -> list[dict[str, Any]]:
@@ -92,12 +95,25 @@ class RoutingService:
     def stats(self, since: dt.datetime | None, until: dt.datetime | None) -> dict[str, Any]:
         return self.store.stats(since, until)
 
+    def hot_topics(self, since: dt.datetime, until: dt.datetime) -> tuple[list[HotTopic], int]:
+        """The hot topics among the tickets suggested in [since, until) (the newest
+        `hot_topic_max_tickets` of them), and how many tickets were read. Their vectors were cached
+        when they were routed: this embeds nothing new but what a changed model would."""
+        self.knowledge.start()
+        tickets = self.store.tickets_between(since, until, self.policy.hot_topic_max_tickets)
+        if not tickets:
+            return [], 0
+        # the place is how tickets are grouped; compared with it, two matters at one compound look alike
+        matters = [find_places(t.text).removed_from(t.text) for t in tickets]
+        vectors = self.knowledge.ticket_vectors([Ticket.of(m) for m in matters])
+        return find_hot_topics(tickets, matters, vectors, self.policy.hot_topic_min_similarity,
+                               self.policy.hot_topic_min_tickets), len(tickets)
+
 
 @dataclass
 class TrainingSet:
     tickets: list[Ticket]
     labels: list[str]
-    leads: list[str | None]  # who led each, where known
     taxonomy: Taxonomy
     source: str
     groups: dict[str, str] | None = None  # each category's lead rule, for the project's tree
@@ -115,20 +131,18 @@ def training_set(cfg: RoutingSettings, store: RoutingStore) -> TrainingSet | Non
     if is_ticket_file(path):
         labelled = load_tickets(path)
         tickets, labels = [t.ticket for t in labelled], [t.label for t in labelled]
-        leads: list[str | None] = [t.lead for t in labelled]
         tree = load_categories(cfg.categories_path)
         taxonomy, groups = tree.taxonomy(), tree.lead_rules()
     else:
         tickets, labels = load_messages(path)
-        leads, taxonomy, groups = [None] * len(labels), load_taxonomy(cfg.taxonomy_path), None
+        taxonomy, groups = load_taxonomy(cfg.taxonomy_path), None
     known, added = set(labels), 0
-    for text, department, category in store.decided_tickets():
-        if category in known:
-            tickets.append(Ticket.of(text))
-            labels.append(category)
-            leads.append(department)
+    for decided in store.decided_tickets():
+        if decided.category in known:
+            tickets.append(Ticket.of(decided.ticket))
+            labels.append(decided.category)
             added += 1
-    return TrainingSet(tickets, labels, leads, taxonomy, f"{cfg.train_path} + {added} decided tickets", groups)
+    return TrainingSet(tickets, labels, taxonomy, f"{cfg.train_path} + {added} decided tickets", groups)
 
 
 def train_model(cfg: RoutingSettings, store: RoutingStore, embedder: ArrayEmbeddings, model_path: Path,
@@ -141,11 +155,11 @@ def train_model(cfg: RoutingSettings, store: RoutingStore, embedder: ArrayEmbedd
     tickets, labels = found.tickets, found.labels
     target = cfg.lead_review_target if found.groups else cfg.review_target
     if only_if_changed and model_path.exists():
-        digest = training_digest(tickets, labels, found.taxonomy, embedder.model_id, target, found.leads)
+        digest = training_digest(tickets, labels, found.taxonomy, embedder.model_id, target)
         if stored_digest(model_path) == digest:
             return f"{model_path} is up to date ({len(tickets)} tickets)"
     trained: TrainedRouting = train_routing(embedder, found.taxonomy, tickets, labels, target,
-                                            found.source, progress, found.leads, found.groups)
+                                            found.source, progress, found.groups)
     trained.save(model_path)
     return (f"{model_path}: {trained.version}, {trained.trained_on} tickets, {len(trained.model.classes)} "
             f"categories, review threshold {trained.model.threshold:.2f}")

@@ -37,7 +37,6 @@ from app.routing.classifier import Ticket, group_confidence
 from app.routing.context import TicketContext
 from app.routing.knowledge import RoutingKnowledge
 from app.routing.places import find_places
-from app.routing.precedents import nearest_of
 from app.routing.results import (CategoryAlternative, CategoryGuess, DepartmentCandidate, Evidence, ModelInfo,
                                  PolicyEvidence, Suggestion)
 from app.routing.store import RoutingStore
@@ -98,7 +97,7 @@ class Classify:
     def __call__(self, ctx: TicketContext) -> None:
         trained = ctx.trained = self.knowledge.trained
         if trained is None:
-            ctx.vector = self.knowledge.ticket_vector(ctx.ticket)
+            ctx.vector = self.knowledge.ticket_vectors([ctx.ticket])[0]
             ctx.review_reasons.append(self.knowledge.missing)
             return
         features = trained.featurizer([ctx.ticket])
@@ -127,8 +126,8 @@ class Classify:
 
 
 class RankDepartments:
-    """Reads ticket, vector, category_probabilities, place, trained. Writes similar (the nearest
-    labelled and decided tickets) and ranked, best first, each with its signals, matched keywords and
+    """Reads ticket, vector, category_probabilities, place, trained. Writes similar (the tickets
+    agents decided that are the same matter: at least `precedent_min_similarity` alike) and ranked, best first, each with its signals, matched keywords and
     responsibility clauses.
 
     The category signal of a handler is the probability of the categories it leads: with the
@@ -146,12 +145,11 @@ class RankDepartments:
 
     def __call__(self, ctx: TicketContext) -> None:
         policy, knowledge, text = self.policy, self.knowledge, ctx.ticket.body
-        ctx.similar = nearest_of(ctx.vector, policy.similar_tickets, ctx.trained and ctx.trained.precedents,
-                                 knowledge.decided)
+        ctx.similar = [t for t in knowledge.decided.nearest(ctx.vector, policy.similar_tickets)
+                       if t.similarity >= policy.precedent_min_similarity]
         votes: dict[str, int] = {}
         for ticket in ctx.similar:
-            if ticket.source == "decision" and ticket.department and ticket.similarity >= policy.precedent_min_similarity:
-                votes[ticket.department] = votes.get(ticket.department, 0) + 1
+            votes[ticket.department] = votes.get(ticket.department, 0) + 1
         leads = self._category_signal(ctx)
         sims = knowledge.profiles @ ctx.vector
         relative = (sims - sims.mean()) / (sims.std() or 1.0)

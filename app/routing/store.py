@@ -17,8 +17,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from app.audit.store import AuditEvent, AuditStore
+from app.domain import in_utc
 from app.security.pii import mask_personal_data
 from app.routing.places import Places
+from app.routing.hot_topics import HotTicket
 from app.routing.results import Suggestion
 
 metadata = MetaData()
@@ -36,6 +38,8 @@ suggestions = Table(
     Column("needs_review", Boolean, nullable=False),
     Column("model_version", String(64)),
     Column("details", JSON, nullable=False),  # the whole suggestion as returned
+    Column("district", String(16)),  # where the ticket is, as FindPlace read it (also in details)
+    Column("street", String(32)),
 )
 
 decisions = Table(
@@ -59,6 +63,16 @@ def _masked(text: str | None) -> str | None:
 
 class AlreadyDecided(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class DecidedTicket:
+    ticket: str  # masked
+    department: str  # the lead the agent chose
+    category: str | None
+    action: str  # accept | override
+    suggested: str  # the lead the suggestion named
+    decided_at: dt.datetime
 
 
 @dataclass
@@ -89,7 +103,7 @@ class RoutingStore:
                 ticket=suggestion.ticket, category=category, lead_department=lead,
                 confidence=suggestion.category.confidence if suggestion.category else None,
                 needs_review=suggestion.needs_review, model_version=suggestion.model.version,
-                details=suggestion.as_record()))
+                details=suggestion.as_record(), district=suggestion.place.district, street=suggestion.place.street))
             return self.audit.append(conn, AuditEvent("suggestion", channel, status, suggestion.ticket, lead, {
                 "suggestion_id": suggestion.id, "agent": agent, "category": category,
                 "departments": [d.department.id for d in suggestion.departments],
@@ -140,12 +154,24 @@ class RoutingStore:
         with self.engine.connect() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
 
-    def decided_tickets(self) -> list[tuple[str, str, str | None]]:
-        """(masked ticket, final department, final category) of every decision: what the router learns from."""
-        query = (select(suggestions.c.ticket, decisions.c.department, decisions.c.category)
+    def decided_tickets(self) -> list[DecidedTicket]:
+        """Every decision with its (masked) ticket, oldest first: what the router learns from and shows
+        agents as the hotline's own precedent."""
+        query = (select(suggestions.c.ticket, decisions.c.department, decisions.c.category, decisions.c.action,
+                        suggestions.c.lead_department, decisions.c.created_at)
                  .join(decisions, decisions.c.suggestion_id == suggestions.c.id).order_by(decisions.c.created_at))
         with self.engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(query)]
+            return [DecidedTicket(*row[:5], in_utc(row[5])) for row in conn.execute(query)]
+
+    def tickets_between(self, since: dt.datetime, until: dt.datetime, limit: int) -> list[HotTicket]:
+        """The newest `limit` tickets suggested in [since, until), with their place and category."""
+        query = (select(suggestions.c.id, suggestions.c.ticket, suggestions.c.created_at, suggestions.c.district,
+                        suggestions.c.street, suggestions.c.category)
+                 .where(suggestions.c.created_at >= since, suggestions.c.created_at < until)
+                 .order_by(suggestions.c.created_at.desc(), suggestions.c.id.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            return [HotTicket(row.id, row.ticket, in_utc(row.created_at), row.district, row.street, row.category)
+                    for row in conn.execute(query)]
 
     def stats(self, since: dt.datetime | None, until: dt.datetime | None) -> dict[str, Any]:
         """Agreement over decisions made in [since, until), overall, per suggested lead department and

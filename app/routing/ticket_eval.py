@@ -47,7 +47,7 @@ def route_tickets(embedder: ArrayEmbeddings, cfg: RoutingSettings, policy: Ranki
     """Each test ticket routed by a model fitted on `train` (no decided tickets: none are known)."""
     catalogue = departments()
     trained = train_routing(embedder, tree.taxonomy(), [t.ticket for t in train], [t.label for t in train],
-                            cfg.lead_review_target, "evaluation", leads=[t.lead for t in train], groups=tree.lead_rules())
+                            cfg.lead_review_target, "evaluation", groups=tree.lead_rules())
     knowledge = RoutingKnowledge(embedder, catalogue, Path("/nonexistent"), lambda: [], check_s=0)
     knowledge.start()
     knowledge.trained, knowledge.decided = trained, Precedents()

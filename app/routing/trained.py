@@ -3,8 +3,7 @@ never inside a request: training embeds a few hundred tickets, minutes on a cold
 
 One file (`ROUTING_MODEL_PATH`, under the data folder) holds what routing needs to classify without
 embedding anything but the ticket: the fitted model (arrays only, read without pickle), the taxonomy
-and its leaves' embeddings, the training tickets' embeddings (shown as precedent), and what it was
-trained from: the embedding model, the training data's hash and when. A file written for another
+and its leaves' embeddings, and what it was trained from: the embedding model, the training data's hash and when. A file written for another
 embedding model, or in another format, is refused with the reason.
 """
 
@@ -24,10 +23,8 @@ import numpy as np
 from app.clients.embeddings import ArrayEmbeddings
 from app.routing.catalogue import Taxonomy
 from app.routing.classifier import CategoryModel, Featurizer, Progress, Ticket
-from app.routing.precedents import TEXT_CHARS, Precedents
-from app.routing.results import SimilarTicket
 
-FORMAT = 2  # 2: each training ticket keeps its lead handler
+FORMAT = 3  # 3: no training tickets kept (agents are shown only their own hotline's decided tickets)
 
 
 class ModelFileError(ValueError):
@@ -38,7 +35,6 @@ class ModelFileError(ValueError):
 class TrainedRouting:
     model: CategoryModel
     featurizer: Featurizer
-    precedents: Precedents  # the training tickets, with their categories
     about: dict[str, Any]  # trained_at, trained_on, training_digest, embedding_model, review_target, source
 
     @property
@@ -53,16 +49,10 @@ class TrainedRouting:
         """Written next to `path` and renamed over it: a reader sees the old file or the new one."""
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {f"model_{k}": v for k, v in self.model.arrays().items()}
-        tickets = self.precedents.tickets
         arrays.update(
             about=np.array(json.dumps({**self.about, "format": FORMAT, "options": self.model.options,
                                        "taxonomy": self.featurizer.taxonomy.tree}, ensure_ascii=False)),
-            leaf_vectors=self.featurizer.leaf_vectors.astype(np.float32),
-            precedent_vectors=(self.precedents.vectors if self.precedents.vectors is not None
-                               else np.zeros((0, self.featurizer.embedder.dim), np.float32)),
-            precedent_texts=np.array([t.text for t in tickets], dtype=str),
-            precedent_categories=np.array([t.category or "" for t in tickets], dtype=str),
-            precedent_departments=np.array([t.department or "" for t in tickets], dtype=str))
+            leaf_vectors=self.featurizer.leaf_vectors.astype(np.float32))
         partial = path.with_name(path.name + ".partial")
         with partial.open("wb") as out:
             np.savez_compressed(out, **arrays)
@@ -70,32 +60,29 @@ class TrainedRouting:
 
 
 def training_digest(tickets: list[Ticket], labels: list[str], taxonomy: Taxonomy, embedding_model: str,
-                    review_target: float, leads: list[str | None] | None = None) -> str:
+                    review_target: float) -> str:
     """Changes when anything the model is fitted from changes."""
     digest = hashlib.sha256(f"{FORMAT}|{embedding_model}|{review_target}".encode())
     digest.update(json.dumps(taxonomy.tree, ensure_ascii=False, sort_keys=True).encode())
-    for ticket, label, lead in zip(tickets, labels, leads or [None] * len(labels)):
-        digest.update(f"\x1e{ticket.title}\x1f{ticket.body}\x1f{label}\x1f{lead or ''}".encode())
+    for ticket, label in zip(tickets, labels):
+        digest.update(f"\x1e{ticket.title}\x1f{ticket.body}\x1f{label}".encode())
     return digest.hexdigest()
 
 
 def train_routing(embedder: ArrayEmbeddings, taxonomy: Taxonomy, tickets: list[Ticket], labels: list[str],
                   review_target: float, source: str, progress: Progress | None = None,
-                  leads: list[str | None] | None = None, groups: dict[str, str] | None = None) -> TrainedRouting:
-    """`leads`: who led each ticket, where known (the project's tickets), shown beside it as precedent.
-    `groups`: each category's lead rule (categories.yml): the review threshold is then calibrated on
+                  groups: dict[str, str] | None = None) -> TrainedRouting:
+    """`groups`: each category's lead rule (categories.yml): the review threshold is then calibrated on
     whether the rule that picks the 主办 is right, not the exact category."""
     featurizer = Featurizer(embedder, taxonomy)
     features = featurizer(tickets, progress)
     model = CategoryModel(featurizer).fit(features, labels)
     model.calibrate(features, labels, review_target, groups=groups)
-    precedents = Precedents(features.passages, [SimilarTicket(t.said[:TEXT_CHARS], 1.0, label, lead, "training")
-                                                for t, label, lead in zip(tickets, labels, leads or [None] * len(labels))])
     about = {"trained_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
              "trained_on": len(tickets), "embedding_model": embedder.model_id, "review_target": review_target,
-             "training_digest": training_digest(tickets, labels, taxonomy, embedder.model_id, review_target, leads),
+             "training_digest": training_digest(tickets, labels, taxonomy, embedder.model_id, review_target),
              "source": source}
-    return TrainedRouting(model, featurizer, precedents, about)
+    return TrainedRouting(model, featurizer, about)
 
 
 def _read(path: Path, only_about: bool = False) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -128,8 +115,4 @@ def load_trained(path: Path, embedder: ArrayEmbeddings) -> TrainedRouting:
     featurizer = Featurizer(embedder, Taxonomy(about.pop("taxonomy")), leaf_vectors=arrays["leaf_vectors"])
     model = CategoryModel.from_arrays(featurizer, {k[len("model_"):]: v for k, v in arrays.items()
                                                    if k.startswith("model_")}, about.pop("options"))
-    precedents = Precedents(arrays["precedent_vectors"], [
-        SimilarTicket(str(text), 1.0, str(category) or None, str(lead) or None, "training")
-        for text, category, lead in zip(arrays["precedent_texts"], arrays["precedent_categories"],
-                                        arrays["precedent_departments"])])
-    return TrainedRouting(model, featurizer, precedents, about)
+    return TrainedRouting(model, featurizer, about)

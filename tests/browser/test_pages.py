@@ -148,8 +148,7 @@ def test_panel_suggest_then_override_then_stats(live, page_at):
     assert "朝阳区" in shown and not re.search("[A-Za-z]{3,}", shown), shown
     accept = page.get_by_role("button", name="采纳建议").bounding_box()
     assert accept["y"] + accept["height"] <= 860, "the decision buttons are above the fold"
-    similar = page.locator("#evidence li").first.inner_text()
-    assert similar.count(similar[6:18]) == 1, "a similar ticket's first sentence is shown once"
+    assert "本热线还没有办过同类工单" in page.locator("#evidence").inner_text()
     page.get_by_label("查找单位").fill("学院路")
     assert page.locator("#override-count").inner_text() == "找到 1 个单位"
     page.get_by_label("改派主办单位").select_option(label="海淀区学院路街道办事处")
@@ -168,6 +167,16 @@ def test_panel_suggest_then_override_then_stats(live, page_at):
     assert "北京时间" in recent.inner_text() and f"{beijing.year}/{beijing.month}/{beijing.day}" in recent.inner_text()
     stats = page.locator("#stats").inner_text()
     assert re.search(r"改派\s*1", stats) and re.search(r"已处理\s*1", stats)
+    # the same matter again: the ticket decided above is shown, once, with who led it and how
+    ticket.fill("朝阳区望京街道某小区楼上漏水，物业一直不来修，家里天花板都泡了")
+    ticket.press("Control+Enter")
+    page.get_by_text("本热线办过的同类工单（1）").wait_for()
+    similar = page.locator("#evidence ul.plain li").first.inner_text()
+    assert "改派" in similar and "主办：市住房城乡建设委" in similar and "北京时间" in similar, similar
+    assert similar.count("家里天花板都泡了") == 1 and "13812345678" not in similar
+    page.locator("#hot p").first.wait_for()
+    hot = page.locator("#hot").inner_text()  # two tickets of one matter: no hot topic yet, said in Chinese
+    assert "件工单中没有多人反映的同一事项" in hot and not re.search("[A-Za-z]{3,}", hot), hot
     screenshot(page, "panel-1280")
     assert_accessible(page, "agent panel")
     page.set_viewport_size({"width": 360, "height": 740})
@@ -257,6 +266,9 @@ def test_audit_page_lists_those_events_opens_one_and_shows_the_chain_intact(live
     assert "哈希链完整" in verdict.inner_text()
     page.locator("#events tr").first.wait_for()
     assert page.locator("#charts svg").count() == 4  # residents' answers, the panel's drafts apart, degraded, agreement
+    page.locator("#hot p").first.wait_for()
+    hot = page.locator("#hot").inner_text()  # the panel's tickets above: no matter raised three times
+    assert "件工单中没有多人反映的同一事项" in hot and not re.search("[A-Za-z]{3,}", hot), hot
     # what the tests above did, each found by its kind (the first page holds the newest 50 events)
     for kind, statuses in (("answer", ("已回答", "超出服务范围")), ("decision", ("改派", "采纳建议")),
                            ("knowledge", ("待审核", "已批准"))):

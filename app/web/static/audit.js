@@ -230,5 +230,5 @@ document.getElementById("verify").addEventListener("click", verify);
 document.getElementById("export").addEventListener("click", exportCsv);
 session.begin(async () => {
   await loadDepartments(session);
-  await Promise.all([verify(), charts(), loadEvents()]);
+  await Promise.all([verify(), charts(), loadEvents(), showHotTopics(session)]);
 });

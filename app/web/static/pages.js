@@ -112,6 +112,33 @@ function localTime(iso) {
   return date.toLocaleString("zh-CN", { timeZone: "Asia/Shanghai", hour12: false }) + " 北京时间";
 }
 
+/* Hot topics (GET /v1/tickets/hot) in the element #hot of the panel and the audit page: one matter, its
+   place, how many callers and when, its tickets folded under it. */
+async function showHotTopics(session) {
+  const box = document.getElementById("hot");
+  try {
+    box.replaceChildren(...hotTopicsView(await session.json("/v1/tickets/hot")));
+  } catch (e) {
+    box.replaceChildren(el("p", { class: "error", text: `热点诉求读取失败：${e.message}` }));
+  }
+}
+
+function hotTopicsView(hot) {
+  const span = `${localTime(hot.since).slice(0, -5)}至${localTime(hot.until)}`;
+  if (!hot.topics.length) {
+    return [el("p", { class: "muted", text: `${span}的 ${hot.tickets} 件工单中没有多人反映的同一事项。` })];
+  }
+  return [el("p", { class: "muted", text: `${span}，${hot.tickets} 件工单中：` }),
+    el("ol", { class: "hot" }, hot.topics.map(t => el("li", {},
+      el("strong", { text: t.title }), " ", el("span", { class: "badge warn", text: `${t.count} 件` }),
+      el("div", { class: "muted", text: [[t.district, t.street].filter(Boolean).join(" · ") || "属地未识别",
+                                         t.category ? `分类：${t.category}` : null,
+                                         t.keywords.length ? `关键词：${t.keywords.join("、")}` : null,
+                                         `${localTime(t.first_at).slice(0, -5)}至${localTime(t.last_at)}`].filter(Boolean).join(" · ") }),
+      el("details", {}, el("summary", { text: "查看工单" }),
+         el("ul", { class: "plain" }, t.tickets.map(x => el("li", { text: `${localTime(x.created_at)}：${x.text.length > 80 ? x.text.slice(0, 80) + "…" : x.text}` })))))))];
+}
+
 function announce(message) {
   const region = document.getElementById("status");
   region.textContent = "";

@@ -90,13 +90,15 @@ function renderSuggestion(s) {
   document.getElementById("suggestion").replaceChildren(...out);
   out.length = 0;  // the rest goes below the decision buttons
   const similar = s.evidence.similar_tickets;
-  out.push(el("h3", { text: `相似工单（${similar.length}）` }));
+  out.push(el("h3", { text: `本热线办过的同类工单（${similar.length}）` }));
   out.push(similar.length ? el("ul", { class: "plain" }, similar.map(t => el("li", {},
-    el("span", { class: "badge", text: t.source === "decision" ? "坐席决定" : "历史工单" }), " ",
-    t.text, el("div", { class: "muted", text: [t.department ? `办理单位：${nameOf(t.department)}` : null,
-                                               t.category ? `分类：${t.category}` : null,
-                                               `相似度 ${percent(t.similarity)}`].filter(Boolean).join(" · ") }))))
-    : el("p", { class: "muted", text: "没有足够相似的历史工单。" }));
+    el("span", { class: t.action === "accept" ? "badge good" : "badge warn",
+                 text: t.action === "accept" ? "采纳建议" : "改派" }), " ",
+    t.text.length > 60 ? t.text.slice(0, 60) + "…" : t.text,
+    el("div", { class: "muted", text: [`主办：${nameOf(t.department)}`,
+                                       t.action === "accept" ? null : `原建议：${nameOf(t.suggested)}`,
+                                       localTime(t.decided_at), `相似度 ${percent(t.similarity)}`].filter(Boolean).join(" · ") }))))
+    : el("p", { class: "muted", text: "本热线还没有办过同类工单。" }));
   const policies = s.evidence.policies;
   out.push(el("h3", { text: `相关政策（${policies.length}）` }));
   out.push(policies.length ? el("ol", {}, policies.map(p => el("li", {},
@@ -194,7 +196,7 @@ async function decide(action) {
     result.className = "ok";
     result.textContent = `已记录：${action === "accept" ? "采纳" : "改派"}，主办 ${nameOf(decision.department_id)}。`;
     for (const id of ["accept", "override"]) document.getElementById(id).disabled = true;
-    await Promise.all([loadRecent(), loadStats()]);
+    await Promise.all([loadRecent(), loadStats(), showHotTopics(session)]);
     document.getElementById("ticket").focus();
   } catch (e) {
     result.className = "error";
@@ -247,5 +249,5 @@ document.addEventListener("keydown", event => {
 // the names first: the recent decisions and the statistics show departments by name
 session.begin(async () => {
   fillOverride(await loadDepartments(session));
-  await Promise.all([loadRecent(), loadStats(), loadKnowledgeQueue()]);
+  await Promise.all([loadRecent(), loadStats(), loadKnowledgeQueue(), showHotTopics(session)]);
 });
