@@ -249,10 +249,10 @@ def build_routing(settings: Settings, store: RoutingStore, embedder: ArrayEmbedd
     steps = routing_steps(cfg, knowledge, policy, tree)
     if llm is not None:
         steps.append(AskLLM(llm, load_prompt("route_ticket"), policy))
-    steps += [Choose(catalogue, policy, tree), GatherEvidence(retriever, policy)]
+    steps.append(Choose(catalogue, policy, tree))
     if cfg.draft_reply:
         steps.append(DraftReply(answers))
-    steps.append(RecordSuggestion(store, policy))
+    steps += [GatherEvidence(retriever, policy), RecordSuggestion(store, policy)]
     return RoutingService(store, knowledge, Pipeline(steps), policy)
 
 

@@ -10,6 +10,12 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# the embedding model's OpenMP threads: one each, waiting asleep. `make test` runs the suite in two
+# processes (pytest-xdist), and they start `jingce` processes of their own: threads that spin while
+# they wait for the others (GOMP's default) then take the cores from each other — an evaluation of
+# 27 s alone ran for 7 minutes beside another
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # no developer's .env: settings come from the code's defaults and what each test sets (subprocesses
 # inherit this too); set before app.config is imported
 os.environ["JINGCE_ENV_FILE"] = ""
@@ -20,7 +26,7 @@ os.environ.update(UNLIMITED)
 
 # what a `jingce` subprocess may inherit: where programs and the home folder (the embedding cache) are,
 # the locale, the temporary folder and CI's flag — never a setting of the developer's shell
-_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "CI")
+_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "CI", "OMP_NUM_THREADS", "OMP_WAIT_POLICY")
 
 
 def clean_env(**settings: str) -> dict[str, str]:

@@ -291,8 +291,8 @@ def test_without_training_data_every_suggestion_goes_to_review(tmp_path, embedde
 def test_routing_runs_the_steps_the_architecture_names(api):
     _, services = api
     assert services.routing.pipeline.step_names == [
-        "check_ticket", "mask", "find_place", "classify", "rank_departments", "choose", "gather_evidence",
-        "draft_reply", "record"]  # ask_llm joins after rank_departments when an LLM is configured
+        "check_ticket", "mask", "find_place", "classify", "rank_departments", "choose", "draft_reply",
+        "gather_evidence", "record"]  # ask_llm joins after rank_departments when an LLM is configured
 
 
 def test_the_reply_draft_is_shaped_as_a_chat_answer(api):
@@ -303,6 +303,18 @@ def test_the_reply_draft_is_shaped_as_a_chat_answer(api):
     assert "1450" in draft["answer"] and draft["sentences"][0]["citations"]
     assert draft["sources"][0]["document"]["doc_number"] == "京民社救发〔2024〕80号"
     assert set(body["timings_ms"]) >= {"classify", "rank_departments", "draft_reply"}
+    # the policy evidence is what the draft quotes, with where it stands in its document
+    quotes = {(c["doc_id"], c["quote"][:160]) for s in draft["sentences"] for c in s["citations"]}
+    policies = body["evidence"]["policies"]
+    assert policies and {(p["doc_id"], p["quote"]) for p in policies} <= quotes
+    assert policies[0]["doc_number"] == "京民社救发〔2024〕80号" and policies[0]["end"] > policies[0]["start"]
+
+
+def test_a_ticket_no_policy_answers_shows_no_policy_as_evidence(api):
+    client, _ = api
+    body = client.post("/v1/tickets/route", json={"text": "楼上卫生间漏水，天花板都泡了，物业一直不来修"}).json()
+    assert body["reply_draft"]["refusal"] is True
+    assert body["evidence"]["policies"] == []  # not the passages merely nearest in words
 
 
 def test_a_failing_evidence_search_leaves_the_evidence_out_not_the_suggestion(api, monkeypatch):

@@ -281,8 +281,11 @@ class Choose:
 
 
 class GatherEvidence:
-    """Reads ticket. Writes evidence.policies: the policy passages closest to the ticket (the
-    similar tickets were found by rank_departments). Optional."""
+    """Reads ticket, reply_draft. Writes evidence.policies: the clauses the reply draft quotes — the
+    answer pipeline judged that they answer the ticket's question —, none when the draft refused (a
+    passage only near the ticket in words is no evidence: agents were shown 高龄津贴 clauses for a
+    leaking roof), and, when no draft was asked for or none could be made, the passages nearest the
+    ticket, unjudged. Runs after draft_reply. Optional."""
 
     name = "gather_evidence"
     optional = True
@@ -291,10 +294,23 @@ class GatherEvidence:
         self.retriever, self.policy = retriever, policy
 
     def __call__(self, ctx: TicketContext) -> None:
-        hits = self.retriever.search(ctx.ticket.text[:200], top_k=self.policy.policies_shown, filters=SearchFilters())
-        ctx.evidence.policies = [PolicyEvidence(
-            h.doc_id, h.chunk_id, h.document.get("title"), h.document.get("doc_number"), h.document.get("validity"),
-            h.text[:160], h.start, h.end, round(h.score, 4)) for h in hits]
+        draft = ctx.reply_draft
+        if draft is None:
+            hits = self.retriever.search(ctx.ticket.text[:200], top_k=self.policy.policies_shown, filters=SearchFilters())
+            ctx.evidence.policies = [PolicyEvidence(
+                h.doc_id, h.chunk_id, h.document.get("title"), h.document.get("doc_number"), h.document.get("validity"),
+                h.text[:160], h.start, h.end, round(h.score, 4)) for h in hits]
+            return
+        sources = dict(draft.sources)
+        quoted: dict[str, PolicyEvidence] = {}
+        for citation in (c for sentence in draft.sentences for c in sentence.citations):
+            hit = sources.get(citation.number)
+            if hit is None or citation.chunk_id in quoted or hit.document.get("kind") == "knowledge":
+                continue
+            quoted[citation.chunk_id] = PolicyEvidence(
+                citation.doc_id, citation.chunk_id, hit.document.get("title"), hit.document.get("doc_number"),
+                hit.document.get("validity"), citation.quote[:160], citation.start, citation.end, round(hit.score, 4))
+        ctx.evidence.policies = list(quoted.values())[:self.policy.policies_shown]
 
 
 class DraftReply:
