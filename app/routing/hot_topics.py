@@ -71,9 +71,9 @@ def find_hot_topics(tickets: list[HotTicket], matters: list[str], vectors: np.nd
                 if len(members) >= min_tickets]
     if not clusters:
         return []
-    keywords = _Keywords([t.text for t in tickets])
-    topics = [_topic([tickets[i] for i in members], similarity[np.ix_(members, members)], keywords, tickets_shown)
-              for members in clusters]
+    keywords = _Keywords(matters)  # what was said, not where: the place is the topic's own field
+    topics = [_topic([tickets[i] for i in members], similarity[np.ix_(members, members)],
+                     keywords.of([matters[i] for i in members]), tickets_shown) for members in clusters]
     return sorted(topics, key=lambda t: (-t.count, -t.last_at.timestamp(), t.title))
 
 
@@ -108,14 +108,14 @@ def _clusters(similarity: np.ndarray, indices: list[int], min_similarity: float)
     return list(grouped.values())
 
 
-def _topic(members: list[HotTicket], similarity: np.ndarray, keywords: "_Keywords", shown: int) -> HotTopic:
+def _topic(members: list[HotTicket], similarity: np.ndarray, keywords: list[str], shown: int) -> HotTopic:
     closeness = similarity.mean(axis=1)  # the centre is the ticket most like the others
     order = np.argsort(-closeness, kind="stable")
     central = members[int(order[0])]
     times = [t.created_at for t in members]
     categories = Counter(t.category for t in members if t.category)
     return HotTopic(
-        title=Ticket.of(_MASK.sub("", central.text)).title, keywords=keywords.of([t.text for t in members]),
+        title=Ticket.of(_MASK.sub("", central.text)).title, keywords=keywords,
         district=central.district, street=central.street,
         category=categories.most_common(1)[0][0] if categories else None, count=len(members),
         first_at=min(times), last_at=max(times), cohesion=round(float(closeness.mean()), 4),
