@@ -15,6 +15,7 @@ was rehashed by someone without the signing key, and names the first sequence nu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from app.audit.chain import GENESIS, Report
@@ -22,6 +23,30 @@ from app.audit.heads import HeadVerifier, head_digest
 
 if TYPE_CHECKING:
     from app.audit.store import AuditStore
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    head_seq: int  # the head (or unsigned anchor) the chain disagrees with
+    truncated: bool  # the chain ends before it; else the event at head_seq has another hash
+    event_id: str | None
+    since: int  # the head before it agreed: a rewrite began after this sequence number
+
+
+def disagreement(store: "AuditStore", heads: list[dict[str, Any]], start_seq: int, end: int) -> Disagreement | None:
+    """The first of `heads` (signed heads or the unsigned anchors of earlier versions; those at or
+    before `start_seq` name events retention removed) that the chain ending at `end` disagrees with."""
+    placed = sorted((h for h in heads if h["seq"] > start_seq), key=lambda h: h["seq"])
+    stored = store.hashes_at([h["seq"] for h in placed if h["seq"] <= end])
+    since = start_seq
+    for head in placed:
+        if head["seq"] > end:
+            return Disagreement(head["seq"], True, None, since)
+        event_id, digest = stored.get(head["seq"], (None, None))
+        if digest != head["hash"]:
+            return Disagreement(head["seq"], False, event_id, since)
+        since = head["seq"]
+    return None
 
 
 class HeadCheck:
@@ -56,22 +81,17 @@ class HeadCheck:
     def _heads_match(self, heads: list[dict[str, Any]]) -> bool:
         report = self.report
         end = report.head_seq if report.head_seq is not None else self.start_seq
-        placed = [h for h in heads if h["seq"] > self.start_seq]
-        stored = self.store.hashes_at([h["seq"] for h in placed if h["seq"] <= end])
-        since = self.start_seq
-        for head in placed:
-            if head["seq"] > end:
-                report.broken("truncated", end + 1, None, f"a signed head says the chain reached {head['seq']}; it "
-                              f"now ends at {end}: events {end + 1}…{head['seq']} were deleted from the end")
-                return False
-            event_id, digest = stored.get(head["seq"], (None, None))
-            if digest != head["hash"]:
-                seq, bad_id = self._first_bad_seal(since, head["seq"]) or (head["seq"], event_id)
-                report.broken("rewritten", seq, bad_id, f"the chain differs from the head signed at sequence "
-                              f"{head['seq']}; from this event on it was rewritten and rehashed without the key")
-                return False
-            since = head["seq"]
-        return True
+        found = disagreement(self.store, heads, self.start_seq, end)
+        if found is None:
+            return True
+        if found.truncated:
+            report.broken("truncated", end + 1, None, f"a signed head says the chain reached {found.head_seq}; it "
+                          f"now ends at {end}: events {end + 1}…{found.head_seq} were deleted from the end")
+        else:
+            seq, bad_id = self._first_bad_seal(found.since, found.head_seq) or (found.head_seq, found.event_id)
+            report.broken("rewritten", seq, bad_id, f"the chain differs from the head signed at sequence "
+                          f"{found.head_seq}; from this event on it was rewritten and rehashed without the key")
+        return False
 
     def _first_bad_seal(self, after: int, through: int | None) -> tuple[int, str] | None:
         for seq, event_id, digest, seal in self.store.seals(after, through):

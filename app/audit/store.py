@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.audit import migrate
 from app.audit.chain import FIELDS, GENESIS, Report, canonical_json, intact, row_hash, sign, time_text, walk
-from app.audit.head_check import HeadCheck
+from app.audit.head_check import HeadCheck, disagreement
 from app.audit.heads import HeadSigner, HeadVerifier, append_heads
 from app.audit.schema import (audit_anchors, audit_checkpoints, audit_events, audit_evidence,
                               audit_retention_window)
@@ -371,7 +371,7 @@ class AuditStore:
         walk(rows(), start_seq, start_hash, report)
         given = list(anchors or [])
         if report.ok:
-            self._check_anchors(report, [h for h in table_heads + given if not h.get("signature")])
+            self._check_anchors(report, [h for h in table_heads + given if not h.get("signature")], start_seq)
         if report.ok and verifier is not None:
             HeadCheck(self, verifier, report, start_seq).run([h for h in table_heads if h.get("signature")],
                                                             [h for h in given if h.get("signature")])
@@ -379,21 +379,20 @@ class AuditStore:
             report.notes.append("signed heads and seals not checked: no public key given")
         return report
 
-    def _check_anchors(self, report: Report, anchors: list[dict[str, Any]]) -> None:
-        head = report.head_seq or 0
-        with self.engine.connect() as conn:
-            for anchor in sorted(anchors, key=lambda a: -a["seq"]):
-                report.anchors_checked += 1
-                if anchor["seq"] > head:
-                    report.broken("truncated", head + 1, None, f"an anchor says the chain reached "
-                                  f"{anchor['seq']}, it now ends at {head}: events were removed from the end")
-                    return
-                found = conn.execute(select(audit_events.c.id, audit_events.c.hash)
-                                     .where(audit_events.c.seq == anchor["seq"])).first()
-                if found is not None and found.hash != anchor["hash"]:
-                    report.broken("edited", anchor["seq"], found.id, "the event differs from the hash an anchor "
-                                  "recorded: the chain was rewritten from here on")
-                    return
+    def _check_anchors(self, report: Report, anchors: list[dict[str, Any]], start_seq: int) -> None:
+        """Unsigned anchors (written before heads were signed, or passed with --anchors): they catch a cut
+        tail or an edit, not a rewrite by someone who can also write the anchors."""
+        end = report.head_seq or 0
+        report.anchors_checked += len(anchors)
+        found = disagreement(self, anchors, start_seq, end)
+        if found is None:
+            return
+        if found.truncated:
+            report.broken("truncated", end + 1, None, f"an anchor says the chain reached {found.head_seq}, it now "
+                          f"ends at {end}: events were removed from the end")
+        else:
+            report.broken("edited", found.head_seq, found.event_id, "the event differs from the hash an anchor "
+                          "recorded: the chain was rewritten from here on")
 
     def seals(self, after: int, through: int | None = None, batch: int = 5000) -> Iterator[tuple[int, str, str, str | None]]:
         """(seq, id, hash, seal) of the events after `after` (through `through`), in order."""
