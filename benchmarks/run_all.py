@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str]]] = {
     "long_questions": ("bench_long_questions.py", ["--questions", "20"], ["--questions", "3"]),
     "policies": ("bench_policies.py", ["--requests", "200"], ["--requests", "20"]),
     "routing": ("bench_routing.py", ["--tickets", "100"], ["--tickets", "10"]),
+    "hot_topics": ("bench_hot_topics.py", [], []),
     "widget": ("bench_widget.py", ["--questions", "60"], ["--questions", "5"]),
     "audit": ("bench_audit.py", [], ["--appends", "200", "--verify", "2000", "--questions", "5"]),
     "load": ("bench_load.py", ["--levels", "1", "2", "4", "8", "16", "32", "--seconds", "20", "--soak-seconds", "600"],
