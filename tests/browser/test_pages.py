@@ -144,6 +144,7 @@ def test_panel_suggest_then_override_then_stats(live, page_at):
     lead = page.locator("#suggestion .dept").first
     lead.wait_for()
     assert "主办" in lead.inner_text() and "望京街道办事处" in lead.inner_text()  # 属地
+    assert re.search(r"依据：分类模型 \d+%", lead.inner_text())  # the signals behind it, in the agent's words
     shown = page.locator("#suggestion").inner_text() + page.locator("#evidence").inner_text()
     assert "朝阳区" in shown and not re.search("[A-Za-z]{3,}", shown), shown
     accept = page.get_by_role("button", name="采纳建议").bounding_box()

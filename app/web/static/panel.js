@@ -63,6 +63,10 @@ async function suggest(event) {
   }
 }
 
+// the ranking's signals (policies/hotline/ranking.yml), as an agent reads them
+const SIGNAL_NAMES = { category: "分类模型", keywords: "关键词", responsibilities: "职责相近", decisions: "同类工单决定",
+                       llm: "大模型判断" };
+
 function renderSuggestion(s) {
   const out = [];
   if (s.needs_review) {
@@ -83,6 +87,9 @@ function renderSuggestion(s) {
       bar.style.width = `${Math.round(d.confidence * 100)}%`;
       box.append(el("div", { class: "meter", role: "img", "aria-label": `置信度 ${percent(d.confidence)}` }, bar));
     }
+    const signals = Object.entries(d.signals).filter(([, v]) => v > 0)
+      .map(([name, v]) => `${SIGNAL_NAMES[name] || name} ${percent(v)}`);
+    if (signals.length) box.append(el("div", { class: "muted signals", text: `依据：${signals.join(" · ")}` }));
     if (d.matched_keywords.length) box.append(el("div", { class: "muted", text: `命中：${d.matched_keywords.join("、")}` }));
     for (const clause of d.responsibilities) box.append(el("blockquote", { text: `职责：${clause}` }));
     out.push(box);
