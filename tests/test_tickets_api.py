@@ -201,6 +201,7 @@ def test_hot_topics_are_one_matter_raised_at_one_place(api):
     assert dt.datetime.fromisoformat(topic["first_at"]).utcoffset() == dt.timedelta(0) and topic["title"] in "".join(stall)
     assert client.get("/v1/tickets/hot", params={"from": "2026-02-01", "to": "2026-01-01"}).status_code == 422
     assert client.get("/v1/tickets/hot", params={"to": "2000-01-01"}).json()["tickets"] == 0
+    assert client.get("/v1/tickets/hot", params={"to": "0001-01-02T00:00:00"}).status_code == 422
 
 
 def test_an_override_to_the_suggested_lead_is_an_accept(api):

@@ -277,7 +277,10 @@ async def hot_topics(request: Request, services: ServicesDep,
     """Tickets of one district and street, clustered by meaning (app/routing/hot_topics.py); a topic
     has at least `hot_topic_min_tickets` tickets. Reads only what the period's suggestions stored."""
     until = in_utc(until) if until else dt.datetime.now(dt.timezone.utc)
-    since = in_utc(since) if since else until - dt.timedelta(days=7)
+    try:
+        since = in_utc(since) if since else until - dt.timedelta(days=7)
+    except OverflowError:  # `to` in the first week of year 1
+        raise ProblemError(422, "leaves no 7 days before it; give `from`", field="to") from None
     if since >= until:
         raise ProblemError(422, "must be before `to`", field="from")
     topics, read = await run_in_threadpool(services.routing.hot_topics, since, until)
