@@ -11,9 +11,9 @@ import fcntl
 import json
 import re
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from app.clients.embeddings import (
     ArrayEmbeddings,
@@ -84,6 +84,7 @@ class Services:
     keys: KeyStore
     limiter: Limiter
     knowledge: KnowledgeService
+    on_close: list[Callable[[], None]] = field(default_factory=list)  # run last by close()
 
     def warm_up(self) -> None:
         """Load jieba's dictionary (≈ 0.4 s), run the embedder once and load the routing model, so the
@@ -97,9 +98,13 @@ class Services:
             "settings": settings_in_force(self.settings), "audit_schema": self.audit.revision}))
 
     def close(self) -> None:
-        self.routing.close()
-        self.store.close()
-        self.audit.close()
+        try:
+            self.routing.close()
+            self.store.close()
+            self.audit.close()
+        finally:
+            for release in self.on_close:
+                release()
 
 
 def settings_in_force(settings: Settings) -> dict:
@@ -201,7 +206,7 @@ def store_session(settings: Settings, dim: int) -> Iterator[VectorStore]:
     qdrant-client on a folder) admits one process at a time, so it is opened under a file lock beside
     the folder and closed after; a Qdrant server takes every worker at once."""
     folder = None if settings.qdrant.url else Path(settings.qdrant.local_path or settings.store_path)
-    with _exclusive(None if folder is None or str(folder) == ":memory:" else Path(f"{folder}.lock")):
+    with exclusive(None if folder is None or str(folder) == ":memory:" else Path(f"{folder}.lock")):
         store = build_store(settings, dim)
         try:
             yield store
@@ -210,14 +215,19 @@ def store_session(settings: Settings, dim: int) -> Iterator[VectorStore]:
 
 
 @contextmanager
-def _exclusive(lock: Path | None) -> Iterator[None]:
-    """Hold an exclusive lock on this file (none: nothing to hold)."""
+def exclusive(lock: Path | None, waiting: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Hold an exclusive lock on this file, across processes (none: nothing to hold); `waiting` is
+    called when another holder makes this one wait."""
     if lock is None:
         yield
         return
     lock.parent.mkdir(parents=True, exist_ok=True)
     with lock.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting()
+            fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:

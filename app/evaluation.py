@@ -13,11 +13,12 @@ import math
 import re
 import statistics
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from app.composition import build_embedder, build_services
+from app.composition import build_embedder, build_services, exclusive
 from app.jsonl import jsonl_records
 from app.config import DatabaseSettings, QdrantSettings, Settings
 from app.clients.vector_store import CHUNKS
@@ -136,14 +137,27 @@ def evaluation_services(corpus: Path | list[Path], settings: Settings, index_dir
     # an evaluation index is always the embedded store in its own folder, whatever QDRANT_URL says
     eval_settings = settings.model_copy(update={"data_dir": data_dir, "qdrant": QdrantSettings(url=None, local_path=None),
                                                 "database": DatabaseSettings(url=None)})
-    services = build_services(eval_settings, embedder=embedder)
+    # Qdrant Edge opens a store in one process at a time: two evaluations of one corpus (a suite running
+    # its test files side by side, two people on one machine) take turns
+    held = ExitStack()
+    held.enter_context(exclusive(data_dir.with_name(data_dir.name + ".lock"), lambda: progress(
+        f"waiting for another evaluation that uses the index {data_dir}")))
+    try:
+        services = build_services(eval_settings, embedder=embedder)
+    except BaseException:
+        held.close()
+        raise
+    services.on_close.append(held.close)
     marker = data_dir / _COMPLETE
     if not marker.exists():
         progress(f"building the index of {corpus} in {data_dir} (embedding is cached by content hash)")
-        report = services.indexer.sync(corpus if isinstance(corpus, list) else [corpus], prune=True)
-        if report.interrupted:
-            services.close()
-            raise KeyboardInterrupt
+        try:
+            report = services.indexer.sync(corpus if isinstance(corpus, list) else [corpus], prune=True)
+            if report.interrupted:
+                raise KeyboardInterrupt
+        except BaseException:
+            services.close()  # and the lock with it
+            raise
         marker.write_text(json.dumps(report.as_dict(), ensure_ascii=False))
     return services
 
