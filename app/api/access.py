@@ -36,6 +36,8 @@ ROUTE_ROLES: dict[str, tuple[str, ...] | str] = {
     "GET /metrics": ("admin",),
     "GET /v1/me": _READERS,
     "POST /v1/chat": ("citizen", "agent", "admin"),
+    "POST /v1/chat/completions": ("citizen", "agent", "admin"),  # /v1/chat through the OpenAI protocol
+    "GET /v1/models": ("citizen", "agent", "admin"),
     "GET /v1/search": _READERS,
     "GET /v1/policies": _READERS,
     "GET /v1/policies/facets": _READERS,

@@ -38,8 +38,18 @@ class ProblemError(Exception):
 STORE_DOWN = "the policy index is unreachable right now; nothing was lost — try again shortly"
 
 
+# routes of the OpenAI protocol (routes_openai.py): their clients read errors in OpenAI's shape
+OPENAI_PATHS = ("/v1/chat/completions", "/v1/models")
+_OPENAI_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                 404: "not_found_error", 422: "invalid_request_error", 429: "rate_limit_error"}
+
+
 def problem_response(request: Request, status: int, detail: str | None,
                      errors: list[FieldError] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+    if request.url.path in OPENAI_PATHS:
+        error = {"message": detail or HTTPStatus(status).phrase, "type": _OPENAI_TYPES.get(status, "server_error"),
+                 "param": errors[0].field if errors else None, "code": HTTPStatus(status).phrase.lower().replace(" ", "_")}
+        return JSONResponse({"error": error}, status_code=status, headers=headers)
     body = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail, instance=request.url.path,
                    errors=errors or [])
     return JSONResponse(body.model_dump(), status_code=status, media_type=MEDIA_TYPE, headers=headers)

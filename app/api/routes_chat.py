@@ -50,7 +50,7 @@ def _remember(ctx: AnswerContext, services: Services, caller: Caller) -> None:
                                  {"question": ctx.search_question, "status": ctx.status or ""})
 
 
-def _run(ctx: AnswerContext, services: Services, caller: Caller) -> AnswerContext:
+def run_answer(ctx: AnswerContext, services: Services, caller: Caller) -> AnswerContext:
     services.pipeline.run(ctx)
     _remember(ctx, services, caller)
     count_answer(ctx.status or "error", ctx.composer, ctx.degraded, ctx.timings_ms)
@@ -69,20 +69,20 @@ async def chat(body: ChatRequest, request: Request, services: ServicesDep):
     ctx = _context(body, services, caller)
     request.state.audited = True  # the answer pipeline's record step always records, also on failure
     if body.stream or "text/event-stream" in request.headers.get("accept", ""):
-        return EventSourceResponse(_events(ctx, services, caller), ping=15)
-    ctx = await run_in_threadpool(_run, ctx, services, caller)
+        return EventSourceResponse(answer_events(ctx, services, caller), ping=15)
+    ctx = await run_in_threadpool(run_answer, ctx, services, caller)
     if ctx.retryable:  # recorded as an error; answered as the store's outage is everywhere (problems.py)
         raise StoreUnavailable(ctx.error or "the store cannot be reached")
     return ChatResponse.of(answer_outcome(ctx))
 
 
-async def _events(ctx: AnswerContext, services: Services, caller: Caller):
+async def answer_events(ctx: AnswerContext, services: Services, caller: Caller):
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue = asyncio.Queue()
     ctx.listener = lambda event, data: loop.call_soon_threadsafe(queue.put_nowait, (event, data))
     started, first = time.perf_counter(), True
     # the request's context (its request id) goes with the pipeline into the executor's thread
-    work = loop.run_in_executor(None, contextvars.copy_context().run, _run, ctx, services, caller)
+    work = loop.run_in_executor(None, contextvars.copy_context().run, run_answer, ctx, services, caller)
     work.add_done_callback(lambda _: loop.call_soon_threadsafe(queue.put_nowait, ("_end", None)))
     try:
         while True:

@@ -1,0 +1,109 @@
+"""The assistant through the OpenAI chat-completions protocol, as other systems' tools reach it: the
+real `openai` package against `jingce serve` started here, over a few real Beijing policy pages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import httpx
+import openai
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import clean_env
+from tests.servers import jingce_server
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    from tests.conftest import beijing_corpus
+
+    root = tmp_path_factory.mktemp("openai")
+    corpus = beijing_corpus(root / "corpus")
+    # a citizen may ask 30 questions a minute, anonymously; this key's role asks as the portal would
+    env = clean_env(JINGCE_DATA_DIR=str(root / "data"), AUTH_ADDRESS_PER_MINUTE="0", AUTH_CITIZEN_PER_MINUTE="12")
+    ingest = subprocess.run([sys.executable, "-m", "app.cli", "ingest", str(corpus)], env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert ingest.returncode == 0, ingest.stderr
+    made = subprocess.run([sys.executable, "-m", "app.cli", "keys", "create", "--name", "portal", "--role", "citizen"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    key = next(word for word in made.stdout.split() if word.startswith("jc_"))
+    with jingce_server(env) as base:
+        yield base, key, root / "data"
+
+
+def _client(served, key: str | None = None) -> openai.OpenAI:
+    base, own, _ = served
+    return openai.OpenAI(base_url=f"{base}/v1", api_key=key or own, max_retries=0, timeout=60)
+
+
+def test_a_completion_quotes_the_standard_with_its_citation(served):
+    client = _client(served)
+    assert [m.id for m in client.models.list()] == ["jingce"]
+    done = client.chat.completions.create(model="jingce", messages=[
+        {"role": "system", "content": "你是北京政务助手。"}, {"role": "user", "content": "北京低保现在每个月多少钱？"}])
+    content = done.choices[0].message.content
+    assert "1450元" in content and "[1]" in content and done.choices[0].finish_reason == "stop"
+    assert "来源：" in content and "京民社救发〔2024〕80号" in content  # the sources block a chat window shows
+    references = done.model_extra["references"]
+    assert references[0]["doc_number"] == "京民社救发〔2024〕80号" and references[0]["validity"] == "现行有效"
+    assert references[0]["end"] > references[0]["start"] and references[0]["quote"]
+    assert done.model_extra["jingce"]["status"] == "answered"
+
+
+def test_a_streamed_completion_says_the_same(served):
+    client = _client(served)
+    chunks = list(client.chat.completions.create(model="jingce", stream=True, messages=[
+        {"role": "user", "content": "北京低保现在每个月多少钱？"}]))
+    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "1450元" in content and "[1]" in content and "来源：" in content
+    assert chunks[0].choices[0].delta.role == "assistant" and chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].model_extra["references"][0]["doc_number"] == "京民社救发〔2024〕80号"
+
+
+def test_a_follow_up_is_read_with_the_conversation(served):
+    client = _client(served)
+    done = client.chat.completions.create(model="jingce", messages=[
+        {"role": "user", "content": "北京市场租房补贴是怎么规定的？"},
+        {"role": "assistant", "content": "……"},
+        {"role": "user", "content": "那申请需要什么条件？"}])
+    extension = done.model_extra["jingce"]
+    assert extension["status"].startswith("answered"), done
+    assert any("租房" in (r["title"] or "") for r in done.model_extra["references"])
+
+
+def test_a_refusal_is_a_normal_completion(served):
+    done = _client(served).chat.completions.create(model="jingce", messages=[
+        {"role": "user", "content": "上海的公积金贷款最多能贷多少？"}])
+    assert done.choices[0].finish_reason == "stop" and done.choices[0].message.content
+    assert done.model_extra["jingce"]["refusal"] is True and done.model_extra["references"] == []
+
+
+def test_errors_come_as_the_openai_package_expects(served):
+    base, _, data = served
+    with pytest.raises(openai.AuthenticationError) as wrong:
+        _client(served, "jc_000000000000_not-a-secret").chat.completions.create(
+            model="jingce", messages=[{"role": "user", "content": "低保标准"}])
+    assert wrong.value.body["type"] == "authentication_error"
+    with pytest.raises(openai.BadRequestError) as tools:
+        _client(served).chat.completions.create(model="jingce", messages=[{"role": "user", "content": "低保标准"}],
+                                                tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}])
+    assert tools.value.body["param"] == "tools"
+    with pytest.raises(openai.NotFoundError):
+        _client(served).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "低保标准"}])
+    raw = httpx.post(f"{base}/v1/chat/completions", json={"model": "jingce", "messages": []},
+                     headers={"Authorization": f"Bearer {served[1]}"}, timeout=30)
+    assert raw.status_code == 422 and set(raw.json()["error"]) == {"message", "type", "param", "code"}
+    assert json.loads(raw.text)["error"]["param"] == "messages"
+    with pytest.raises(openai.RateLimitError) as limited:  # the key's role may ask 12 a minute here
+        for _ in range(15):
+            _client(served).chat.completions.create(model="jingce", messages=[{"role": "user", "content": "低保标准"}])
+    assert limited.value.body["type"] == "rate_limit_error"
+    # every call an audit event of its own channel
+    engine = create_engine(f"sqlite:///{data / 'audit.sqlite3'}")
+    with engine.connect() as conn:
+        channels = {row[0] for row in conn.execute(text("SELECT channel FROM audit_events WHERE kind = 'answer'"))}
+    engine.dispose()
+    assert channels == {"openai"}
