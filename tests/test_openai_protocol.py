@@ -23,7 +23,7 @@ def served(tmp_path_factory):
     root = tmp_path_factory.mktemp("openai")
     corpus = beijing_corpus(root / "corpus")
     # a citizen may ask 30 questions a minute, anonymously; this key's role asks as the portal would
-    env = clean_env(JINGCE_DATA_DIR=str(root / "data"), AUTH_ADDRESS_PER_MINUTE="0", AUTH_CITIZEN_PER_MINUTE="12")
+    env = clean_env(JINGCE_DATA_DIR=str(root / "data"), AUTH_ADDRESS_PER_MINUTE="0", AUTH_CITIZEN_PER_MINUTE="20")
     ingest = subprocess.run([sys.executable, "-m", "app.cli", "ingest", str(corpus)], env=env, capture_output=True,
                             text=True, timeout=600)
     assert ingest.returncode == 0, ingest.stderr
@@ -63,6 +63,17 @@ def test_a_streamed_completion_says_the_same(served):
     assert chunks[-1].model_extra["references"][0]["doc_number"] == "京民社救发〔2024〕80号"
 
 
+def test_langchains_chat_model_answers_through_it(served):
+    from langchain_openai import ChatOpenAI
+
+    base, key, _ = served
+    model = ChatOpenAI(model="jingce", base_url=f"{base}/v1", api_key=key, max_retries=0, timeout=60)
+    said = model.invoke("北京低保现在每个月多少钱？")
+    assert "1450元" in said.content and "[1]" in said.content
+    streamed = "".join(part.content for part in model.stream("北京低保现在每个月多少钱？"))
+    assert "1450元" in streamed and "来源：" in streamed
+
+
 def test_a_follow_up_is_read_with_the_conversation(served):
     client = _client(served)
     done = client.chat.completions.create(model="jingce", messages=[
@@ -97,8 +108,8 @@ def test_errors_come_as_the_openai_package_expects(served):
                      headers={"Authorization": f"Bearer {served[1]}"}, timeout=30)
     assert raw.status_code == 422 and set(raw.json()["error"]) == {"message", "type", "param", "code"}
     assert json.loads(raw.text)["error"]["param"] == "messages"
-    with pytest.raises(openai.RateLimitError) as limited:  # the key's role may ask 12 a minute here
-        for _ in range(15):
+    with pytest.raises(openai.RateLimitError) as limited:  # the key's role may ask 20 a minute here
+        for _ in range(25):
             _client(served).chat.completions.create(model="jingce", messages=[{"role": "user", "content": "低保标准"}])
     assert limited.value.body["type"] == "rate_limit_error"
     # every call an audit event of its own channel
