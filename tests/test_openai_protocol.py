@@ -47,6 +47,8 @@ def test_a_completion_quotes_the_standard_with_its_citation(served):
     content = done.choices[0].message.content
     assert "1450元" in content and "[1]" in content and done.choices[0].finish_reason == "stop"
     assert "来源：" in content and "京民社救发〔2024〕80号" in content  # the sources block a chat window shows
+    block = content.split("来源：")[1].strip().splitlines()
+    assert len(block) == len({r["doc_id"] for r in done.model_extra["references"]})  # a document once
     references = done.model_extra["references"]
     assert references[0]["doc_number"] == "京民社救发〔2024〕80号" and references[0]["validity"] == "现行有效"
     assert references[0]["end"] > references[0]["start"] and references[0]["quote"]
@@ -118,3 +120,20 @@ def test_errors_come_as_the_openai_package_expects(served):
         channels = {row[0] for row in conn.execute(text("SELECT channel FROM audit_events WHERE kind = 'answer'"))}
     engine.dispose()
     assert channels == {"openai"}
+
+
+def test_the_sources_block_names_each_document_once_and_what_an_answer_script_rests_on():
+    from app.api.routes_openai import Reference, _sources_block
+
+    def ref(number: int, doc_id: str, **fields) -> Reference:
+        return Reference(number=number, doc_id=doc_id, kind=fields.pop("kind", "policy"), title=fields.pop("title", None),
+                         doc_number=fields.pop("doc_number", None), basis=fields.pop("basis", []), validity="现行有效",
+                         quote="…", start=0, end=1, url=None, **fields)
+
+    block = _sources_block([
+        ref(1, "kb-ka-001", kind="knowledge", title="北京现在低保一个月能领多少钱？", basis=["京民社救发〔2024〕80号"]),
+        ref(2, "bj-unemployment", title="北京市失业保险金申领发放实施办法（试行）", doc_number="京人社评发〔2024〕17号"),
+        ref(3, "bj-unemployment", title="北京市失业保险金申领发放实施办法（试行）", doc_number="京人社评发〔2024〕17号")])
+    assert block.split("\n")[3:] == [
+        "[1] 12345热线答复口径：北京现在低保一个月能领多少钱？（依据：京民社救发〔2024〕80号）",
+        "[2][3] 北京市失业保险金申领发放实施办法（试行）（京人社评发〔2024〕17号，现行有效）"]

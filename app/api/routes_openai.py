@@ -108,8 +108,10 @@ def openai_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 class Reference(BaseModel):
     number: int
     doc_id: str
+    kind: str = Field(description="policy (a policy document) | knowledge (a hotline answer script, with its basis)")
     title: str | None
     doc_number: str | None = Field(description="文号")
+    basis: list[str] = Field(description="A knowledge entry's policy basis: the 文号 (or doc ids) it rests on.")
     validity: str | None
     quote: str = Field(description="The span of the document the answer quotes from this source (the first).")
     start: int
@@ -147,8 +149,10 @@ def _references(outcome: AnswerOutcome) -> list[Reference]:
     out = []
     for number, hit in outcome.sources:
         citation = quoted.get(number)
-        out.append(Reference(number=number, doc_id=hit.doc_id, title=hit.document.get("title"),
-                             doc_number=hit.document.get("doc_number"), validity=hit.document.get("validity"),
+        out.append(Reference(number=number, doc_id=hit.doc_id, kind=hit.document.get("kind") or "policy",
+                             title=hit.document.get("title"), doc_number=hit.document.get("doc_number"),
+                             basis=[b.get("doc_number") or b.get("doc_id") for b in hit.document.get("basis") or []],
+                             validity=hit.document.get("validity"),
                              quote=citation.quote if citation else hit.text[:160],
                              start=citation.start if citation else hit.start, end=citation.end if citation else hit.end,
                              url=hit.document.get("source_url")))
@@ -156,12 +160,22 @@ def _references(outcome: AnswerOutcome) -> list[Reference]:
 
 
 def _sources_block(references: list[Reference]) -> str:
-    """"来源：[1] 标题（京民社救发〔2024〕80号，现行有效）": what a chat window shows under the answer."""
+    """"来源：[1] 标题（京民社救发〔2024〕80号，现行有效）" — a hotline answer script with what it rests on
+    ("[2] 12345热线答复口径：…（依据：京民社救发〔2024〕80号）"): what a chat window shows under the answer."""
     if not references:
         return ""
-    lines = [f"[{r.number}] {r.title or r.doc_id}（{'，'.join(x for x in (r.doc_number, r.validity) if x)}）"
-             .replace("（）", "") for r in references]
-    return "\n\n来源：\n" + "\n".join(lines)
+
+    def line(numbers: str, r: Reference) -> str:
+        if r.kind == "knowledge":
+            said = f"（依据：{'、'.join(r.basis)}）" if r.basis else ""
+            return f"{numbers} 12345热线答复口径：{r.title or r.doc_id}{said}"
+        said = "，".join(x for x in (r.doc_number, r.validity) if x)
+        return f"{numbers} {r.title or r.doc_id}" + (f"（{said}）" if said else "")
+
+    by_document: dict[str, list[Reference]] = {}  # several clauses of one document: one line, all its numbers
+    for r in references:
+        by_document.setdefault(r.doc_id, []).append(r)
+    return "\n\n来源：\n" + "\n".join(line("".join(f"[{r.number}]" for r in rs), rs[0]) for rs in by_document.values())
 
 
 def _extension(outcome: AnswerOutcome) -> dict[str, Any]:
