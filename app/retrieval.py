@@ -1,7 +1,7 @@
 """Hybrid retrieval: a dense and a BM25 prefetch fused by weighted RRF inside Qdrant, filtered by
 validity and metadata; results carry the document metadata, heading path, offsets and scores.
 
-`PolicyRetriever` exposes the same search as a langchain-core `BaseRetriever`.
+A LangChain application reaches the same search over HTTP: jingce_client.langchain.PolicySearchRetriever.
 """
 
 from __future__ import annotations
@@ -11,10 +11,6 @@ from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Literal
 
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document as LCDocument
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
 
 from app.clients.embeddings import ArrayEmbeddings
 from app.clients.sparse import JiebaBm25Encoder
@@ -211,21 +207,3 @@ def to_hit(point: ScoredChunk) -> SearchHit:
         document={"doc_id": payload.get("doc_id"), **{k: payload.get(k) for k in _DOC_FIELDS}},
         position=payload.get("position"),
     )
-
-
-class PolicyRetriever(BaseRetriever):
-    """langchain-core retriever over the hybrid search, for use in LangChain chains."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    retriever: HybridRetriever
-    top_k: int = 5
-    filters: SearchFilters | None = None
-
-    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[LCDocument]:
-        return [
-            LCDocument(page_content=hit.text, id=hit.chunk_id,
-                       metadata={**hit.document, "chunk_id": hit.chunk_id, "score": hit.score, "start": hit.start,
-                                 "end": hit.end, "heading_path": hit.heading_path})
-            for hit in self.retriever.search(query, top_k=self.top_k, filters=self.filters)
-        ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from app.domain import SearchFilters
-from app.retrieval import PolicyRetriever
 
 
 @pytest.fixture(params=["edge", "server"])
@@ -102,14 +101,6 @@ def test_every_mode_returns_ranked_hits(indexed):
 def test_question_of_stopwords_only_still_answers_with_dense(indexed):
     hits = indexed.retriever.search("是什么？", top_k=3)  # no BM25 terms left; dense still ranks
     assert len(hits) == 3 and all("dense" in h.signals and "bm25" not in h.signals for h in hits)
-
-
-def test_langchain_retriever(indexed):
-    retriever = PolicyRetriever(retriever=indexed.retriever, top_k=2)
-    docs = retriever.invoke("养老服务补贴津贴怎么申请")
-    assert len(docs) == 2
-    assert docs[0].metadata["doc_id"] == "bj-2019-elderly-subsidy"
-    assert {"chunk_id", "start", "end", "heading_path", "doc_number", "validity"} <= set(docs[0].metadata)
 
 
 def test_search_documents_groups_chunks(indexed):

@@ -1,5 +1,6 @@
-"""The assistant through the OpenAI chat-completions protocol, as other systems' tools reach it: the
-real `openai` package against `jingce serve` started here, over a few real Beijing policy pages."""
+"""The assistant as other systems' tools reach it — the OpenAI chat-completions protocol (the real
+`openai` package, LangChain's ChatOpenAI) and a LangChain retriever over HTTP (jingce_client.langchain)
+— against `jingce serve` started here, over a few real Beijing policy pages."""
 
 from __future__ import annotations
 
@@ -94,7 +95,33 @@ def test_a_refusal_is_a_normal_completion(served):
     assert done.model_extra["jingce"]["refusal"] is True and done.model_extra["references"] == []
 
 
-def test_errors_come_as_the_openai_package_expects(served):
+def test_a_langchain_chain_retrieves_over_http(served):
+    import asyncio
+
+    from langchain_core.runnables import RunnableLambda
+
+    from jingce_client import PolicyAPIError
+    from jingce_client.langchain import PolicySearchRetriever
+
+    base, key, _ = served
+    retriever = PolicySearchRetriever(base_url=base, api_key=key, top_k=3)
+    chain = retriever | RunnableLambda(lambda docs: [(d.metadata["doc_number"], d.metadata["validity"]) for d in docs])
+    assert chain.invoke("低保标准")[0] == ("京民社救发〔2024〕80号", "现行有效")
+    first = asyncio.run(retriever.ainvoke("低保标准"))[0]
+    assert first.metadata["doc_id"] == "bj-2024-minimum-living-allowance" and first.id == first.metadata["chunk_id"]
+    assert first.metadata["end"] > first.metadata["start"] and first.page_content
+    # the 2015 rental subsidy, amended by the 2020 one, is left out unless asked for
+    current = {d.metadata["doc_id"] for d in PolicySearchRetriever(base_url=base, api_key=key, top_k=10).invoke(
+        "市场租房补贴 申请条件")}
+    everything = {d.metadata["doc_id"] for d in PolicySearchRetriever(
+        base_url=base, api_key=key, top_k=10, include_not_in_force=True).invoke("市场租房补贴 申请条件")}
+    assert "bj-2015-market-rental-subsidy" in everything - current
+    with pytest.raises(PolicyAPIError) as refused:
+        PolicySearchRetriever(base_url=base, api_key="jc_000000000000_not-a-secret").invoke("低保标准")
+    assert refused.value.status == 401
+
+
+def test_errors_come_as_the_openai_package_expects(served):  # last of those that ask: it spends the key's limit
     base, _, data = served
     with pytest.raises(openai.AuthenticationError) as wrong:
         _client(served, "jc_000000000000_not-a-secret").chat.completions.create(
