@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-# the embedding model's OpenMP threads: one each, waiting asleep. `make test` runs the suite in two
-# processes (pytest-xdist), and they start `jingce` processes of their own: threads that spin while
-# they wait for the others (GOMP's default) then take the cores from each other — an evaluation of
-# 27 s alone ran for 7 minutes beside another
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+# the embedding model's OpenMP threads wait asleep. `make test` runs the suite in two processes
+# (pytest-xdist), and they start `jingce` processes of their own: threads that spin while they wait for
+# the others (GOMP's default) take the cores from each other — an evaluation of 27 s alone ran for 7
+# minutes beside another. Asleep, two threads cost 4 % beside a busy core (41 s against 39 s) and
+# build a cold evaluation index on both cores while the other process waits for it
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # no developer's .env: settings come from the code's defaults and what each test sets (subprocesses
 # inherit this too); set before app.config is imported
