@@ -25,7 +25,7 @@ from app.prompts import Prompt
 from app.ranking import DocumentRanker, at_most_per_document
 from app.retrieval import HybridRetriever
 from app.vocabulary import CorpusVocabulary, TermGroup, question_terms
-from app.security.pii import mask_personal_data
+from app.security.pii import MASKED, mask_personal_data
 
 # guardrail list in policies/guardrails/ → the status a match ends with, checked in this order
 GUARDRAIL_STATUSES = {"crisis": "crisis", "injection": "refused_injection", "out_of_scope": "out_of_scope"}
@@ -34,7 +34,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202
 # conversation; the pointer a follow-up may open with ("那…", "还有…") is left out of its rewritten form
 _ONLY_X_NE = re.compile(r"^[^，,。；;？?]{1,10}呢[？?]?$|^(?:那么?)?(?:要是|如果|假如)[^？?]{0,20}呢")
 _FOLLOW_UP_LEAD = re.compile(r"^(?:那么|那|还有|另外|这个|那个)[，,\s]*")
-_MASKS = re.compile(r"\[[^\[\]]{1,8}\]")  # "[姓名]", "[手机号]": what masking left, never a subject
 
 
 class CheckQuestion:
@@ -110,7 +109,7 @@ class RewriteQuestion:
         ("独生子女父母奖励费", "个人养老金账户", "物业费"), three characters or more. A document that holds
         their parts but not the name may be about a neighbouring programme."""
         out, run = [], ""
-        for word, tag in [*self.sparse.tagged(_MASKS.sub("，", question)), ("", "x")]:
+        for word, tag in [*self.sparse.tagged(MASKED.sub("，", question)), ("", "x")]:
             if tag in self.PHRASE_TAGS and word not in self.generic_nouns:
                 run += word
                 continue
@@ -154,19 +153,19 @@ class RewriteQuestion:
         """What a question is about: its words less the intent words, the kind cues, the nouns that
         name no topic and the masks of personal data, in order; a word inside a longer kept word is
         dropped (jieba's search mode yields both)."""
-        words = [w for w in dict.fromkeys(self.sparse.words(_MASKS.sub("，", question))) if self._kept(w)]
+        words = [w for w in dict.fromkeys(self.sparse.words(MASKED.sub("，", question))) if self._kept(w)]
         return [w for w in words if not any(w != other and w in other for other in words)]
 
     def things(self, question: str) -> list[str]:
         """The nouns a question names (jieba's part of speech), less those that name no topic."""
-        return list(dict.fromkeys(word for word, tag in self.sparse.tagged(_MASKS.sub("，", question))
+        return list(dict.fromkeys(word for word, tag in self.sparse.tagged(MASKED.sub("，", question))
                                   if tag in self.THING_TAGS and self._kept(word)))
 
     def subject(self, question: str) -> str:
         """The programmes and things a question names, as they stand in it ("低保户 住院 临时救助", not
         "低保户 今年孩子住院自己 两万多 …")."""
         names = self.programmes(question) + self.things(question)
-        question = _MASKS.sub("，", question)
+        question = MASKED.sub("，", question)
         # words next to each other in the question stay together ("养老服务补贴津贴")
         spans = sorted((question.find(w), question.find(w) + len(w)) for w in names if w in question)
         parts: list[list[int]] = []

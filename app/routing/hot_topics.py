@@ -25,8 +25,8 @@ from typing import Iterable
 import numpy as np
 
 from app.routing.classifier import Ticket
+from app.security.pii import MASKED
 
-_MASK = re.compile(r"\[[^\]]{1,6}\]")  # what masking put in: [姓名], [手机号] …
 _WORD = re.compile(r"[\u4e00-\u9fff]{2,}")  # a keyword is Chinese: not a number, a code or "A5"
 
 
@@ -73,7 +73,7 @@ def find_hot_topics(tickets: list[HotTicket], matters: list[str], vectors: np.nd
         return []
     keywords = _Keywords(matters)  # what was said, not where: the place is the topic's own field
     topics = [_topic([tickets[i] for i in members], similarity[np.ix_(members, members)],
-                     keywords.of([matters[i] for i in members]), tickets_shown) for members in clusters]
+                     keywords.of(members), tickets_shown) for members in clusters]
     return sorted(topics, key=lambda t: (-t.count, -t.last_at.timestamp(), t.title))
 
 
@@ -115,7 +115,7 @@ def _topic(members: list[HotTicket], similarity: np.ndarray, keywords: list[str]
     times = [t.created_at for t in members]
     categories = Counter(t.category for t in members if t.category)
     return HotTopic(
-        title=Ticket.of(_MASK.sub("", central.text)).title, keywords=keywords,
+        title=Ticket.of(MASKED.sub("", central.text)).title, keywords=keywords,
         district=central.district, street=central.street,
         category=categories.most_common(1)[0][0] if categories else None, count=len(members),
         first_at=min(times), last_at=max(times), cohesion=round(float(closeness.mean()), 4),
@@ -127,18 +127,19 @@ class _Keywords:
     words), so the label says what sets the topic apart: 油烟, 夜宵摊, not 小区 or 反映."""
 
     def __init__(self, texts: Iterable[str]) -> None:
-        self.documents = [set(self._words(text)) for text in texts]
+        self.documents = [set(self._words(text)) for text in texts]  # each text read once
         self.frequency = Counter(word for words in self.documents for word in words)
 
     @staticmethod
     def _words(text: str) -> list[str]:
         import jieba  # the dictionary loads on first use (a second), only when there are topics
 
-        return [w for w in jieba.lcut(_MASK.sub(" ", text)) if _WORD.fullmatch(w)]
+        return [w for w in jieba.lcut(MASKED.sub(" ", text)) if _WORD.fullmatch(w)]
 
-    def of(self, texts: list[str], k: int = 5) -> list[str]:
-        counts = Counter(word for text in texts for word in set(self._words(text)))
+    def of(self, members: list[int], k: int = 5) -> list[str]:
+        """The keywords of the texts at these positions."""
+        counts = Counter(word for i in members for word in self.documents[i])
         total = len(self.documents)
-        scored = {word: n * np.log((1 + total) / (1 + self.frequency.get(word, 0))) for word, n in counts.items()
-                  if n >= 2 or len(texts) < 2}
+        scored = {word: n * np.log((1 + total) / (1 + self.frequency[word])) for word, n in counts.items()
+                  if n >= 2 or len(members) < 2}
         return [w for w, _ in sorted(scored.items(), key=lambda item: (-item[1], item[0]))[:k]]

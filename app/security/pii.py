@@ -56,6 +56,9 @@ _DWELLING = re.compile(r"号楼|栋|幢|单元|排|[0-9]{3,}(?:室|号房|户)|�
 # a number on a street, lane or hutong: 建国路甲88号, 东四十条胡同23号2排5号, 南锣鼓巷59号院3号
 _STREET_NUMBER = re.compile(r"(?<=[路街巷同条里弄])[甲乙丙丁]?[0-9]+号(?:院|楼)?(?:[0-9]+(?:号楼|栋|幢|单元|门|排|层|室|号房|户|号))*(?:(?<=门)[0-9]{3,4}(?![0-9]))?")
 
+# what masking leaves in a text ("[姓名]", "[手机号]"), for readers that must skip it: never a subject or a keyword
+MASKED = re.compile(r"\[[^\[\]]{1,8}\]")
+
 LABELS = {"id_card": "[身份证号]", "bank_card": "[银行卡号]", "mobile": "[手机号]", "landline": "[电话]",
           "email": "[邮箱]", "plate": "[车牌号]", "house_number": "[门牌号]", "name": "[姓名]"}
 
