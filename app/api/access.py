@@ -38,6 +38,7 @@ ROUTE_ROLES: dict[str, tuple[str, ...] | str] = {
     "POST /v1/chat": ("citizen", "agent", "admin"),
     "POST /v1/chat/completions": ("citizen", "agent", "admin"),  # /v1/chat through the OpenAI protocol
     "GET /v1/models": ("citizen", "agent", "admin"),
+    "POST /mcp": _READERS,  # the MCP tools (app/api/routes_mcp.py); each tool's roles in TOOL_ROLES
     "GET /v1/search": _READERS,
     "GET /v1/policies": _READERS,
     "GET /v1/policies/facets": _READERS,
@@ -66,6 +67,15 @@ ROUTE_ROLES: dict[str, tuple[str, ...] | str] = {
     "GET /widget.js": PUBLIC,
     "GET /assets/{name}": PUBLIC,
     "GET /docs": PUBLIC,
+}
+
+
+# The MCP tools, over HTTP (POST /mcp) and stdio (`jingce mcp`): what each is open to — the routes they
+# stand for (GET /v1/search, GET /v1/policies/{doc_id}, POST /v1/chat).
+TOOL_ROLES: dict[str, tuple[str, ...]] = {
+    "search_policies": ROUTE_ROLES["GET /v1/search"],
+    "get_policy": ROUTE_ROLES["GET /v1/policies/{doc_id}"],
+    "ask": ROUTE_ROLES["POST /v1/chat"],
 }
 
 
@@ -274,6 +284,10 @@ def access_markdown() -> str:
     for route, roles in ROUTE_ROLES.items():
         cells = ["open to all" if roles == PUBLIC else ("yes" if role in roles else "—") for role in ROLES]
         lines.append(f"| `{route}` | " + " | ".join(cells) + " |")
+    lines += ["", "The MCP tools (`POST /mcp`, and `jingce mcp` over stdio with the key it is started with):", "",
+              "| tool | " + " | ".join(ROLES) + " |", "|---|" + "---|" * len(ROLES)]
+    for tool, roles in TOOL_ROLES.items():
+        lines.append(f"| `{tool}` | " + " | ".join("yes" if role in roles else "—" for role in ROLES) + " |")
     lines += ["", "`/docs` and `/openapi.json` are served to anyone when `AUTH_PUBLIC_DOCS` is true (the "
               "default) and not at all otherwise.", "Without a key a request acts as an anonymous citizen when "
               "`AUTH_ANONYMOUS_CITIZENS` is true (the default)."]

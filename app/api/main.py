@@ -10,8 +10,8 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sse_starlette.sse import AppStatus
 
-from app.api import (operations, problems, routes_audit, routes_chat, routes_me, routes_openai, routes_policies,
-                     routes_search, routes_knowledge, routes_tickets)
+from app.api import (operations, problems, routes_audit, routes_chat, routes_mcp, routes_me, routes_openai,
+                     routes_policies, routes_search, routes_knowledge, routes_tickets)
 from app.api.pages import pages_router
 from app.api.access import authorize, document_access, record_ended_floods, undeclared
 from app.api.hardening import Hardening
@@ -54,7 +54,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.state.services.warm_up()
         clock = asyncio.create_task(_housekeeping(app.state.services))
         try:
-            yield
+            app.state.mcp = routes_mcp.http_server(app)  # a transport runs once: a new one per start
+            async with app.state.mcp.session_manager.run():
+                yield
         finally:
             clock.cancel()
             try:
@@ -74,8 +76,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                               "validity and the character offsets of the matching clause.")
     # given services are usable at once, also by ASGI callers that run no lifespan (schemathesis)
     app.state.services = services
-    for module in (routes_search, routes_chat, routes_openai, routes_policies, routes_tickets, routes_knowledge,
-                   routes_audit, routes_me, operations):
+    for module in (routes_search, routes_chat, routes_openai, routes_mcp, routes_policies, routes_tickets,
+                   routes_knowledge, routes_audit, routes_me, operations):
         app.include_router(module.router)
     app.include_router(pages_router(docs))
     missing = undeclared(app)

@@ -22,11 +22,18 @@ def actor_of(request: Request) -> str | None:
 
 def record_read(services: Services, request: Request, endpoint: str, status: str, q: str | None,
                 details: dict[str, Any]) -> str:
-    event_id = services.audit.record(AuditEvent(
-        "lookup", "api", status, mask_personal_data(q).text if q else None, None,
-        {"endpoint": endpoint, "client": client_address(request), **masked(details)}, actor=actor_of(request)))
+    event_id = record_lookup(services, "api", endpoint, status, q, details, client_address(request),
+                             actor_of(request))
     request.state.audited = True
     return event_id
+
+
+def record_lookup(services: Services, channel: str, endpoint: str, status: str, q: str | None,
+                  details: dict[str, Any], client: str, actor: str | None) -> str:
+    """The `lookup` event of a read, whichever way it came (the HTTP API, an MCP tool)."""
+    return services.audit.record(AuditEvent(
+        "lookup", channel, status, mask_personal_data(q).text if q else None, None,
+        {"endpoint": endpoint, "client": client, **masked(details)}, actor=actor))
 
 
 def masked(value: Any) -> Any:

@@ -31,6 +31,7 @@ from app.api.access import Caller
 from app.api.deps import ServicesDep
 from app.api.problems import ProblemError
 from app.api.routes_chat import answer_events, run_answer
+from app.api.schemas import MAX_QUESTION_CHARS
 from app.clients.vector_store import StoreUnavailable
 from app.pipeline.context import AnswerContext
 from app.pipeline.outcome import AnswerOutcome, answer_outcome
@@ -131,8 +132,9 @@ def _question(body: CompletionRequest) -> tuple[str, list[dict[str, str]]]:
     asked = [m.text.strip() for m in body.messages if m.role == "user" and m.text.strip()]
     if not asked or body.messages[-1].role != "user":
         raise ProblemError(400, "the last message must be the user's question", field="messages", location="body")
-    if len(asked[-1]) > 20000:
-        raise ProblemError(400, "the question is longer than 20,000 characters", field="messages", location="body")
+    if len(asked[-1]) > MAX_QUESTION_CHARS:
+        raise ProblemError(400, f"the question is longer than {MAX_QUESTION_CHARS:,} characters", field="messages",
+                           location="body")
     return asked[-1], [{"question": q} for q in asked[:-1][-5:]]
 
 
@@ -141,7 +143,7 @@ def _context(body: CompletionRequest, caller: Caller) -> AnswerContext:
     return AnswerContext(question, channel=CHANNEL, history=history, actor=caller.actor)
 
 
-def _references(outcome: AnswerOutcome) -> list[Reference]:
+def references_of(outcome: AnswerOutcome) -> list[Reference]:
     quoted: dict[int, Any] = {}
     for sentence in outcome.sentences:
         for citation in sentence.citations:
@@ -159,7 +161,7 @@ def _references(outcome: AnswerOutcome) -> list[Reference]:
     return out
 
 
-def _sources_block(references: list[Reference]) -> str:
+def sources_block(references: list[Reference]) -> str:
     """"来源：[1] 标题（京民社救发〔2024〕80号，现行有效）" — a hotline answer script with what it rests on
     ("[2] 12345热线答复口径：…（依据：京民社救发〔2024〕80号）"): what a chat window shows under the answer."""
     if not references:
@@ -205,11 +207,11 @@ async def chat_completions(body: CompletionRequest, request: Request, services: 
     if ctx.retryable:
         raise StoreUnavailable(ctx.error or "the store cannot be reached")
     outcome = answer_outcome(ctx)
-    references = _references(outcome)
+    references = references_of(outcome)
     return {"id": _completion_id(outcome), "object": "chat.completion", "created": int(time.time()),
             "model": MODEL_ID, "choices": [{
                 "index": 0, "finish_reason": "stop",
-                "message": {"role": "assistant", "content": outcome.answer + _sources_block(references),
+                "message": {"role": "assistant", "content": outcome.answer + sources_block(references),
                             "refusal": None}}],
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
             "references": [r.model_dump() for r in references], "jingce": _extension(outcome)}
@@ -239,8 +241,8 @@ async def _chunks(ctx: AnswerContext, services, caller: Caller):
             return
         elif name == "done":
             outcome = answer_outcome(ctx)
-            references = _references(outcome)
-            tail = ("" if streamed and not outcome.refusal else outcome.answer) + _sources_block(references)
+            references = references_of(outcome)
+            tail = ("" if streamed and not outcome.refusal else outcome.answer) + sources_block(references)
             if tail:
                 yield chunk({"content": tail})
             yield chunk({}, "stop", references=[r.model_dump() for r in references], jingce=_extension(outcome))

@@ -53,8 +53,11 @@ class Health(BaseModel):
     embedder: str
 
 
+MAX_QUESTION_CHARS = 20000  # one bound for every way a question comes in: /v1/chat, the OpenAI protocol, MCP
+
+
 class ChatRequest(BaseModel):
-    question: str = Field(..., description="The question, in plain Chinese.", max_length=20000)
+    question: str = Field(..., description="The question, in plain Chinese.", max_length=MAX_QUESTION_CHARS)
     session_id: str | None = Field(None, max_length=64)
     channel: str = Field("api", pattern=r"^[a-z_]{1,32}$", description="Who asks: web | hotline | api | cli")
     include_not_in_force: bool = Field(False, description="Also use documents known to be out of force.")

@@ -164,3 +164,37 @@ def route(text: str, address: Optional[str] = typer.Option(None, help="The addre
     if draft and not draft.refusal:
         out.print(f"reply draft: {draft.answer}")
     console.print(f"suggestion {suggestion.id} · audit {suggestion.audit_id}")
+
+
+@app.command()
+def mcp(key: Optional[str] = typer.Option(None, "--key", envvar="JINGCE_API_KEY", show_envvar=True,
+                                          help="The API key the tools are called with (its role and limit); "
+                                               "none: an anonymous citizen, where AUTH_ANONYMOUS_CITIZENS allows.")) -> None:
+    """Serve the MCP tools (search_policies, get_policy, ask) over stdio, for an agent that starts this
+    command itself. It opens the configured store in this process: beside a running `jingce serve` on the
+    embedded store, connect to its HTTP endpoint (POST /mcp) instead."""
+    from app.api.access import Caller
+    from app.api.routes_mcp import CHANNEL, build_mcp_server
+    from app.audit.store import AuditEvent
+
+    settings = _settings()
+    services = _services(settings)
+    try:
+        if key:
+            found = services.keys.authenticate(key)
+            if found is None:
+                services.audit.record(AuditEvent("access", CHANNEL, "unauthenticated", actor="anonymous", details={
+                    "client": "stdio", "detail": "the API key is unknown or revoked"}))
+                console.print("[red]the API key is unknown or revoked[/red]")
+                raise typer.Exit(2)
+            caller = Caller(found.role, "stdio", found)
+        elif settings.auth.anonymous_citizens:
+            caller = Caller("citizen", "stdio")
+        else:
+            console.print("[red]this service needs an API key:[/red] --key jc_… or JINGCE_API_KEY")
+            raise typer.Exit(2)
+        services.warm_up()
+        console.print(f"MCP over stdio as {caller.actor} ({caller.role})")
+        build_mcp_server(lambda: services, stdio_caller=caller).run("stdio")
+    finally:
+        services.close()
