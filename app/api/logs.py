@@ -37,6 +37,9 @@ def uvicorn_log_config(log_format: str) -> dict:
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     config["loggers"]["jingce.access"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     config["loggers"]["jingce"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    # every other logger's warnings (the app's modules, the libraries') on the same handler, in the same
+    # format: a root without a handler would let a library install its own (the MCP SDK does)
+    config["root"] = {"handlers": ["default"], "level": "WARNING"}
     if log_format == "json":
         config["formatters"]["default"] = {"()": f"{__name__}.JsonFormatter"}
     return config

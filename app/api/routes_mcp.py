@@ -17,6 +17,8 @@ call (TOOL_ROLES in access.py), and every call is an audit event of channel `mcp
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from typing import Annotated, Any, Callable
 
 from fastapi import APIRouter, Request, Response
@@ -103,7 +105,8 @@ def _looked_up(services: Services, caller: Caller, request: Request | None, endp
 
 def build_mcp_server(services_of: Callable[[], Services], stdio_caller: Caller | None = None) -> MCPServer:
     """The three tools over the services `services_of()` gives (the app's, or the CLI's)."""
-    server = MCPServer(name="jingce", title="京策助手", instructions=_INSTRUCTIONS, version="0.1.0")
+    with _logging_left_alone():
+        server = MCPServer(name="jingce", title="京策助手", instructions=_INSTRUCTIONS, version="0.1.0")
     doorman = _Doorman(services_of, stdio_caller)
 
     @server.tool(title="检索政策条款")
@@ -180,6 +183,22 @@ def build_mcp_server(services_of: Callable[[], Services], stdio_caller: Caller |
                               structured_content=said.model_dump(mode="json"))
 
     return server
+
+
+@contextmanager
+def _logging_left_alone():
+    """The SDK's server configures logging on construction (`logging.basicConfig` with its own handler
+    on the root logger) unless the root has a handler already: the service's log format (JSON lines) and
+    a test process's logging are not its to set."""
+    root = logging.getLogger()
+    placeholder = logging.NullHandler() if not root.handlers else None
+    if placeholder:
+        root.addHandler(placeholder)
+    try:
+        yield
+    finally:
+        if placeholder:
+            root.removeHandler(placeholder)
 
 
 def _document(services: Services, ref: str):
