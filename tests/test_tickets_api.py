@@ -309,6 +309,12 @@ def test_the_reply_draft_is_shaped_as_a_chat_answer(api):
     policies = body["evidence"]["policies"]
     assert policies and {(p["doc_id"], p["quote"]) for p in policies} <= quotes
     assert policies[0]["doc_number"] == "京民社救发〔2024〕80号" and policies[0]["end"] > policies[0]["start"]
+    assert all(p["judged"] for p in policies)
+    # without a draft, the nearest passages are shown as what they are: unjudged
+    bare = client.post("/v1/tickets/route", json={"text": "北京低保标准现在每个月多少钱？家里困难想了解一下",
+                                                  "draft_reply": False}).json()
+    assert bare["reply_draft"] is None and bare["evidence"]["policies"]
+    assert not any(p["judged"] for p in bare["evidence"]["policies"])
 
 
 def test_a_ticket_no_policy_answers_shows_no_policy_as_evidence(api):

@@ -74,6 +74,9 @@ class PolicyEvidence:
     start: int
     end: int
     score: float
+    # True: a clause the reply draft quotes (the answer pipeline judged it answers the ticket's question);
+    # False: a passage only nearest the ticket in words, shown when no draft was asked for
+    judged: bool = True
 
 
 @dataclass

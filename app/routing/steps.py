@@ -285,7 +285,7 @@ class GatherEvidence:
     answer pipeline judged that they answer the ticket's question —, none when the draft refused (a
     passage only near the ticket in words is no evidence: agents were shown 高龄津贴 clauses for a
     leaking roof), and, when no draft was asked for or none could be made, the passages nearest the
-    ticket, unjudged. Runs after draft_reply. Optional."""
+    ticket, marked unjudged (`judged: false`; the panel says so). Runs after draft_reply. Optional."""
 
     name = "gather_evidence"
     optional = True
@@ -299,7 +299,7 @@ class GatherEvidence:
             hits = self.retriever.search(ctx.ticket.text[:200], top_k=self.policy.policies_shown, filters=SearchFilters())
             ctx.evidence.policies = [PolicyEvidence(
                 h.doc_id, h.chunk_id, h.document.get("title"), h.document.get("doc_number"), h.document.get("validity"),
-                h.text[:160], h.start, h.end, round(h.score, 4)) for h in hits]
+                h.text[:160], h.start, h.end, round(h.score, 4), judged=False) for h in hits]
             return
         sources = dict(draft.sources)
         quoted: dict[str, PolicyEvidence] = {}

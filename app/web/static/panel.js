@@ -107,7 +107,9 @@ function renderSuggestion(s) {
                                        localTime(t.decided_at), `相似度 ${percent(t.similarity)}`].filter(Boolean).join(" · ") }))))
     : el("p", { class: "muted", text: "本热线还没有办过同类工单。" }));
   const policies = s.evidence.policies;
-  out.push(el("h3", { text: `相关政策（${policies.length}）` }));
+  const unjudged = policies.some(p => p.judged === false);
+  out.push(el("h3", { text: unjudged ? `字面相近的政策条款（${policies.length}）` : `相关政策（${policies.length}）` }));
+  if (unjudged) out.push(el("p", { class: "muted", text: "未生成答复草稿，以下条款只是与工单用词相近，是否适用未经判断。" }));
   out.push(policies.length ? el("ol", {}, policies.map(p => el("li", {},
     el("strong", { text: p.title || p.doc_id }), p.doc_number ? `（${p.doc_number}）` : "",
     el("span", { class: "badge", text: p.validity || "效力未知" }),
