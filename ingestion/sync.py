@@ -33,9 +33,9 @@ from ingestion.references import find_references
 
 # What the points of a document carry beyond their vectors; part of the document hash, so that an
 # index written with an older payload layout is rewritten by the next sync (embeddings are cached)
-PAYLOAD_VERSION = 5  # 2: body on the document point, doc_number_key, references, effective_int;
+PAYLOAD_VERSION = 6  # 2: body on the document point, doc_number_key, references, effective_int;
 #                      3: programmes, short names the text defines, what it amends; 4: status → validity;
-#                      5: basis (a knowledge entry's policy basis)
+#                      5: basis (a knowledge entry's policy basis); 6: knowledge entries amend nothing
 # Set across documents by the pass that ends every sync, on all points of a document
 RELATION_FIELDS = ("amends", "amended_by")
 _LINK_FIELDS = ["doc_id", "title", "published", "effective", "written", "programmes", "amend_subjects",
@@ -104,7 +104,9 @@ def document_point_payload(doc: Document, doc_hash: str, n_chunks: int, indexed_
     repeals and amends, and the short names it defines (for query expansion); chunks do not repeat
     them. `segment` cuts text into words (to find where a full name starts)."""
     refs = find_references(doc.body, doc.doc_number, doc.title)
-    amendment = find_amendment(doc.title, doc.body, doc.effective)
+    # a hotline answer script restates a policy's standard ("…的标准是多少？"); it changes nothing — the
+    # policies it rests on do — so it never amends (an answer would name it as the newer standard)
+    amendment = find_amendment(doc.title, doc.body, doc.effective) if doc.kind != "knowledge" else None
     return {**document_payload(doc, doc_hash, n_chunks, indexed_at), "body": doc.body,
             "cites_numbers": refs.cites_numbers, "cites_titles": refs.cites_titles,
             "repeals_numbers": refs.repeals_numbers, "repeals_titles": refs.repeals_titles,
