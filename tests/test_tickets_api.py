@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 
 import pytest
@@ -234,16 +235,19 @@ def test_a_decided_category_joins_the_training_set_when_the_model_is_trained_aga
     services.close()
 
 
-def test_a_damaged_model_file_is_refused_with_the_reason(tmp_path, embedder, training_file, small_corpus):
+def test_a_damaged_model_file_is_refused_with_the_reason(tmp_path, embedder, training_file, small_corpus, caplog):
     services, client = _client(tmp_path, embedder, training_file, small_corpus, train=False)
     services.settings.routing_model_path.parent.mkdir(parents=True, exist_ok=True)
     services.settings.routing_model_path.write_bytes(b"not a model")
-    with client:
+    with caplog.at_level("ERROR"), client:
         body = client.post("/v1/tickets/route", json={"text": "公司拖欠工资三个月", "draft_reply": False}).json()
     services.close()
     assert body["category"] is None and body["needs_review"] is True
-    assert any("not a routing model file" in reason and "jingce train routing" in reason
-               for reason in body["review_reasons"])
+    # the agent is told in Chinese; the reason and the command to run are in the service's log
+    assert "工单分类模型无法读取，建议均需人工复核（请管理员查看服务日志）" in body["review_reasons"]
+    assert not any(re.search("[A-Za-z]{3,}", reason) for reason in body["review_reasons"])
+    assert any("not a routing model file" in r.getMessage() and "jingce train routing" in r.getMessage()
+               for r in caplog.records)
 
 
 def _pick(name_part: str):

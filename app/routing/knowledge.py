@@ -26,7 +26,7 @@ from app.routing.trained import ModelFileError, TrainedRouting, load_trained
 
 log = logging.getLogger(__name__)
 
-UNTRAINED = "尚无工单分类模型，建议均需人工复核（请运行 jingce train routing）"
+UNTRAINED = "尚无工单分类模型，建议均需人工复核（请管理员训练工单分类模型）"
 
 
 class RoutingKnowledge:
@@ -89,13 +89,15 @@ class RoutingKnowledge:
 
     def _load_model(self, stamp: tuple[int, int] | None) -> None:
         self._stamp = stamp
-        if stamp is None:
+        if stamp is None:  # the agent is told in Chinese (UNTRAINED); whoever runs the service, here
+            log.warning("no routing model at %s: every suggestion goes to review; run `jingce train routing`",
+                        self.model_path)
             return
         try:
             trained = load_trained(self.model_path, self.embedder)
         except ModelFileError as exc:
-            log.error("%s", exc)
-            self.missing = f"工单分类模型无法读取，建议均需人工复核（{exc}）"
+            log.error("%s", exc)  # the path and the command to run are for the log, not the agent's screen
+            self.missing = "工单分类模型无法读取，建议均需人工复核（请管理员查看服务日志）"
             return
         self.trained = trained  # one assignment: a request sees the old model or the new one
         log.info("routing model %s loaded (%s tickets, trained %s)", trained.version, trained.trained_on,

@@ -160,7 +160,7 @@ class RankDepartments:
             signals = {
                 "category": leads.get(dept_id, 0.0),
                 "keywords": min(len(keywords), policy.keywords_for_full_signal) / policy.keywords_for_full_signal,
-                "responsibilities": max(0.0, float(relative[index])) / policy.responsibility_z_for_full_signal,
+                "responsibilities": min(1.0, max(0.0, float(relative[index])) / policy.responsibility_z_for_full_signal),
                 "decisions": min(1.0, votes.get(dept_id, 0) / policy.decisions_for_full_signal),
             }
             ranked.append(DepartmentCandidate(dept, _score(signals, policy), signals, keywords,

@@ -81,7 +81,7 @@ function renderSuggestion(s) {
     const box = el("div", { class: "dept" },
       el("span", { class: d.role === "主办" ? "badge lead" : "badge", text: d.role }), " ",
       el("span", { class: "name", text: d.department.name }),
-      d.confidence !== null ? el("span", { class: "muted", text: ` 置信度 ${percent(d.confidence)}` }) : null);
+      d.confidence !== null ? el("span", { class: "muted conf", text: ` 置信度 ${percent(d.confidence)}` }) : null);
     if (d.confidence !== null) {
       const bar = el("span");
       bar.style.width = `${Math.round(d.confidence * 100)}%`;
