@@ -11,7 +11,6 @@ from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Literal
 
-
 from app.clients.embeddings import ArrayEmbeddings
 from app.clients.sparse import JiebaBm25Encoder
 from app.clients.vector_store import DOCUMENTS, Condition, FilterSpec, ScoredChunk, VectorStore, build_filter

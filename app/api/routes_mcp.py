@@ -35,10 +35,11 @@ from app.api.problems import STORE_DOWN, ProblemError
 from app.api.reads import filter_record, record_lookup
 from app.api.routes_chat import run_answer
 from app.api.routes_openai import Reference, references_of, sources_block
+from app.api.routes_search import search_arguments_problem
 from app.api.schemas import MAX_QUESTION_CHARS, SearchHitOut
 from app.audit.store import AuditEvent
 from app.composition import Services
-from app.domain import LEVELS, SearchFilters, normalize_doc_number
+from app.domain import SearchFilters, normalize_doc_number
 from app.pipeline.context import AnswerContext
 from app.pipeline.outcome import answer_outcome
 
@@ -123,13 +124,9 @@ def build_mcp_server(services_of: Callable[[], Services], stdio_caller: Caller |
         """Search Beijing policy documents: the clauses nearest the query, each with its document's 文号,
         validity (现行有效 …), the clause's heading path and its character offsets in the document."""
         services, caller, request = doorman.admit(ctx, "search_policies")
-        settings = services.settings
-        if len(query) > settings.server.max_query_chars or not query.strip():
-            raise ToolError(f"query: empty or longer than {settings.server.max_query_chars} characters")
-        if top_k > settings.retrieval.max_top_k:
-            raise ToolError(f"top_k: at most {settings.retrieval.max_top_k}")
-        if level is not None and level not in LEVELS:
-            raise ToolError(f"level: must be one of {', '.join(LEVELS)}")
+        problem = search_arguments_problem(services.settings, query, top_k, level, q_name="query")
+        if problem:
+            raise ToolError(problem)
         filters = SearchFilters(include_not_in_force=include_not_in_force, issuer=issuer, district=district,
                                 level=level)
         result = await run_in_threadpool(services.retriever.search_detailed, query, top_k, filters)

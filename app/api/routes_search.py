@@ -12,6 +12,7 @@ from app.api.reads import filter_record, record_read
 from app.api.problems import problem_responses
 from app.api.schemas import Health, SearchHitOut, SearchResponse
 from app.clients.vector_store import CHUNKS, StoreUnavailable
+from app.config import Settings
 from app.domain import LEVELS, SearchFilters
 
 router = APIRouter()
@@ -39,6 +40,21 @@ def _date(name: str, value: str | None) -> str | None:
         raise HTTPException(422, detail=f"{name}: not a date (YYYY-MM-DD): {value!r}") from None
 
 
+def search_arguments_problem(settings: Settings, q: str, top_k: int | None, level: str | None,
+                             q_name: str = "q") -> str | None:
+    """What is wrong with a search's arguments, as `name: reason` (None: nothing) — for /v1/search and
+    the MCP tool search_policies alike."""
+    if len(q) > settings.server.max_query_chars:
+        return f"{q_name}: longer than {settings.server.max_query_chars} characters"
+    if not q.strip():
+        return f"{q_name}: empty"
+    if top_k is not None and top_k > settings.retrieval.max_top_k:
+        return f"top_k: at most {settings.retrieval.max_top_k}"
+    if level is not None and level not in LEVELS:
+        return f"level: must be one of {', '.join(LEVELS)}"
+    return None
+
+
 @router.get("/v1/search", response_model=SearchResponse, tags=["search"], responses=problem_responses(422))
 async def search(
     request: Request,
@@ -55,15 +71,9 @@ async def search(
     published_to: str | None = Query(None, description="YYYY-MM-DD"),
     doc_id: list[str] | None = Query(None),
 ) -> SearchResponse:
-    if len(q) > services.settings.server.max_query_chars:
-        raise HTTPException(422, detail=f"q: longer than {services.settings.server.max_query_chars} characters")
-    if not q.strip():
-        raise HTTPException(422, detail="q: empty")
-    limit = services.settings.retrieval.max_top_k
-    if top_k is not None and top_k > limit:
-        raise HTTPException(422, detail=f"top_k: at most {limit}")
-    if level is not None and level not in LEVELS:
-        raise HTTPException(422, detail=f"level: must be one of {', '.join(LEVELS)}")
+    problem = search_arguments_problem(services.settings, q, top_k, level)
+    if problem:
+        raise HTTPException(422, detail=problem)
     filters = SearchFilters(include_not_in_force=include_not_in_force, issuer=issuer, district=district, level=level,
                             published_from=_date("published_from", published_from),
                             published_to=_date("published_to", published_to), doc_ids=doc_id)
