@@ -65,6 +65,12 @@ def document_name(doc: dict[str, Any]) -> str:
     return f"《{doc.get('title')}》" + (f"（{doc['doc_number']}）" if doc.get("doc_number") else "")
 
 
+def document_short_name(doc: dict[str, Any]) -> str:
+    """How a one-line notice names a document: its 文号, or 《title》 when it has none (the sources
+    list beside the answer gives both)."""
+    return doc.get("doc_number") or f"《{doc.get('title')}》"
+
+
 KNOWLEDGE = "knowledge"  # the kind of a hotline knowledge entry's document (ingestion/knowledge.py)
 
 

@@ -96,3 +96,35 @@ def test_an_outdated_figure_quoted_from_an_amended_document_names_the_newer_one(
     ctx.status, ctx.notice = None, None
     CheckAnswer()(ctx)
     assert not ctx.notice or "京卫家庭" not in ctx.notice
+
+
+def test_a_share_the_newer_document_states_again_is_not_named_as_changed(bundled_services):
+    # 京民福发〔2016〕228号 gives a sick or disabled child of a 低保 family 40% of a standard; the 2026 notice
+    # that amends it states the same 40% again: nothing the quoted sentence says has changed
+    ctx = bundled_services.pipeline.run(AnswerContext("低保家庭的残疾孩子能领多少生活费？"))
+    assert any(h.doc_id == "bj-2026-distressed-children-living" and "40%" in h.text for h in ctx.sources)
+    number, hit = next((n, h) for n, h in enumerate(ctx.sources, 1)
+                       if h.doc_id == "bj-2016-distressed-children-classification" and "标准的40%" in h.text)
+    start = hit.text.index("按照事实无人抚养儿童生活费标准的40%")
+    quote = hit.text[start:start + 25]
+    ctx.sentences = [AnswerSentence(quote, [Citation(number, hit.doc_id, hit.chunk_id, quote, hit.start + start,
+                                                     hit.start + start + 25)])]
+    ctx.status, ctx.notice = None, None
+    CheckAnswer()(ctx)
+    assert ctx.status == "answered"
+    assert not ctx.notice or "调整" not in ctx.notice, ctx.notice
+
+
+def test_a_figure_changes_only_in_its_own_unit():
+    from app.answering.extractive import changes_figure
+
+    assert changes_figure("每人每月1400元", "每人每月2400元")
+    assert not changes_figure("标准的40%发放", "标准的40%发放生活费")
+    assert not changes_figure("支付比例为75%", "每人每年缴费380元")  # a rate is not changed by a fee
+    assert not changes_figure("1.2万元以下", "12000元以下")
+
+
+def test_a_document_of_unknown_validity_is_named_by_its_number_in_one_short_line(bundled_services):
+    ctx = bundled_services.pipeline.run(AnswerContext("孩子上小学，个税专项附加扣除每个月能扣多少？"))
+    assert ctx.status == "answered" and "1000元" in ctx.answer_text
+    assert ctx.notice == "提示：国发〔2018〕41号的效力状态未知，请向发文机关核实。", ctx.notice

@@ -115,6 +115,23 @@ def same_subject(a: str, b: str) -> bool:
     return len(shared) >= 4 and len(shared) >= 0.2 * min(len(pairs[0]), len(pairs[1]))
 
 
+def _figures(text: str) -> set[tuple[float, str]]:
+    """The amounts and rates a sentence states, as (value, unit): "1.2万元" → (12000.0, "元")."""
+    out = set()
+    for m in FIGURE.finditer(text):
+        number = float(re.match(r"\d+(?:\.\d+)?", m.group()).group())
+        unit = "%" if m.group().endswith(("%", "％")) else "元"
+        out.add((number * 10000 if m.group().rstrip().endswith("万元") else number, unit))
+    return out
+
+
+def changes_figure(old: str, new: str) -> bool:
+    """Does `new` state, in a unit `old` states a figure in, a value `old` does not state?"""
+    before, after = _figures(old), _figures(new)
+    units = {unit for _, unit in before}
+    return any(unit in units and (value, unit) not in before for value, unit in after)
+
+
 def _restates_title(sentence: str, title: str) -> bool:
     """The page's title repeated in the text ("2026年度…缴费标准？") says nothing the citation does not."""
     core = re.sub(r"[^\u4e00-\u9fff\d]", "", sentence)

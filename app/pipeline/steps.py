@@ -11,14 +11,14 @@ import unicodedata
 from dataclasses import asdict, replace
 
 from app.answering.answerability import AnswerabilityModel, evidence_features, other_year, unmatched_place
-from app.answering.extractive import FIGURE, Extract, ExtractiveComposer, same_subject, sentence_spans
+from app.answering.extractive import FIGURE, Extract, ExtractiveComposer, changes_figure, same_subject, sentence_spans
 from app.answering.llm_composer import LLMComposer, LLMComposition
 from app.clients.llm import LLMClient, LLMUnavailable
 from app.answering.support import unsupported_reason
 from app.audit.store import AuditEvent, AuditStore
 from app.clients.sparse import JiebaBm25Encoder
 from app.domain import (BEIJING, KNOWLEDGE, NOT_IN_FORCE, VALIDITY_UNKNOWN, AnswerSentence, Citation, SearchHit,
-                        document_name)
+                        document_name, document_short_name)
 from app.pipeline.context import AnswerContext
 from app.policy_data import kind_search_words, kinds_asked, matching_guardrail, question_kinds
 from app.prompts import Prompt
@@ -490,7 +490,7 @@ class CheckAnswer:
         stale = [hit for hit in cited if hit.document.get("validity") in NOT_IN_FORCE]
         unknown = [hit for hit in cited if (hit.document.get("validity") or VALIDITY_UNKNOWN) == VALIDITY_UNKNOWN]
         notices = [self._validity_notice(hit) for hit in stale]
-        notices += [f"提示：{document_name(hit.document)}的效力状态未知，请向发文机关核实" for hit in unknown]
+        notices += [f"提示：{document_short_name(hit.document)}的效力状态未知，请向发文机关核实" for hit in unknown]
         # a figure quoted from a document that a newer one changes (a retrieved clause of the newer
         # document states a figure about the same thing) is named as replaced, in one short line
         cited_ids = {hit.doc_id for hit in cited}
@@ -515,15 +515,17 @@ class CheckAnswer:
 
     @staticmethod
     def _restated_by_newer(sentence: str, hit: SearchHit, sources: list[SearchHit]) -> bool:
-        """Does a retrieved clause of a document that amends `hit`'s state a figure about what the quoted
-        sentence (read whole, as its source has it) states one about?"""
+        """Does a retrieved clause of a document that amends `hit`'s state another figure about what the
+        quoted sentence (read whole, as its source has it) states one about? (The same figure restated —
+        the 40% share both documents give — or a figure in another unit — a fee in 元 beside a
+        reimbursement rate in % — changes nothing the sentence says.)"""
         newer = set(hit.document.get("amended_by") or [])
         if not newer:
             return False
         at = hit.text.find(sentence)
         whole = next((hit.text[a:b] for a, b in sentence_spans(hit.text, 0, len(hit.text))
                       if at >= 0 and a <= at < b), sentence)
-        return any(other.doc_id in newer and same_subject(whole, other.text[a:b])
+        return any(other.doc_id in newer and same_subject(whole, other.text[a:b]) and changes_figure(whole, other.text[a:b])
                    for other in sources for a, b in sentence_spans(other.text, 0, len(other.text))
                    if FIGURE.search(other.text[a:b]))
 
@@ -532,9 +534,8 @@ class CheckAnswer:
         newer = []
         for doc in hit.document.get("amended_by_documents") or []:
             since = doc.get("amend_from") or doc.get("effective") or doc.get("published")
-            newer.append((doc.get("doc_number") or f"《{doc.get('title')}》")
-                         + (f"（自{_chinese_date(since)}起执行）" if since else ""))
-        older = hit.document.get("doc_number") or f"《{hit.document.get('title')}》"
+            newer.append(document_short_name(doc) + (f"（自{_chinese_date(since)}起执行）" if since else ""))
+        older = document_short_name(hit.document)
         return f"注意：{older}的这一标准已由{'、'.join(newer) or '新文件'}调整，请以新标准为准"
 
 
