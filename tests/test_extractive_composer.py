@@ -231,3 +231,39 @@ def test_the_tiers_of_a_standard_are_not_repeats_of_each_other():
     chosen = ["2.90周岁至99周岁的老年人，津贴标准为每人每月500元；"]
     assert not _repeats("1.80周岁至89周岁的老年人，津贴标准为每人每月100元；", chosen), "another figure is news"
     assert _repeats("90周岁至99周岁的老年人，津贴标准为每人每月500元", chosen)
+
+
+# as in 京民养老发〔2019〕160号: two lists of tiers, each under an item whose run-in heading names it, no colon
+ELDERLY_TIERS = ("(二)失能老年人护理补贴。发放给重度失能或持有相应残疾证的老年人，用于因生活自理能力缺失而产生的长期照护。\n"
+                 "1.残疾等级为一级的视力、肢体残疾老年人，补贴标准为每人每月600元。\n"
+                 "2.残疾等级为二级的视力、肢体残疾老年人，补贴标准为每人每月400元。\n"
+                 "3.残疾等级为一级、二级的听力、言语残疾老年人，补贴标准为每人每月200元。\n"
+                 "(三)高龄老年人津贴。发放给80周岁及以上的老年人，用于养老服务消费特别是生活照料护理服务。\n"
+                 "1.80周岁至89周岁的老年人，津贴标准为每人每月100元；\n"
+                 "2.90周岁至99周岁的老年人，津贴标准为每人每月500元；\n"
+                 "3.100周岁及以上的老年人，津贴标准为每人每月800元。")
+
+
+def test_an_item_numbered_into_its_figure_is_an_item():
+    from app.answering.extractive import marker_style
+
+    assert marker_style("2.90周岁至99周岁的老年人，津贴标准为每人每月500元；") == "num_dot", "item 2, from 90"
+    assert marker_style("1.5倍以上的，按照…") is None, "a decimal opens no item"
+
+
+def test_tiers_without_a_lead_in_read_as_their_list_titled_by_the_item_above(sparse, vocabulary):
+    sources = [_hit("e", ELDERLY_TIERS, 2.0, "elderly", "北京市老年人养老服务补贴津贴管理实施办法")]
+    extract = _answer(sparse, vocabulary, "我妈91岁了，高龄津贴能领多少？", sources)
+    text = "\n".join(s.text for s in extract.sentences)
+    assert "500元" in text, text
+    lines = [line for s in extract.sentences for line in s.text.split("\n")]
+    tiers = [line for line in lines if "周岁" in line and "津贴标准" in line]
+    assert [t[:2] for t in tiers] == ["1.", "2.", "3."][:len(tiers)], "one tier a line, in the document's order"
+    # the items of the 高龄 list carry its run-in heading as their context, as a lead-in's items do
+    composer = ExtractiveComposer(question_kinds(), tokenize=sparse.tokens)
+    terms = question_terms("高龄津贴", sparse.words("高龄津贴"), vocabulary)
+    candidates = composer.candidates(sources, terms, None).sentences
+    tier = next(c for c in candidates if c.text.startswith("2.90周岁"))
+    hearing = next(c for c in candidates if c.text.startswith("3.残疾等级"))
+    assert "(三)高龄老年人津贴。" in tier.context and "高龄" not in hearing.context.replace(
+        "北京市老年人养老服务补贴津贴管理实施办法", "")

@@ -38,8 +38,10 @@ if TYPE_CHECKING:
 _PARAGRAPH = re.compile(r"[^\n]+")
 _SPACE_BREAK = re.compile(r"(?<=[^\x00-\x7f])[ \t\u3000]+(?=[^\x00-\x7f])")
 _SENTENCE = re.compile(r"[^。！？!?；;]+[。！？!?；;]?")
+# an item number run into the figure it opens with: "2.90周岁至99周岁" is item 2, from 90 — not 2.90
+LIST_NUMBER = re.compile(r"^\s*\d{1,2}[.．、](?=\d+\s*(?:周岁|岁|元|万))")
 # list markers, by style: the items of a list share one style, unlike their lead-in
-_MARKER_STYLES = [("num_dot", re.compile(r"^\s*\d{1,2}[.．、](?!\d)")), ("num_paren", re.compile(r"^\s*[（(]\d{1,2}[）)]")),
+_MARKER_STYLES = [("num_dot", re.compile(r"^\s*\d{1,2}[.．、](?:(?!\d)|(?=\d+\s*(?:周岁|岁|元|万)))")), ("num_paren", re.compile(r"^\s*[（(]\d{1,2}[）)]")),
                   ("circled", re.compile(r"^\s*[①②③④⑤⑥⑦⑧⑨⑩]")),
                   ("cn_paren", re.compile(r"^\s*[（(][一二三四五六七八九十]+[）)]"))]
 
@@ -240,11 +242,14 @@ class ExtractiveComposer:
             headings = list(hit.heading_path)
             title = hit.document.get("title") or ""
             lead = ""
+            # the run-in heading of an item ("(三)高龄老年人津贴。发放给…") titles the list of another style
+            # under it ("1.80周岁至89周岁…100元；"), as a lead-in would
+            parent, parent_style = "", None
             for index, (s, e) in enumerate(paragraph_spans(hit.text)):
                 paragraph = hit.text[s:e].strip()
                 if looks_like_heading(paragraph):
                     headings.append(paragraph)
-                    lead = ""
+                    lead, parent, parent_style = "", "", None
                     continue
                 style = marker_style(paragraph)
                 item = style is not None
@@ -256,6 +261,13 @@ class ExtractiveComposer:
                                                                 spans[-1][1] - spans[1][0]):
                     label = hit.text[spans[0][0]:spans[0][1]]  # "1.申请。事实无人抚养儿童…": context
                     spans = spans[1:]
+                if not item:
+                    parent, parent_style = "", None
+                elif style == parent_style:  # the outer list's next item: its own heading, if any, titles what follows
+                    parent = label
+                elif label and not parent:
+                    parent, parent_style = label, style
+                inherited = parent if item and style != parent_style else ""
                 for ss, se in spans:
                     text = hit.text[ss:se]
                     if _restates_title(text, title):
@@ -265,7 +277,7 @@ class ExtractiveComposer:
                         (se == spans[-1][1] and _ANNOUNCES_LIST.search(text) is not None)
                     opens = item and ss == spans[0][0]
                     out.append(_Sentence(rank, doc_rank, ss, se, (rank, index), text,
-                                         " ".join([title, *headings[-3:], label, lead]),
+                                         " ".join([title, *headings[-3:], label, lead or inherited]),
                                          is_lead, opens, style if opens else None, run=runs[rank],
                                          offset=hit.start + ss))
                     if is_lead:
@@ -702,19 +714,45 @@ class ExtractiveComposer:
         lead = next((c for c in unit if c.lead_in), None) or self._list_of(unit[0], candidates)[0]
         if lead is not None:
             _, items, nested = self._list_of(lead, candidates)
-            members = {id(c) for c in [*items, *nested]}
-            unit += [c for c in rest if id(c) in members]
-            rest = [c for c in rest if id(c) not in members]
+        else:  # a list whose lead-in is a plain sentence ("(三)高龄老年人津贴。发放给…"): its items still
+            items, nested = self._siblings(unit[0], candidates), []
+        members = {id(c) for c in [*items, *nested]}
+        unit += [c for c in rest if id(c) in members]
+        rest = [c for c in rest if id(c) not in members]
         return sorted(unit, key=lambda c: (c.rank, c.start)) + sorted(rest, key=lambda c: (c.rank, c.start))
+
+    @staticmethod
+    def _siblings(item: _Sentence, candidates: list[_Sentence]) -> list[_Sentence]:
+        """The items of the list a list item belongs to, when no lead-in announces it: the paragraphs
+        next to its own (in its run of chunks) that open with an item of its marker style, whole; none
+        for a sentence that is not an item."""
+        if not item.list_item:
+            return []
+        paragraphs: list[list[_Sentence]] = []
+        for c in sorted((c for c in candidates if c.run == item.run), key=lambda c: c.offset):
+            if paragraphs and paragraphs[-1][0].paragraph == c.paragraph:
+                paragraphs[-1].append(c)
+            else:
+                paragraphs.append([c])
+        opens = [p[0].list_item and p[0].style == item.style for p in paragraphs]
+        at = next(i for i, p in enumerate(paragraphs) if item in p)
+        first, last = at, at
+        while first > 0 and opens[first - 1]:
+            first -= 1
+        while last + 1 < len(paragraphs) and opens[last + 1]:
+            last += 1
+        return [c for p in paragraphs[first:last + 1] for c in p]
 
     @staticmethod
     def _assemble(chosen: list[_Sentence], sources: list[SearchHit]) -> list[AnswerSentence]:
         """Answer sentences from the chosen candidates: sentences that follow each other in their
         source with nothing but spaces or line breaks between (a lead-in and its items, a clause)
         become one quote with one citation, the document's own line breaks kept, so a list reads as
-        a list with its source named once after it. A list item that stands apart starts a line."""
+        a list with its source named once after it. A list item that stands apart starts a line, and so
+        does what follows a list."""
         out: list[AnswerSentence] = []
         last: _Sentence | None = None
+        in_items = {c.paragraph for c in chosen if c.list_item}  # what follows a list item starts a line
         for c in chosen:
             text = sources[c.rank].text
             if last is not None and last.rank == c.rank and last.end <= c.start and not text[last.end:c.start].strip():
@@ -725,7 +763,8 @@ class ExtractiveComposer:
                                          line_break=out[-1].line_break)
             else:
                 sentence = _quote(sources, c.rank, c.start, c.end)
-                sentence.line_break = bool(out) and (c.list_item or (last is not None and last.lead_in))
+                sentence.line_break = bool(out) and (c.list_item or (last is not None and
+                                                                     (last.lead_in or last.paragraph in in_items)))
                 out.append(sentence)
             last = c
         return out
@@ -735,8 +774,6 @@ def _repeats(text: str, chosen: list[str]) -> bool:
     """Does a sentence mostly say what the chosen ones say (three in five of its character pairs) and
     state no figure they do not? Tiers of a standard ("1.80周岁至89周岁…100元；2.90周岁至99周岁…500元")
     share their wording but not their figures: each is news."""
-    from app.answering.selector import LIST_NUMBER  # "2.90周岁": item 2, from 90
-
     said_figures = {f for t in chosen for f in re.findall(r"\d+(?:\.\d+)?", LIST_NUMBER.sub("", t))}
     if set(re.findall(r"\d+(?:\.\d+)?", LIST_NUMBER.sub("", text))) - said_figures:
         return False

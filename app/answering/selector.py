@@ -34,6 +34,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from app.answering.extractive import LIST_NUMBER
 from app.domain import NOT_IN_FORCE, SearchHit
 
 KIND_NAMES = ("amount", "deadline", "who", "material", "condition", "age", "requirement", "procedure")
@@ -84,7 +85,6 @@ def _longest_shared(question: str, text: str) -> int:
 # a range a sentence states: "80周岁至89周岁", "80-89周岁", "2000元(含)到3万元(含)", "60周岁以上"
 _RANGE = re.compile(r"(\d+(?:\.\d+)?)\s*(万)?[^\d，。；、]{0,6}?(?:至|到|-|—|～|~)\s*(\d+(?:\.\d+)?)\s*(万)?")
 _BOUND = re.compile(r"(\d+(?:\.\d+)?)\s*(万)?\s*(?:周岁|岁|元|年|个月|%|％)?\s*(?:\(含\)|（含）)?\s*(以上|以下|及以上|及以下|以内)")
-LIST_NUMBER = re.compile(r"^\s*\d{1,2}[.．、](?=\d+\s*(?:周岁|岁|元|万))")
 _QUESTION_NUMBER = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*(万)?")
 
 
