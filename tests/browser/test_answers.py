@@ -50,6 +50,19 @@ def test_citations_are_numbered_in_order_and_big_enough_to_tap(live, page_at):
     screenshot(page, "widget-list-360")
 
 
+def test_a_document_is_listed_once_with_each_passage_it_is_cited_for(live, page_at):
+    base, _ = live
+    page = _phone(page_at, base)
+    ask(page, "我妈91岁了，高龄津贴能领多少？")
+    answer = finished_answer(page)
+    assert answer.get_attribute("data-status") == "answered" and "500元" in answer.inner_text()
+    lines = answer.locator(".sources li").all_inner_texts()
+    titles = [line.split("]")[-1].strip() for line in lines]
+    assert len(titles) == len(set(titles)), lines
+    cited = sorted(int(n.strip("[]")) for n in answer.locator(".sources .cite").all_inner_texts())
+    assert cited == list(range(1, len(cited) + 1)) and len(cited) > len(lines), (lines, cited)
+
+
 def test_numbers_in_a_reply_can_be_called(live, page_at):
     base, _ = live
     page = _phone(page_at, base)

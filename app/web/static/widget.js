@@ -53,7 +53,7 @@ h2 { margin: 0; font-size: 16px; }
   min-width: 44px; min-height: 44px; margin: -10px -4px; vertical-align: middle; } .msg { line-height: 1.9; } }
 .tel { color: #1a5fb4; font-weight: 600; text-decoration: underline; }
 .sources { margin-top: 6px; padding-top: 6px; border-top: 1px dashed #d0d7de; font-size: 12px; color: #57606a; }
-.sources ol { margin: 0; padding-left: 20px; }
+.sources ul { margin: 0; padding-left: 0; list-style: none; }
 .retry { margin-top: 6px; border: 1px solid #b3121b; background: #fff; color: #b3121b; border-radius: 6px; padding: 2px 10px; font: inherit; cursor: pointer; }
 form { display: flex; gap: 8px; padding: 10px 14px; border-top: 1px solid #eee; }
 textarea { flex: 1; resize: none; font: inherit; padding: 8px; border: 1px solid #8c959f; border-radius: 8px; min-height: 44px; }
@@ -342,10 +342,18 @@ mark { background: #ffe58f; color: inherit; padding: 0 1px; }
       }
     }
     bubble.append(body);
-    const list = el("ol");
+    // one line per document, with the number of each of its passages the answer cites: three clauses of
+    // one notice are [1] [2] [3] before its title once, not the title three times
+    const byDocument = new Map();
     for (const s of answer.sources || []) {
-      const d = s.document;
-      list.append(el("li", {}, citeButton(s.number, { source: s, citation: firstCitation(answer, s.number) }),
+      const key = s.document.doc_id || `#${s.number}`;
+      if (!byDocument.has(key)) byDocument.set(key, []);
+      byDocument.get(key).push(s);
+    }
+    const list = el("ul");
+    for (const passages of byDocument.values()) {
+      const d = passages[0].document;
+      list.append(el("li", {}, ...passages.map(s => citeButton(s.number, { source: s, citation: firstCitation(answer, s.number) })),
                      ` ${d.title || d.doc_id}${d.doc_number ? "（" + d.doc_number + "）" : ""} `, validityBadge(d.validity)));
     }
     if (list.childElementCount) bubble.append(el("div", { class: "sources" }, el("span", { text: "依据：" }), list));
