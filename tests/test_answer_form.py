@@ -54,3 +54,13 @@ def test_the_amendment_notice_only_beside_the_amended_figure(bundled_services):
     assert "1450元" in current.answer_text and not current.notice, "the current figure needs no notice"
     rule = _ask(bundled_services, "申请低保要准备哪些材料？")
     assert not rule.notice or "调整" not in rule.notice, "a rule of an amended document quotes no amended figure"
+
+
+def test_a_clause_answer_opens_with_the_best_passage_and_its_list_each_paragraph_a_line(bundled_services):
+    ctx = _ask(bundled_services, "残疾人两项补贴怎么申请？")
+    assert ctx.status == "answered"
+    lines = [line for line in ctx.answer_text.split("\n") if line and not line.startswith(("注意：", "提示："))]
+    assert lines[0].startswith("(二)申请两项补贴者需提供以下材料："), lines[:3]
+    assert [line[:2] for line in lines[1:7]] == ["1.", "2.", "3.", "4.", "5.", "6."], lines[:8]
+    # the paragraph of another list that is quoted too comes after this one, on a line of its own
+    assert all(i > 6 for i, line in enumerate(lines) if line.startswith("4.残疾人两项补贴不计入")), lines

@@ -471,7 +471,7 @@ class ExtractiveComposer:
         """For a question about measures or a topic, whose answer is a whole clause: the paragraph of
         the best sentence (from that sentence on when the paragraph is longer than the budget), then
         other paragraphs of its document whose best sentence scores within the margin, within
-        `clause_budget_chars`, in document order."""
+        `clause_budget_chars`; the best sentence's paragraph and its list first, each paragraph on a line."""
         best = ranked[0]
         paragraphs: dict[tuple[int, int], list[_Sentence]] = {}
         for c in candidates:
@@ -498,7 +498,13 @@ class ExtractiveComposer:
                 chosen += more
                 used += size
                 taken.add(c.paragraph)
-        return [self._cite(c, sources) for c in sorted(chosen, key=lambda c: (c.rank, c.start))]
+        # the best sentence's paragraph first, with the lead-in and items of its list that are quoted (in
+        # the document's order), then the other paragraphs in theirs
+        lead, items, nested = self._list_of(best, candidates)
+        block = {id(c) for c in [*picked, *([lead] if lead else []), *items, *nested, *self._siblings(best, candidates)]}
+        first = sorted((c for c in chosen if id(c) in block), key=lambda c: c.offset)
+        rest = sorted((c for c in chosen if id(c) not in block), key=lambda c: (c.rank, c.start))
+        return self._assemble(first + rest, sources, paragraphs_apart=True)
 
     def _score(self, c: _Sentence, asked: bool, by_length: bool = True) -> float:
         """Relevance plus the rank of its document (and, a little, of its chunk), scaled down when
@@ -702,10 +708,6 @@ class ExtractiveComposer:
             units += 1
         return chosen
 
-    @staticmethod
-    def _cite(c: _Sentence, sources: list[SearchHit]) -> AnswerSentence:
-        return _quote(sources, c.rank, c.start, c.end)
-
     def _arrange(self, chosen: list[_Sentence], first_unit: int, candidates: list[_Sentence]) -> list[_Sentence]:
         """The answer's order: what answers first (the best sentence with what it needs to be read,
         in document order), then the runner-ups in document order — except that an item of the first
@@ -744,12 +746,13 @@ class ExtractiveComposer:
         return [c for p in paragraphs[first:last + 1] for c in p]
 
     @staticmethod
-    def _assemble(chosen: list[_Sentence], sources: list[SearchHit]) -> list[AnswerSentence]:
+    def _assemble(chosen: list[_Sentence], sources: list[SearchHit], paragraphs_apart: bool = False
+                  ) -> list[AnswerSentence]:
         """Answer sentences from the chosen candidates: sentences that follow each other in their
         source with nothing but spaces or line breaks between (a lead-in and its items, a clause)
         become one quote with one citation, the document's own line breaks kept, so a list reads as
         a list with its source named once after it. A list item that stands apart starts a line, and so
-        does what follows a list."""
+        does what follows a list (and, with `paragraphs_apart`, every paragraph after the first)."""
         out: list[AnswerSentence] = []
         last: _Sentence | None = None
         in_items = {c.paragraph for c in chosen if c.list_item}  # what follows a list item starts a line
@@ -763,8 +766,8 @@ class ExtractiveComposer:
                                          line_break=out[-1].line_break)
             else:
                 sentence = _quote(sources, c.rank, c.start, c.end)
-                sentence.line_break = bool(out) and (c.list_item or (last is not None and
-                                                                     (last.lead_in or last.paragraph in in_items)))
+                sentence.line_break = bool(out) and (c.list_item or (last is not None and (
+                    last.lead_in or last.paragraph in in_items or (paragraphs_apart and last.paragraph != c.paragraph))))
                 out.append(sentence)
             last = c
         return out
