@@ -4,7 +4,7 @@ shows, and answers that give the current figure first."""
 from __future__ import annotations
 
 from app.config import REPO_ROOT
-from app.domain import SearchFilters
+from app.domain import SearchFilters, SearchHit
 from app.pipeline.context import AnswerContext, AnswerSentence, Citation
 from app.pipeline.steps import CheckAnswer
 from ingestion.amendments import find_amendment, link_amendments
@@ -75,26 +75,31 @@ def test_answers_give_the_current_figure(bundled_services):
             assert outdated not in body.split(current)[0], "the outdated figure never comes first"
 
 
-def test_an_outdated_figure_quoted_from_an_amended_document_names_the_newer_one(bundled_services):
-    ctx = bundled_services.pipeline.run(AnswerContext("独生子女死亡的家庭每月能领多少扶助金？"))
-    number, hit = next((n, h) for n, h in enumerate(ctx.sources, 1)
-                       if h.doc_id == "bj-2008-only-child-death-assistance" and "200元" in h.text)
-    start = hit.text.index("由政府给予每人每月200元")
-    quote = hit.text[start:start + 14]
+def _source_with(ctx: AnswerContext, doc_id: str, phrase: str) -> tuple[int, SearchHit]:
+    """The number and the retrieved chunk of `doc_id` that holds `phrase`."""
+    return next((n, h) for n, h in enumerate(ctx.sources, 1) if h.doc_id == doc_id and phrase in h.text)
+
+
+def _check_quote(ctx: AnswerContext, number: int, hit: SearchHit, start: int, length: int) -> None:
+    """Makes the answer one quote of `hit` (cited as the composer cites) and runs the answer check on it."""
+    quote = hit.text[start:start + length]
     ctx.sentences = [AnswerSentence(quote, [Citation(number, hit.doc_id, hit.chunk_id, quote, hit.start + start,
-                                                     hit.start + start + 14)])]
+                                                     hit.start + start + length)])]
     ctx.status, ctx.notice = None, None
     CheckAnswer()(ctx)
+
+
+def test_an_outdated_figure_quoted_from_an_amended_document_names_the_newer_one(bundled_services):
+    ctx = bundled_services.pipeline.run(AnswerContext("独生子女死亡的家庭每月能领多少扶助金？"))
+    number, hit = _source_with(ctx, "bj-2008-only-child-death-assistance", "200元")
+    _check_quote(ctx, number, hit, hit.text.index("由政府给予每人每月200元"), 14)
     assert ctx.status == "answered"
     assert "京人口发〔2008〕53号" in ctx.notice and "京卫家庭〔2022〕19号" in ctx.notice
     assert "自2022年7月1日起执行" in ctx.notice
     # the hotline's answer scripts on the same standard restate it; they are not named as what changed it
     assert "《" not in ctx.notice.split("调整")[0].split("已由")[1], ctx.notice
     # a rule of the same document without a figure needs no such notice
-    rule = hit.text[:12]
-    ctx.sentences = [AnswerSentence(rule, [Citation(number, hit.doc_id, hit.chunk_id, rule, hit.start, hit.start + 12)])]
-    ctx.status, ctx.notice = None, None
-    CheckAnswer()(ctx)
+    _check_quote(ctx, number, hit, 0, 12)
     assert not ctx.notice or "京卫家庭" not in ctx.notice
 
 
@@ -103,14 +108,8 @@ def test_a_share_the_newer_document_states_again_is_not_named_as_changed(bundled
     # that amends it states the same 40% again: nothing the quoted sentence says has changed
     ctx = bundled_services.pipeline.run(AnswerContext("低保家庭的残疾孩子能领多少生活费？"))
     assert any(h.doc_id == "bj-2026-distressed-children-living" and "40%" in h.text for h in ctx.sources)
-    number, hit = next((n, h) for n, h in enumerate(ctx.sources, 1)
-                       if h.doc_id == "bj-2016-distressed-children-classification" and "标准的40%" in h.text)
-    start = hit.text.index("按照事实无人抚养儿童生活费标准的40%")
-    quote = hit.text[start:start + 25]
-    ctx.sentences = [AnswerSentence(quote, [Citation(number, hit.doc_id, hit.chunk_id, quote, hit.start + start,
-                                                     hit.start + start + 25)])]
-    ctx.status, ctx.notice = None, None
-    CheckAnswer()(ctx)
+    number, hit = _source_with(ctx, "bj-2016-distressed-children-classification", "标准的40%")
+    _check_quote(ctx, number, hit, hit.text.index("按照事实无人抚养儿童生活费标准的40%"), 25)
     assert ctx.status == "answered"
     assert not ctx.notice or "调整" not in ctx.notice, ctx.notice
 
