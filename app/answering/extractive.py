@@ -39,9 +39,10 @@ _PARAGRAPH = re.compile(r"[^\n]+")
 _SPACE_BREAK = re.compile(r"(?<=[^\x00-\x7f])[ \t\u3000]+(?=[^\x00-\x7f])")
 _SENTENCE = re.compile(r"[^。！？!?；;]+[。！？!?；;]?")
 # an item number run into the figure it opens with: "2.90周岁至99周岁" is item 2, from 90 — not 2.90
-LIST_NUMBER = re.compile(r"^\s*\d{1,2}[.．、](?=\d+\s*(?:周岁|岁|元|万))")
+_FIGURE_FOLLOWS = r"(?=\d+\s*(?:周岁|岁|元|万))"
+LIST_NUMBER = re.compile(r"^\s*\d{1,2}[.．、]" + _FIGURE_FOLLOWS)
 # list markers, by style: the items of a list share one style, unlike their lead-in
-_MARKER_STYLES = [("num_dot", re.compile(r"^\s*\d{1,2}[.．、](?:(?!\d)|(?=\d+\s*(?:周岁|岁|元|万)))")), ("num_paren", re.compile(r"^\s*[（(]\d{1,2}[）)]")),
+_MARKER_STYLES = [("num_dot", re.compile(r"^\s*\d{1,2}[.．、](?:(?!\d)|" + _FIGURE_FOLLOWS + ")")), ("num_paren", re.compile(r"^\s*[（(]\d{1,2}[）)]")),
                   ("circled", re.compile(r"^\s*[①②③④⑤⑥⑦⑧⑨⑩]")),
                   ("cn_paren", re.compile(r"^\s*[（(][一二三四五六七八九十]+[）)]"))]
 
